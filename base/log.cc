@@ -1,0 +1,38 @@
+#include "base/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <memory>
+
+namespace pat {
+
+void setup_logging(std::string_view component, std::string_view level_name) {
+  auto logger = spdlog::stderr_logger_st(std::string(component));
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %n: %v");
+  logger->set_level(spdlog::level::from_str(std::string(level_name)));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+std::string log_quote(std::string_view value) {
+  bool plain = !value.empty();
+  for (char c : value) {
+    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) plain = false;
+  }
+  if (plain) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace pat

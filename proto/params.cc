@@ -1,0 +1,81 @@
+#include "proto/params.h"
+
+namespace pat::proto {
+
+const nlohmann::json* ParamReader::find(const char* name) const {
+  if (!params_.is_object()) return nullptr;
+  auto it = params_.find(name);
+  if (it == params_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+void ParamReader::fail(const char* name, const char* expected) const {
+  throw ErrorReply(ErrorCode::InvalidParameter, std::string("parameter \"") + name + "\": expected " + expected,
+                   {{"parameter", name}, {"expected", expected}});
+}
+
+std::optional<std::string> ParamReader::optional_string(const char* name) const {
+  const auto* value = find(name);
+  if (!value) return std::nullopt;
+  if (!value->is_string()) fail(name, "a string");
+  return value->get<std::string>();
+}
+
+std::string ParamReader::string(const char* name) const {
+  auto value = optional_string(name);
+  if (!value) fail(name, "a string");
+  return *value;
+}
+
+std::optional<std::int64_t> ParamReader::optional_integer(const char* name, std::int64_t min, std::int64_t max) const {
+  const auto* value = find(name);
+  if (!value) return std::nullopt;
+  if (!value->is_number_integer()) fail(name, "an integer");
+  // Unsigned values above INT64_MAX would wrap in get<int64_t>().
+  if (value->is_number_unsigned() && value->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
+    fail(name, "an integer in range");
+  }
+  auto number = value->get<std::int64_t>();
+  if (number < min || number > max) fail(name, "an integer in range");
+  return number;
+}
+
+std::int64_t ParamReader::integer(const char* name, std::int64_t min, std::int64_t max) const {
+  auto value = optional_integer(name, min, max);
+  if (!value) fail(name, "an integer");
+  return *value;
+}
+
+bool ParamReader::boolean(const char* name, bool fallback) const {
+  const auto* value = find(name);
+  if (!value) return fallback;
+  if (!value->is_boolean()) fail(name, "a boolean");
+  return value->get<bool>();
+}
+
+std::optional<std::vector<std::string>> ParamReader::optional_string_array(const char* name) const {
+  const auto* value = find(name);
+  if (!value) return std::nullopt;
+  if (!value->is_array()) fail(name, "an array of strings");
+  std::vector<std::string> out;
+  out.reserve(value->size());
+  for (const auto& item : *value) {
+    if (!item.is_string()) fail(name, "an array of strings");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<std::string> ParamReader::string_array(const char* name) const {
+  auto value = optional_string_array(name);
+  if (!value) fail(name, "an array of strings");
+  return *value;
+}
+
+const nlohmann::json* ParamReader::optional_object(const char* name) const {
+  const auto* value = find(name);
+  if (value && !value->is_object()) fail(name, "an object");
+  return value;
+}
+
+}  // namespace pat::proto

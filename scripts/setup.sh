@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything pat needs to build, test and run, from Debian 12's archive.
+# Idempotent and non-interactive: packages already present are left alone, so a
+# second run costs one dpkg query.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake g++ make pkg-config
+  # libraries (the brief: Debian packages only, nothing vendored)
+  libseccomp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  doctest-dev libcli11-dev pybind11-dev
+  # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
+  # used by tests, the demo and the benchmark plots.
+  python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
+  # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
+  # systemd-analyze (systemd), ps (procps), useradd (passwd)
+  util-linux libcap2-bin systemd procps passwd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
