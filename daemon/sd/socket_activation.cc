@@ -1,9 +1,9 @@
 #include "daemon/sd/socket_activation.h"
 
 #include <fcntl.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -26,9 +26,10 @@ constexpr long kPidFsMagic = 0x50494446;
 
 // This process's pidfd inode number (the id systemd passes as LISTEN_PIDFDID),
 // or nothing on kernels without pidfs, where all pidfds share one anonymous
-// inode and the number identifies nothing.
+// inode and the number identifies nothing. A raw syscall: Debian 12's
+// <sys/pidfd.h> (glibc 2.36) lacks the extern "C" guards C++ needs.
 std::optional<std::uint64_t> own_pidfd_inode() {
-  UniqueFd pidfd(::pidfd_open(::getpid(), 0));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
   if (!pidfd) return std::nullopt;
   struct statfs fs {};
   struct stat st {};
