@@ -1,0 +1,160 @@
+#include "tracer/elf_mapper.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tracer/kernel_abi.h"
+
+namespace pat::tracer {
+namespace {
+
+using kernel::page_down;
+using kernel::page_up;
+
+// Address-space reservations: PROT_NONE, no commit charge, later filled with
+// MAP_FIXED. This is how binfmt_elf (total_mapping_size) and ld.so (the first
+// mmap of _dl_map_segments) keep an image contiguous.
+constexpr int kReserveFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+
+void* reserve(std::uintptr_t hint, std::size_t size, int extra_flags) {
+  return ::mmap(reinterpret_cast<void*>(hint), size, PROT_NONE, kReserveFlags | extra_flags, -1, 0);
+}
+
+// MAP_FIXED_NOREPLACE (Linux 4.17): EEXIST if anything is mapped there.
+// Kernels that predate it treat it as a hint, hence the address check.
+void* reserve_exactly(std::uintptr_t at, std::size_t size) {
+  void* p = reserve(at, size, MAP_FIXED_NOREPLACE);
+  if (p != MAP_FAILED && reinterpret_cast<std::uintptr_t>(p) != at) {
+    ::munmap(p, size);
+    errno = EEXIST;
+    return MAP_FAILED;
+  }
+  return p;
+}
+
+// A fresh range of `size` bytes whose start is aligned to `align`, for ET_DYN
+// images whose segments ask for more than page alignment (load_elf_binary
+// honours p_align too).
+std::variant<std::uintptr_t, LaunchError> reserve_aligned(std::size_t size, std::uint64_t align) {
+  std::size_t padded = size + (align > kernel::kPageSize ? align : 0);
+  void* p = reserve(0, padded, 0);
+  if (p == MAP_FAILED) return LaunchError::internal(std::string("reserving address space: ") + std::strerror(errno));
+  auto base = reinterpret_cast<std::uintptr_t>(p);
+  std::uintptr_t aligned = (base + align - 1) & ~(align - 1);
+  if (aligned > base) ::munmap(p, aligned - base);
+  if (base + padded > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), base + padded - aligned - size);
+  return aligned;
+}
+
+// Writes zeros over [from, to) in a just-mapped page, making it writable for
+// the moment if the segment is not (binfmt_elf's padzero; the kernel gives up
+// silently on read-only pages, we do not leave file bytes in a bss).
+bool zero_fill(std::uintptr_t from, std::uintptr_t to, int prot) {
+  if (from >= to) return true;
+  void* page = reinterpret_cast<void*>(page_down(from));
+  if (!(prot & PROT_WRITE) && ::mprotect(page, kernel::kPageSize, prot | PROT_WRITE) != 0) return false;
+  std::memset(reinterpret_cast<void*>(from), 0, to - from);
+  return (prot & PROT_WRITE) || ::mprotect(page, kernel::kPageSize, prot) == 0;
+}
+
+// One PT_LOAD: file pages, the zeroed tail of the last file page, then
+// anonymous zero pages up to p_memsz (elf_load() in fs/binfmt_elf.c).
+bool map_segment(int fd, const LoadSegment& seg, std::uintptr_t bias) {
+  std::uintptr_t start = bias + seg.vaddr;
+  std::uintptr_t file_end = start + seg.filesz;
+  std::uintptr_t mem_end = page_up(start + seg.memsz);
+  std::uintptr_t anon_start = page_down(start);
+  if (seg.filesz > 0) {
+    void* p = ::mmap(reinterpret_cast<void*>(page_down(start)), page_up(file_end) - page_down(start), seg.prot,
+                     MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(page_down(seg.offset)));
+    if (p == MAP_FAILED) return false;
+    if (seg.memsz > seg.filesz && !zero_fill(file_end, std::min<std::uintptr_t>(page_up(file_end), start + seg.memsz), seg.prot))
+      return false;
+    anon_start = page_up(file_end);
+  }
+  if (mem_end > anon_start) {
+    void* p = ::mmap(reinterpret_cast<void*>(anon_start), mem_end - anon_start, seg.prot,
+                     MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+  }
+  return true;
+}
+
+LaunchError conflict(const OpenedElf& elf, Range taken) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), ": needs fixed addresses 0x%lx-0x%lx, already in use in this group", taken.start, taken.end);
+  LaunchError error{LaunchError::Kind::AddressConflict, elf.path + buf};
+  error.conflict_start = taken.start;
+  error.conflict_end = taken.end;
+  return error;
+}
+
+// Reserves the image's span (plus `after` bytes for ET_DYN) and returns the
+// load bias.
+std::variant<std::uintptr_t, LaunchError> reserve_image(const OpenedElf& elf, std::uint64_t after) {
+  const ElfImage& image = elf.image;
+  std::uint64_t span = image.span_end() - image.span_start();
+  if (image.fixed_address) {
+    if (reserve_exactly(image.span_start(), span) != MAP_FAILED) return std::uintptr_t{0};
+    if (errno == EEXIST) return conflict(elf, Range{image.span_start(), image.span_end()});
+    if (errno == EPERM) return LaunchError::not_executable(elf.path, "fixed addresses below vm.mmap_min_addr");
+    return LaunchError::internal(elf.path + ": reserving its fixed addresses: " + std::strerror(errno));
+  }
+  auto base = reserve_aligned(span + after, image.max_align);
+  if (auto* error = std::get_if<LaunchError>(&base)) return *error;
+  return std::get<std::uintptr_t>(base) - image.span_start();
+}
+
+// ET_EXEC: the brk heap goes right after the image if that is free (like the
+// kernel's start_brk), else anywhere.
+std::variant<Range, LaunchError> reserve_brk_after(std::uintptr_t image_end, std::uint64_t size) {
+  void* p = reserve_exactly(image_end, size);
+  if (p == MAP_FAILED) p = reserve(0, size, 0);
+  if (p == MAP_FAILED) return LaunchError::internal(std::string("reserving the brk heap: ") + std::strerror(errno));
+  auto start = reinterpret_cast<std::uintptr_t>(p);
+  return Range{start, start + size};
+}
+
+std::uint64_t writable_bytes(const ElfImage& image) {
+  std::uint64_t total = 0;
+  for (const LoadSegment& s : image.segments)
+    if (s.prot & PROT_WRITE) total += s.memsz;
+  return total;
+}
+
+}  // namespace
+
+std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,
+                                             MemberLayout& layout) {
+  const ElfImage& image = elf.image;
+  std::uint64_t brk_inline = image.fixed_address ? 0 : brk_bytes;
+  auto bias_or_error = reserve_image(elf, brk_inline);
+  if (auto* error = std::get_if<LaunchError>(&bias_or_error)) return *error;
+
+  MappedElf mapped;
+  mapped.bias = std::get<std::uintptr_t>(bias_or_error);
+  mapped.image = Range{mapped.bias + image.span_start(), mapped.bias + image.span_end()};
+  layout.add(kind, mapped.image);
+  if (brk_inline > 0) {
+    mapped.brk = Range{mapped.image.end, mapped.image.end + brk_inline};
+    layout.add(MemberLayout::Kind::BrkReservation, mapped.brk);
+  }
+  for (const LoadSegment& seg : image.segments) {
+    if (!map_segment(elf.fd.get(), seg, mapped.bias))
+      return LaunchError::internal(elf.path + ": mapping a segment: " + std::strerror(errno));
+  }
+  if (image.fixed_address && brk_bytes > 0) {
+    auto brk = reserve_brk_after(mapped.image.end, brk_bytes);
+    if (auto* error = std::get_if<LaunchError>(&brk)) return *error;
+    mapped.brk = std::get<Range>(brk);
+    layout.add(MemberLayout::Kind::BrkReservation, mapped.brk);
+  }
+  mapped.entry = mapped.bias + image.entry;
+  mapped.phdr = mapped.bias + image.phdr_vaddr;
+  mapped.data_size = writable_bytes(image);
+  return mapped;
+}
+
+}  // namespace pat::tracer

@@ -1,0 +1,41 @@
+// Maps an ELF image's PT_LOAD segments into the current (shared) address
+// space, as fs/binfmt_elf.c load_elf_binary()/elf_load() do for a new mm:
+// ET_DYN at a fresh base, ET_EXEC only at its own addresses and only where
+// nothing is mapped yet. Also reserves the program's private brk heap.
+#pragma once
+
+#include <cstdint>
+#include <variant>
+
+#include "tracer/launch_error.h"
+#include "tracer/member_layout.h"
+#include "tracer/program_resolver.h"
+
+namespace pat::tracer {
+
+// Address space for each member's brk heap, reserved PROT_NONE right after
+// its image. Reserving costs no memory and no commit charge (PROT_NONE,
+// MAP_NORESERVE), only a VMA. glibc's malloc uses brk for its main arena and
+// falls back to mmap when brk fails, so this caps only the contiguous main
+// arena, not what a member can allocate. 4 GiB is far beyond what the kernel
+// would normally give without a collision, and 30,000 members' reservations
+// still fit in the 128 TiB user address space.
+inline constexpr std::uint64_t kBrkReservationBytes = std::uint64_t{4} << 30;
+
+struct MappedElf {
+  std::uintptr_t bias = 0;   // added to every p_vaddr (0 for ET_EXEC)
+  std::uintptr_t entry = 0;  // biased e_entry
+  std::uintptr_t phdr = 0;   // AT_PHDR
+  Range image;               // the whole span of the PT_LOAD segments
+  Range brk;                 // the brk reservation, if one was asked for
+  std::uint64_t data_size = 0;  // bytes of writable segments, for RLIMIT_DATA (like end_data - start_data)
+};
+
+// Maps `elf`. With `brk_bytes` > 0 also reserves that much PROT_NONE right
+// after the image (for ET_EXEC: right after if free, else anywhere). Every
+// mapping made is recorded in `layout` under `kind` (and BrkReservation), also
+// when a later step fails, so the caller releases it all.
+std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,
+                                             MemberLayout& layout);
+
+}  // namespace pat::tracer

@@ -1,0 +1,64 @@
+// Numbers from the kernel ABI that pat's loader and syscall handling rely on
+// and that Debian 12's userspace headers do not name (or name differently).
+// Each one says where the kernel defines it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pat::tracer::kernel {
+
+// arch/x86/include/asm/page_types.h: PAGE_SIZE, also ELF_MIN_ALIGN and
+// AT_PAGESZ (ELF_EXEC_PAGESIZE) on x86-64.
+inline constexpr std::uint64_t kPageSize = 4096;
+
+inline constexpr std::uint64_t page_down(std::uint64_t a) { return a & ~(kPageSize - 1); }
+inline constexpr std::uint64_t page_up(std::uint64_t a) { return (a + kPageSize - 1) & ~(kPageSize - 1); }
+
+// include/uapi/linux/binfmts.h: BINPRM_BUF_SIZE (256 since Linux 5.1). The
+// kernel looks at this many bytes of a file to decide what it is, and a `#!`
+// line must fit in it (fs/binfmt_script.c).
+inline constexpr std::size_t kBinprmBufSize = 256;
+
+// fs/exec.c exec_binprm(): "This allows 4 levels of binfmt rewrites before
+// failing hard" (-ELOOP). A `#!` script whose interpreter is a script counts
+// one level each.
+inline constexpr int kMaxInterpreterDepth = 4;
+
+// include/linux/sched.h: TASK_COMM_LEN. comm holds 15 characters plus NUL.
+inline constexpr std::size_t kTaskCommLen = 16;
+
+// x86-64: the user address space ends at TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
+// with 4-level paging (arch/x86/include/asm/page_64_types.h). 5-level paging
+// only hands out higher addresses to callers who ask for them, so nothing we
+// map or accept from an ELF file lies above this.
+inline constexpr std::uint64_t kTaskSize = (std::uint64_t{1} << 47) - 4096;
+
+// mm/mmap.c: stack_guard_gap defaults to 256 pages. We keep the same gap of
+// PROT_NONE below a member's stack (it costs no memory).
+inline constexpr std::size_t kStackGuardGap = 256 * 4096;
+
+// fs/binfmt_elf.c load_elf_phdrs(): program headers larger than this in total
+// are refused.
+inline constexpr std::size_t kMaxProgramHeaderBytes = 65536;
+
+// include/uapi/linux/limits.h PATH_MAX; fs/binfmt_elf.c refuses a PT_INTERP
+// longer than this.
+inline constexpr std::size_t kPathMax = 4096;
+
+// The kernel's `struct k_sigaction` for rt_sigaction(2) on x86-64
+// (arch/x86/include/uapi/asm/signal.h, include/linux/signal_types.h): unlike
+// glibc's struct sigaction, the mask is the kernel's 8-byte sigset_t.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
+// _NSIG on x86-64 (arch/x86/include/asm/signal.h): signals 1..64, and the
+// kernel's sigset_t is 8 bytes (the sigsetsize argument of rt_sig*).
+inline constexpr int kNumSignals = 64;
+inline constexpr std::size_t kSigsetSize = 8;
+
+}  // namespace pat::tracer::kernel

@@ -1,0 +1,104 @@
+// The first moments of a member: the host clones itself with CLONE_VM, and
+// the child turns itself into a fresh process (signals, fds, cwd, limits,
+// seccomp), hands its seccomp listener to the host and jumps to the program.
+// The child runs host code on the host's TLS, like a vfork child, so its part
+// uses raw syscalls only, allocates nothing and reads only what the parent
+// prepared in a ChildPlan before the clone.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "tracer/kernel_abi.h"
+
+namespace pat::tracer {
+
+// The steps of member_child_main(), in order. A failing step is reported to
+// the host by number.
+enum class ChildStep : int {
+  ParentDeathSignal = 1,
+  ParentCheck,
+  NewSession,
+  SignalDefaults,
+  Stdio,
+  WorkingDirectory,
+  CloseFds,
+  ResourceLimits,
+  Name,
+  NoNewPrivs,
+  Seccomp,
+  Done,  // the listener is attached; the program starts next
+};
+const char* to_string(ChildStep step);
+
+// What the child sends over the hand-over socket: Done with the listener as
+// SCM_RIGHTS, or the step that failed and its errno.
+struct ChildReport {
+  int step = 0;
+  int error = 0;
+};
+
+// The kernel's struct rlimit64 for prlimit64(2) (include/uapi/linux/resource.h).
+struct KernelRlimit {
+  std::uint64_t cur, max;
+};
+
+// Everything the child needs, prepared by the parent. All fds are >= 3 and
+// distinct, so dup3() onto 0..2 cannot clobber one still to be used.
+struct ChildPlan {
+  pid_t host_pid = 0;
+  int stdio[3] = {-1, -1, -1};  // become the member's 0, 1, 2
+  int cwd_fd = -1;              // -1: keep the host's cwd
+  int handover_fd = -1;         // the child's end of the hand-over socketpair
+  mode_t umask = 022;
+  int rlimit_count = 0;
+  struct {
+    int resource;
+    KernelRlimit limit;
+  } rlimits[RLIM_NLIMITS];
+  char comm[kernel::kTaskCommLen] = {};
+  sock_fprog filter{};
+  unsigned seccomp_flags = 0;
+  kernel::KernelSigaction default_action{};  // SIG_DFL, empty mask
+
+  // The hand-over message, prepared; the child fills in report and the fd.
+  ChildReport report;
+  iovec iov{};
+  msghdr done_msg{};    // with one SCM_RIGHTS fd in control
+  msghdr failed_msg{};  // report only
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+
+  std::uintptr_t stack_pointer = 0;  // the program's initial rsp (argc)
+  std::uintptr_t entry = 0;          // its first instruction: ld.so's entry, or the program's if static
+
+  // Points the message fields at this object's own buffers. Call once the
+  // plan is at its final address.
+  void prepare_messages();
+};
+
+struct StartedChild {
+  pid_t pid;
+  UniqueFd pidfd;
+};
+
+// clone(CLONE_VM | CLONE_PIDFD | SIGCHLD) running member_child_main(plan) on
+// a stack whose top (16-byte aligned) is `child_stack_top`. All signals are
+// blocked in the calling thread around the clone, so the child starts with
+// every signal blocked and no host handler can run on its stack.
+Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_stack_top);
+
+// Waits (bounded) for the child's report on the host's end of the hand-over
+// socket. Returns the seccomp listener, or a one-line reason.
+std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout);
+
+}  // namespace pat::tracer

@@ -1,0 +1,305 @@
+#include "tracer/member_launcher.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include "tracer/elf_mapper.h"
+#include "tracer/kernel_abi.h"
+#include "tracer/member_child.h"
+#include "tracer/program_resolver.h"
+
+namespace pat::tracer {
+namespace {
+
+// The bottom of each member's stack mapping, above the guard gap, serves as
+// the cloned child's stack until it jumps to the program. It lies inside the
+// member's own stack mapping, so it is reclaimed with it; the program's stack
+// grows down from the top and only reaches it long after the child code is done.
+constexpr std::size_t kChildScratchStack = 64 * 1024;
+
+// Unmaps what a launch mapped unless the launch succeeded.
+class ReleaseOnFailure {
+ public:
+  explicit ReleaseOnFailure(MemberLayout& layout) : layout_(&layout) {}
+  ~ReleaseOnFailure() {
+    if (layout_ != nullptr) layout_->release();
+  }
+  ReleaseOnFailure(const ReleaseOnFailure&) = delete;
+  ReleaseOnFailure& operator=(const ReleaseOnFailure&) = delete;
+  void dismiss() { layout_ = nullptr; }
+
+ private:
+  MemberLayout* layout_;
+};
+
+std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+// spec.env with spec.extra_env applied: a key in extra_env replaces the
+// entry of env, new keys are appended.
+std::vector<std::string> merged_env(const LaunchSpec& spec) {
+  std::vector<std::string> env;
+  env.reserve(spec.env.size() + spec.extra_env.size());
+  for (const std::string& entry : spec.env) {
+    auto extra = spec.extra_env.find(env_key(entry));
+    env.push_back(extra == spec.extra_env.end() ? entry : extra->first + "=" + extra->second);
+  }
+  for (const auto& [key, value] : spec.extra_env) {
+    bool present = false;
+    for (const std::string& entry : spec.env) present = present || env_key(entry) == key;
+    if (!present) env.push_back(key + "=" + value);
+  }
+  return env;
+}
+
+std::string search_path_of(const std::vector<std::string>& env) {
+  for (const std::string& entry : env)
+    if (entry.rfind("PATH=", 0) == 0) return entry.substr(5);
+  return kDefaultSearchPath;
+}
+
+struct MemberLimits {
+  std::vector<std::pair<int, KernelRlimit>> to_apply;
+  rlim_t stack = RLIM_INFINITY;  // soft limits the member will have
+  rlim_t data = RLIM_INFINITY;
+};
+
+// Each requested limit, lowered to what the host's hard limit allows: the
+// member cannot have more than the host could give itself.
+std::variant<MemberLimits, LaunchError> member_limits(const LaunchSpec& spec) {
+  MemberLimits limits;
+  struct rlimit own;
+  ::getrlimit(RLIMIT_STACK, &own);
+  limits.stack = own.rlim_cur;
+  ::getrlimit(RLIMIT_DATA, &own);
+  limits.data = own.rlim_cur;
+  for (const auto& [resource, wanted] : spec.rlimits) {
+    if (resource < 0 || resource >= RLIM_NLIMITS || limits.to_apply.size() == RLIM_NLIMITS)
+      return LaunchError::internal("invalid resource limit " + std::to_string(resource));
+    if (::getrlimit(static_cast<__rlimit_resource>(resource), &own) != 0)
+      return LaunchError::internal("getrlimit " + std::to_string(resource) + ": " + std::strerror(errno));
+    KernelRlimit limit{wanted.rlim_cur, std::min(wanted.rlim_max, own.rlim_max)};
+    limit.cur = std::min(limit.cur, limit.max);
+    limits.to_apply.emplace_back(resource, limit);
+    if (resource == RLIMIT_STACK) limits.stack = limit.cur;
+    if (resource == RLIMIT_DATA) limits.data = limit.cur;
+  }
+  return limits;
+}
+
+// The member's stack mapping: kStackGuardGap of PROT_NONE, then `size`
+// bytes. Returns the usable part.
+std::variant<Range, LaunchError> map_stack(std::size_t size, bool executable, MemberLayout& layout) {
+  std::size_t total = kernel::kStackGuardGap + size;
+  int prot = PROT_READ | PROT_WRITE | (executable ? PROT_EXEC : 0);
+  void* p = ::mmap(nullptr, total, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) return LaunchError::internal(std::string("mapping the member's stack: ") + std::strerror(errno));
+  auto start = reinterpret_cast<std::uintptr_t>(p);
+  layout.add(MemberLayout::Kind::Stack, Range{start, start + total});
+  if (::mprotect(p, kernel::kStackGuardGap, PROT_NONE) != 0)
+    return LaunchError::internal(std::string("protecting the stack guard: ") + std::strerror(errno));
+  return Range{start + kernel::kStackGuardGap, start + total};
+}
+
+// A copy of `fd` numbered >= 3, so the child's dup3() onto 0..2 cannot
+// overwrite it; /dev/null for -1.
+std::variant<UniqueFd, LaunchError> fd_above_stdio(int fd, const char* what) {
+  UniqueFd null_fd;
+  if (fd < 0) {
+    null_fd.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!null_fd) return LaunchError::internal(std::string("open /dev/null: ") + std::strerror(errno));
+    fd = null_fd.get();
+  }
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!copy) return LaunchError::internal(std::string("duplicating the ") + what + " fd: " + std::strerror(errno));
+  return copy;
+}
+
+// The fds the child needs, all owned here until the launch is over.
+struct LaunchFds {
+  UniqueFd stdio[3];
+  UniqueFd cwd;
+  UniqueFd host_end, child_end;  // the hand-over socket
+};
+
+std::variant<LaunchFds, LaunchError> prepare_fds(const LaunchSpec& spec) {
+  LaunchFds fds;
+  static const char* const kNames[3] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; ++i) {
+    auto copy = fd_above_stdio(spec.stdio[i], kNames[i]);
+    if (auto* error = std::get_if<LaunchError>(&copy)) return *error;
+    fds.stdio[i] = std::move(std::get<UniqueFd>(copy));
+  }
+  if (spec.cwd_fd >= 0) {
+    auto copy = fd_above_stdio(spec.cwd_fd, "cwd");
+    if (auto* error = std::get_if<LaunchError>(&copy)) return *error;
+    fds.cwd = std::move(std::get<UniqueFd>(copy));
+  }
+  // SEQPACKET: one report per message, and EOF if the child dies first.
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return LaunchError::internal(std::string("socketpair: ") + std::strerror(errno));
+  fds.host_end.reset(pair[0]);
+  UniqueFd child_end(pair[1]);
+  auto copy = fd_above_stdio(child_end.get(), "hand-over");
+  if (auto* error = std::get_if<LaunchError>(&copy)) return *error;
+  fds.child_end = std::move(std::get<UniqueFd>(copy));
+  return fds;
+}
+
+// Where the program will start and with what stack.
+struct LoadedProgram {
+  std::uintptr_t stack_pointer = 0;
+  std::uintptr_t entry = 0;
+  Range stack;
+  BrkArea brk;
+};
+
+std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, const ResolvedProgram& resolved,
+                                                      const std::vector<std::string>& env, const MemberLimits& limits,
+                                                      const MachineAuxv& machine, MemberLayout& layout) {
+  auto program = map_elf(resolved.program, MemberLayout::Kind::ProgramImage, kBrkReservationBytes, layout);
+  if (auto* error = std::get_if<LaunchError>(&program)) return *error;
+  const MappedElf& image = std::get<MappedElf>(program);
+  std::optional<MappedElf> interp;
+  if (resolved.interpreter) {
+    auto mapped = map_elf(*resolved.interpreter, MemberLayout::Kind::InterpreterImage, 0, layout);
+    if (auto* error = std::get_if<LaunchError>(&mapped)) return *error;
+    interp = std::get<MappedElf>(mapped);
+  }
+  auto stack = map_stack(member_stack_size(limits.stack), resolved.program.image.executable_stack, layout);
+  if (auto* error = std::get_if<LaunchError>(&stack)) return *error;
+
+  InitialStackSpec s;
+  s.argv = resolved.argv;
+  s.envp = env;
+  s.execfn = spec.path;
+  s.machine = machine;
+  if (::getrandom(s.random.data(), s.random.size(), 0) != static_cast<ssize_t>(s.random.size()))
+    return LaunchError::internal(std::string("getrandom: ") + std::strerror(errno));
+  s.phdr = image.phdr;
+  s.phnum = resolved.program.image.phnum;
+  s.base = interp ? interp->bias : 0;
+  s.entry = image.entry;
+  s.uid = ::getuid();
+  s.euid = ::geteuid();
+  s.gid = ::getgid();
+  s.egid = ::getegid();
+  const Range& usable = std::get<Range>(stack);
+  auto rsp = build_initial_stack(usable.start, usable.end, s);
+  if (!rsp) return LaunchError::internal(spec.path + ": argument list too long");
+
+  LoadedProgram loaded;
+  loaded.stack_pointer = *rsp;
+  loaded.entry = interp ? interp->entry : image.entry;
+  loaded.stack = usable;
+  loaded.brk = BrkArea{image.brk, limits.data, image.data_size};
+  return loaded;
+}
+
+void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, const MemberLimits& limits,
+               const SeccompProgram& seccomp, const LoadedProgram& loaded) {
+  plan.host_pid = ::getpid();
+  for (int i = 0; i < 3; ++i) plan.stdio[i] = fds.stdio[i].get();
+  plan.cwd_fd = fds.cwd ? fds.cwd.get() : -1;
+  plan.handover_fd = fds.child_end.get();
+  plan.umask = spec.umask & 0777;
+  plan.rlimit_count = static_cast<int>(limits.to_apply.size());
+  for (std::size_t i = 0; i < limits.to_apply.size(); ++i)
+    plan.rlimits[i] = {limits.to_apply[i].first, limits.to_apply[i].second};
+  // comm: the basename of the path that was run, as the kernel's
+  // __set_task_comm(kbasename(bprm->filename)) does (the script, for a script).
+  std::string base = spec.path.substr(spec.path.rfind('/') + 1);
+  std::snprintf(plan.comm, sizeof(plan.comm), "%s", base.c_str());
+  plan.filter = seccomp.fprog();
+  // WAIT_KILLABLE_RECV (Linux 6.0): once the host has received a
+  // notification, only a fatal signal interrupts the member's wait. Otherwise
+  // a signal handler without SA_RESTART would turn a rerouted brk into
+  // -EINTR, which glibc's brk wrapper takes for success.
+  plan.seccomp_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  plan.default_action = kernel::KernelSigaction{SIG_DFL, 0, nullptr, 0};
+  plan.stack_pointer = loaded.stack_pointer;
+  plan.entry = loaded.entry;
+  plan.prepare_messages();
+}
+
+// A child that never became a member: nobody else knows its pid, so we reap it.
+void kill_and_reap(const StartedChild& child) {
+  ::pidfd_send_signal(child.pidfd.get(), SIGKILL, nullptr, 0);
+  siginfo_t info;
+  while (::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED) != 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+std::size_t member_stack_size(rlim_t stack_limit) {
+  constexpr std::size_t kDefault = 8 << 20, kMin = 256 << 10, kMax = std::size_t{1} << 30;
+  if (stack_limit == RLIM_INFINITY) return kDefault;
+  std::size_t size = kernel::page_up(stack_limit);
+  return std::min(std::max(size, kMin), kMax);
+}
+
+MemberLauncher::MemberLauncher() : machine_(MachineAuxv::of_this_process()) {
+  auto program = SeccompProgram::build();
+  if (!program) {
+    std::fprintf(stderr, "pat: cannot build the member seccomp program: %s\n", program.error().message().c_str());
+    std::abort();
+  }
+  seccomp_ = std::move(program.value());
+}
+
+std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpec& spec) {
+  std::vector<std::string> env = merged_env(spec);
+  int cwd = spec.cwd_fd >= 0 ? spec.cwd_fd : AT_FDCWD;
+  auto resolved_or = resolve_program(cwd, spec.path, spec.argv, search_path_of(env));
+  if (auto* error = std::get_if<LaunchError>(&resolved_or)) return *error;
+  ResolvedProgram& resolved = std::get<ResolvedProgram>(resolved_or);
+  auto limits = member_limits(spec);
+  if (auto* error = std::get_if<LaunchError>(&limits)) return *error;
+
+  auto layout = std::make_unique<MemberLayout>();
+  ReleaseOnFailure cleanup(*layout);
+  auto loaded = load_program(spec, resolved, env, std::get<MemberLimits>(limits), machine_, *layout);
+  if (auto* error = std::get_if<LaunchError>(&loaded)) return *error;
+  auto fds = prepare_fds(spec);
+  if (auto* error = std::get_if<LaunchError>(&fds)) return *error;
+  LaunchFds& launch_fds = std::get<LaunchFds>(fds);
+
+  ChildPlan plan;
+  fill_plan(plan, spec, launch_fds, std::get<MemberLimits>(limits), seccomp_, std::get<LoadedProgram>(loaded));
+  auto child = start_member_child(plan, std::get<LoadedProgram>(loaded).stack.start + kChildScratchStack);
+  if (!child) return LaunchError::internal(spec.path + ": " + child.error().message());
+  launch_fds.child_end.reset();  // ours must go, or the child's death would not reach us as EOF
+  auto handover = await_handover(launch_fds.host_end.get(), std::chrono::milliseconds(kHandoverTimeoutMs));
+  if (auto* reason = std::get_if<std::string>(&handover)) {
+    kill_and_reap(child.value());
+    return LaunchError::internal(spec.path + ": " + *reason);
+  }
+
+  cleanup.dismiss();
+  LaunchedMember member;
+  member.pid = child->pid;
+  member.pidfd = std::move(child->pidfd);
+  member.listener = std::move(std::get<UniqueFd>(handover));
+  member.exe_path = resolved.program.path;
+  member.argv = std::move(resolved.argv);
+  member.layout = std::move(layout);
+  member.brk = std::get<LoadedProgram>(loaded).brk;
+  return member;
+}
+
+}  // namespace pat::tracer

@@ -1,0 +1,81 @@
+// MemberLauncher: userland exec. Loads a program into the caller's (the
+// host's) address space and starts it as a new member process sharing that
+// address space (DESIGN "Launching a member"). Knows nothing of the daemon.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "tracer/initial_stack.h"
+#include "tracer/launch_error.h"
+#include "tracer/member_layout.h"
+#include "tracer/seccomp_program.h"
+
+namespace pat::tracer {
+
+// What the host asks for. Paths are absolute (the client resolved PATH already).
+struct LaunchSpec {
+  std::string path;                       // program to run, absolute
+  std::vector<std::string> argv;          // argv[0] as the user typed it
+  std::vector<std::string> env;           // "K=V"
+  int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed. -1: the host's cwd
+  mode_t umask = 022;
+  std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
+  std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null
+  std::map<std::string, std::string> extra_env;  // overrides/extends env (e.g. PAT_GROUP)
+};
+
+// The member's private brk heap: where MemberSyscalls emulates its break.
+struct BrkArea {
+  Range reservation;             // PROT_NONE until the break grows into it
+  std::uint64_t data_limit = 0;  // RLIMIT_DATA (soft) at launch; RLIM_INFINITY for none
+  std::uint64_t data_size = 0;   // writable bytes of the image, counted against data_limit like the kernel's end_data - start_data
+};
+
+struct LaunchedMember {
+  pid_t pid = 0;
+  UniqueFd pidfd;                 // from CLONE_PIDFD
+  UniqueFd listener;              // the member's SECCOMP_RET_USER_NOTIF listener
+  std::string exe_path;           // the file mapped as the program (after #! resolution), canonical
+  std::vector<std::string> argv;  // argv after #! rewriting
+  std::unique_ptr<MemberLayout> layout;
+  BrkArea brk;
+};
+
+class MemberLauncher {
+ public:
+  // Builds the seccomp program once and reads the machine's auxv facts once.
+  // Aborts if libseccomp cannot build the program: nothing works without it.
+  MemberLauncher();
+
+  // Synchronous: returns once the child has handed over its seccomp listener
+  // (a few hundred µs; gives up after kHandoverTimeout). Must be called from
+  // the host's main thread: PR_SET_PDEATHSIG fires when the thread that
+  // created the member exits, not the process.
+  std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec);
+
+  static constexpr int kHandoverTimeoutMs = 5000;
+
+ private:
+  SeccompProgram seccomp_;
+  MachineAuxv machine_;
+};
+
+// The member's stack size for a given RLIMIT_STACK soft limit: unlimited means
+// 8 MiB (the kernel's _STK_LIM default); clamped to [256 KiB, 1 GiB]. The
+// stack is one fixed mapping (no MAP_GROWSDOWN: its growth rules are fragile
+// and would let one member's stack grow into another's mappings), reserved
+// with MAP_NORESERVE, so only touched pages cost memory.
+std::size_t member_stack_size(rlim_t stack_limit);
+
+}  // namespace pat::tracer

@@ -1,0 +1,70 @@
+// MemberSyscalls: answers one member's rerouted syscalls (DESIGN "Rerouted
+// syscalls") from its seccomp user-notification listener: a private brk,
+// /proc/self/exe, and execve bookkeeping. The host calls handle_one() each
+// time the listener is readable; it never blocks.
+#pragma once
+
+#include <linux/seccomp.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "tracer/address_space.h"
+#include "tracer/brk_emulator.h"
+#include "tracer/member_launcher.h"
+
+namespace pat::tracer {
+
+enum class Outcome {
+  Handled,       // a notification was answered (or had vanished), or there was none
+  ListenerGone,  // every task using the filter is gone (POLLHUP): close the listener
+  ExecStarted,   // the member's own thread group called execve/execveat: it is leaving the mm
+};
+const char* to_string(Outcome outcome);
+
+class MemberSyscalls {
+ public:
+  using Outcome = tracer::Outcome;
+
+  // Borrows member.listener: `member` must outlive this object. The listener
+  // must be kept and served for as long as ANY task runs under the filter —
+  // fork children of the member, and what they exec, included — until
+  // handle_one() returns ListenerGone; a closed listener makes their brk
+  // return -ENOSYS, which glibc takes for success.
+  explicit MemberSyscalls(const LaunchedMember& member);
+
+  // Receives and answers ONE notification. Never blocks.
+  //
+  // ExecStarted means the member asked to exec a file that exists and is
+  // executable; the exec may still fail in the kernel (ENOEXEC, E2BIG, ...),
+  // and then the member goes on running in the mm. So the host releases the
+  // member's layout only once shares_my_address_space(pid) is false or the
+  // member has exited. exec_pending() tells whether an exec is in flight.
+  Outcome handle_one();
+
+  bool exec_pending() const { return exec_pending_; }
+  const BrkEmulator& brk() const { return brk_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  // What to tell the kernel about one notification.
+  struct Reply {
+    enum class Kind { Value, Error, Continue } kind = Kind::Continue;
+    long value = 0;  // Value: the syscall's return value; Error: the errno
+  };
+
+  Reply decide(const seccomp_notif& notif, Outcome& outcome);
+  bool in_my_address_space(pid_t task);
+  bool still_valid(const seccomp_notif& notif) const;
+  Reply handle_exec(const seccomp_notif& notif, Outcome& outcome);
+  Reply handle_readlink(const seccomp_notif& notif);
+  void send(const seccomp_notif& notif, const Reply& reply) const;
+
+  pid_t pid_;
+  int listener_;
+  std::string exe_path_;
+  BrkEmulator brk_;
+  bool exec_pending_ = false;
+};
+
+}  // namespace pat::tracer
