@@ -48,7 +48,7 @@ std::variant<std::uintptr_t, LaunchError> reserve_aligned(std::size_t size, std:
   return aligned;
 }
 
-// Writes zeros over [from, to) in a just-mapped page, making it writable for
+// Writes zeros over [from, to) within one just-mapped page, making it writable for
 // the moment if the segment is not (binfmt_elf's padzero; the kernel gives up
 // silently on read-only pages, we do not leave file bytes in a bss).
 bool zero_fill(std::uintptr_t from, std::uintptr_t to, int prot) {
@@ -70,8 +70,9 @@ bool map_segment(int fd, const LoadSegment& seg, std::uintptr_t bias) {
     void* p = ::mmap(reinterpret_cast<void*>(page_down(start)), page_up(file_end) - page_down(start), seg.prot,
                      MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(page_down(seg.offset)));
     if (p == MAP_FAILED) return false;
-    if (seg.memsz > seg.filesz && !zero_fill(file_end, std::min<std::uintptr_t>(page_up(file_end), start + seg.memsz), seg.prot))
-      return false;
+    // Up to the end of the page, not just to p_memsz, as padzero() does:
+    // ld.so's minimal malloc hands out the rest of that page as zeroed memory.
+    if (seg.memsz > seg.filesz && !zero_fill(file_end, page_up(file_end), seg.prot)) return false;
     anon_start = page_up(file_end);
   }
   if (mem_end > anon_start) {

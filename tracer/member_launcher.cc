@@ -6,7 +6,6 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -20,6 +19,7 @@
 #include "tracer/elf_mapper.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
+#include "tracer/pidfd.h"
 #include "tracer/program_resolver.h"
 
 namespace pat::tracer {
@@ -238,7 +238,7 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
 
 // A child that never became a member: nobody else knows its pid, so we reap it.
 void kill_and_reap(const StartedChild& child) {
-  ::pidfd_send_signal(child.pidfd.get(), SIGKILL, nullptr, 0);
+  (void)pidfd_signal(child.pidfd.get(), SIGKILL);
   siginfo_t info;
   while (::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED) != 0 && errno == EINTR) {
   }

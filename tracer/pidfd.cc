@@ -1,0 +1,21 @@
+#include "tracer/pidfd.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace pat::tracer {
+
+Result<UniqueFd> pidfd_open(pid_t pid) {
+  long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return last_error("pidfd_open " + std::to_string(pid));
+  return UniqueFd(static_cast<int>(fd));
+}
+
+Status pidfd_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) return last_error("pidfd_send_signal");
+  return ok_status();
+}
+
+}  // namespace pat::tracer
