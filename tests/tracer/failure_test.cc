@@ -1,0 +1,175 @@
+// End-to-end: launches that must fail, members that crash, and what the host
+// must survive.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <linux/kcmp.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "tests/tracer/mini_host.h"
+#include "tracer/pidfd.h"
+
+using namespace pat::tracer;
+using namespace pat::tracer::testing;
+
+namespace {
+
+std::string program(const char* name) { return std::string(TRACER_PROGRAMS_DIR) + "/" + name; }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& path, const std::string& bytes, mode_t mode) {
+  std::ofstream(path, std::ios::binary) << bytes;
+  REQUIRE(::chmod(path.c_str(), mode) == 0);
+}
+
+LaunchError launch_error_of(const std::string& path) {
+  RunResult r = run_member(spec_for(path, {path}));
+  REQUIRE(std::holds_alternative<LaunchError>(r.error));
+  return std::get<LaunchError>(r.error);
+}
+
+long kcmp(pid_t a, pid_t b, int type) { return ::syscall(SYS_kcmp, a, b, type, 0, 0); }
+
+}  // namespace
+
+TEST_CASE("bad programs give the right LaunchError and leave the host unharmed") {
+  char tmpl[] = "/tmp/pat-tracer-bad-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  const std::string elf = read_file("/bin/true");
+  REQUIRE(elf.size() > 4096);
+  const int maps_before = mapping_count();
+
+  SUBCASE("missing file") {
+    LaunchError e = launch_error_of(dir + "/missing");
+    CHECK(e.kind == LaunchError::Kind::NotFound);
+    CHECK(e.message == dir + "/missing: No such file or directory");
+  }
+  SUBCASE("a directory") {
+    LaunchError e = launch_error_of(dir);
+    CHECK(e.kind == LaunchError::Kind::NotExecutable);
+    CHECK(e.message == dir + ": is a directory");
+  }
+  SUBCASE("not executable (no x bit; even root needs one)") {
+    write_file(dir + "/noexec", elf, 0644);
+    LaunchError e = launch_error_of(dir + "/noexec");
+    CHECK(e.kind == LaunchError::Kind::NotExecutable);
+    CHECK(e.message == dir + "/noexec: Permission denied");
+  }
+  SUBCASE("corrupt ELF: bad magic, wrong machine, program headers out of the file") {
+    write_file(dir + "/text", "just some text\n", 0755);
+    LaunchError e = launch_error_of(dir + "/text");
+    CHECK(e.kind == LaunchError::Kind::NotExecutable);
+    CHECK(e.message == dir + "/text: not an ELF executable (bad ELF magic)");
+
+    std::string arm = elf;
+    arm[18] = static_cast<char>(183);  // e_machine = EM_AARCH64
+    write_file(dir + "/arm", arm, 0755);
+    CHECK(launch_error_of(dir + "/arm").message == dir + "/arm: not an ELF executable (built for another machine (e_machine=183))");
+
+    std::string far = elf;
+    far[32] = '\xff';  // e_phoff low byte: headers now past the end
+    far[33] = '\xff';
+    far[34] = '\xff';
+    write_file(dir + "/far", far, 0755);
+    CHECK(launch_error_of(dir + "/far").kind == LaunchError::Kind::NotExecutable);
+  }
+  SUBCASE("truncated ELF") {
+    write_file(dir + "/short", elf.substr(0, elf.size() / 2), 0755);
+    LaunchError e = launch_error_of(dir + "/short");
+    CHECK(e.kind == LaunchError::Kind::NotExecutable);
+    CHECK(e.message == dir + "/short: not an ELF executable (segment beyond the end of the file (truncated?))");
+    write_file(dir + "/tiny", elf.substr(0, 40), 0755);
+    CHECK(launch_error_of(dir + "/tiny").message == dir + "/tiny: not an ELF executable (truncated ELF header)");
+  }
+  SUBCASE("a script whose interpreter is missing") {
+    write_file(dir + "/script", "#!/nonexistent/interp\n", 0755);
+    LaunchError e = launch_error_of(dir + "/script");
+    CHECK(e.kind == LaunchError::Kind::NotFound);
+    CHECK(e.message == "/nonexistent/interp: No such file or directory (interpreter of " + dir + "/script)");
+  }
+  SUBCASE("a script that is its own interpreter loops until the kernel's depth limit") {
+    write_file(dir + "/loop", "#!" + dir + "/loop\n", 0755);
+    LaunchError e = launch_error_of(dir + "/loop");
+    CHECK(e.kind == LaunchError::Kind::NotExecutable);
+    CHECK(e.message == dir + "/loop: too many levels of #! interpreters");
+  }
+
+  // Nothing was left mapped, and the host can still launch.
+  CHECK(mapping_count() == maps_before);
+  CHECK(run_member(spec_for("/bin/true", {"true"})).exit_code == 0);
+  for (const char* f : {"/noexec", "/text", "/arm", "/far", "/short", "/tiny", "/script", "/loop"}) ::unlink((dir + f).c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST_CASE("a member shares the host's mm but not its fd table or signal handlers") {
+  MiniHost host;
+  auto launched = host.launch(spec_for("/bin/sleep", {"sleep", "30"}));
+  REQUIRE(std::holds_alternative<HostedMember*>(launched));
+  HostedMember* m = std::get<HostedMember*>(launched);
+  pid_t pid = m->launched.pid;
+  CHECK(shares_my_address_space(pid));
+  CHECK(kcmp(::getpid(), pid, KCMP_VM) == 0);
+  CHECK(kcmp(::getpid(), pid, KCMP_FILES) != 0);
+  CHECK(kcmp(::getpid(), pid, KCMP_SIGHAND) != 0);
+  CHECK(kcmp(::getpid(), pid, KCMP_FS) != 0);
+  // comm is the program's basename, as after execve.
+  CHECK(read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n");
+  REQUIRE(pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(host.run_until_all_done());
+  CHECK(m->signal == SIGKILL);
+}
+
+TEST_CASE("a segfaulting member dies of SIGSEGV; a concurrent member runs on") {
+  MiniHost host;
+  Capture out;
+  host.watch(out);
+  LaunchSpec churn = spec_for(program("malloc_churn"), {"malloc_churn", "10"});
+  churn.stdio[1] = out.write_end.get();
+  auto survivor = host.launch(churn);
+  LaunchSpec crash = spec_for(program("segv"), {"segv"});
+  crash.rlimits = {{RLIMIT_CORE, {0, 0}}};  // a core of the shared mm would hold the whole test process
+  auto crasher = host.launch(crash);
+  out.write_end.reset();
+  REQUIRE(std::holds_alternative<HostedMember*>(survivor));
+  REQUIRE(std::holds_alternative<HostedMember*>(crasher));
+  REQUIRE(host.run_until([&] { return std::get<HostedMember*>(crasher)->exited; }, std::chrono::seconds(30)));
+  CHECK(std::get<HostedMember*>(crasher)->signal == SIGSEGV);
+  CHECK_FALSE(std::get<HostedMember*>(survivor)->exited);  // still working when the other one died
+  REQUIRE(host.run_until_all_done());
+  CHECK(std::get<HostedMember*>(survivor)->exit_code == 0);
+  CHECK(out.data == "ok\n");
+}
+
+TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
+  MiniHost host;
+  Capture out_a, out_b;
+  host.watch(out_a);
+  host.watch(out_b);
+  LaunchSpec a = spec_for(program("malloc_churn"), {"malloc_churn", "30", "1"});
+  a.stdio[1] = out_a.write_end.get();
+  LaunchSpec b = spec_for(program("malloc_churn"), {"malloc_churn", "30", "2"});
+  b.stdio[1] = out_b.write_end.get();
+  auto ma = host.launch(a);
+  auto mb = host.launch(b);
+  out_a.write_end.reset();
+  out_b.write_end.reset();
+  REQUIRE(std::holds_alternative<HostedMember*>(ma));
+  REQUIRE(std::holds_alternative<HostedMember*>(mb));
+  REQUIRE(host.run_until_all_done(std::chrono::seconds(120)));
+  CHECK(std::get<HostedMember*>(ma)->exit_code == 0);
+  CHECK(std::get<HostedMember*>(mb)->exit_code == 0);
+  CHECK(out_a.data == "ok\n");
+  CHECK(out_b.data == "ok\n");
+  // Each heap lived in its own reservation, and moved.
+  CHECK(std::get<HostedMember*>(ma)->syscalls->brk().current() != std::get<HostedMember*>(ma)->syscalls->brk().start());
+}
