@@ -3,6 +3,10 @@
 // Each one says where the kernel defines it.
 #pragma once
 
+#include <linux/ioctl.h>
+#include <linux/seccomp.h>
+#include <linux/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -45,6 +49,13 @@ inline constexpr std::size_t kMaxProgramHeaderBytes = 65536;
 // include/uapi/linux/limits.h PATH_MAX; fs/binfmt_elf.c refuses a PT_INTERP
 // longer than this.
 inline constexpr std::size_t kPathMax = 4096;
+
+// include/uapi/linux/seccomp.h (Linux 6.6, newer than Debian 12's headers):
+// ask the kernel to wake the supervisor and, on reply, the notifying task on
+// the current CPU, as a synchronous hand-off. Halves the cost of a rerouted
+// syscall (DESIGN "Rerouted syscalls": 15 -> 8 µs).
+inline constexpr unsigned long kSeccompIoctlNotifSetFlags = SECCOMP_IOW(4, __u64);  // SECCOMP_IOCTL_NOTIF_SET_FLAGS
+inline constexpr std::uint64_t kSeccompUserNotifFdSyncWakeUp = 1;       // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 
 // The kernel's `struct k_sigaction` for rt_sigaction(2) on x86-64
 // (arch/x86/include/uapi/asm/signal.h, include/linux/signal_types.h): unlike

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -236,6 +237,13 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
   plan.prepare_messages();
 }
 
+// Best effort: kernels before 6.6 refuse the flag with EINVAL, and the
+// notifications still work, only slower.
+void request_sync_wakeups(int listener) {
+  std::uint64_t flags = kernel::kSeccompUserNotifFdSyncWakeUp;
+  ::ioctl(listener, kernel::kSeccompIoctlNotifSetFlags, flags);
+}
+
 // A child that never became a member: nobody else knows its pid, so we reap it.
 void kill_and_reap(const StartedChild& child) {
   (void)pidfd_signal(child.pidfd.get(), SIGKILL);
@@ -291,6 +299,7 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   }
 
   cleanup.dismiss();
+  request_sync_wakeups(std::get<UniqueFd>(handover).get());
   LaunchedMember member;
   member.pid = child->pid;
   member.pidfd = std::move(child->pidfd);
