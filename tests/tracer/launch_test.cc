@@ -167,3 +167,15 @@ TEST_CASE("a member that execs leaves the address space and is reported once") {
   CHECK(m->exec_started == 1);
   CHECK(out.data == real_path("/bin/readlink") + "\n");  // the kernel's answer, in its own mm now
 }
+
+TEST_CASE("the listener is served until the member's last fork child is gone") {
+  MiniHost host;
+  // sh exits at once; its background child keeps the filter for 0.3 s more.
+  auto launched = host.launch(spec_for("/bin/sh", {"sh", "-c", "/bin/sleep 0.3 & exit 3"}));
+  REQUIRE(std::holds_alternative<HostedMember*>(launched));
+  HostedMember* m = std::get<HostedMember*>(launched);
+  REQUIRE(host.run_until([m] { return m->exited; }, std::chrono::seconds(10)));
+  CHECK(m->exit_code == 3);
+  CHECK_FALSE(m->listener_gone);  // sleep still runs under the filter
+  REQUIRE(host.run_until([m] { return m->listener_gone; }, std::chrono::seconds(10)));
+}

@@ -23,12 +23,22 @@ TEST_CASE("python3.11 runs json, ssl, threads, subprocess, fork pools and a busy
   CHECK(r.out == "python ok True\n");
 }
 
-TEST_CASE("python3.11 sees itself as its executable") {
-  LaunchSpec spec = spec_for(kPython, {"python3.11", "-c", "import os, sys; print(os.readlink('/proc/self/exe'), sys.executable)"});
+TEST_CASE("python3.11 sees itself as its executable, with readlink(2)'s exact semantics") {
+  // readlink(2) writes no NUL and truncates to bufsiz; bufsiz 0 is EINVAL.
+  const char* script = R"(
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(b"#" * 16)
+n = libc.readlink(b"/proc/self/exe", buf, 5)
+zero = libc.readlink(b"/proc/self/exe", buf, 0)
+print(os.readlink("/proc/self/exe"), sys.executable, n, buf.raw[:7], zero, ctypes.get_errno())
+)";
+  LaunchSpec spec = spec_for(kPython, {"python3.11", "-c", script});
   spec.env = {"PATH=/usr/bin:/bin"};
   RunResult r = run_member(spec);
+  CHECK(r.err == "");
   CHECK(r.exit_code == 0);
-  CHECK(r.out == "/usr/bin/python3.11 /usr/bin/python3.11\n");
+  CHECK(r.out == "/usr/bin/python3.11 /usr/bin/python3.11 5 b'/usr/##' -1 22\n");
 }
 
 TEST_CASE("a second python3.11 while one runs is an AddressConflict naming the fixed range") {
