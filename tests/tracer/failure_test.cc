@@ -173,3 +173,9 @@ TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
   // Each heap lived in its own reservation, and moved.
   CHECK(std::get<HostedMember*>(ma)->syscalls->brk().current() != std::get<HostedMember*>(ma)->syscalls->brk().start());
 }
+
+TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPERM) in BPF") {
+  RunResult r = run_member(spec_for(program("filter_probe"), {"filter_probe"}));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "int80=-38 prctl=-1/1\n");  // natively: "int80=pid prctl=0/0"
+}
