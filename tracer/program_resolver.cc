@@ -43,13 +43,14 @@ std::variant<ExecutableFile, LaunchError> open_executable(int cwd_fd, const std:
   if (::fstat(fd.get(), &st) != 0) return LaunchError::internal(path + ": fstat: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return LaunchError::not_executable(path, "is a directory");
   if (!S_ISREG(st.st_mode)) return LaunchError::not_executable(path, "not a regular file");
+  // noexec first: access(X_OK) fails there too, but only says EACCES.
+  struct statvfs vfs;
+  if (::fstatvfs(fd.get(), &vfs) != 0) return LaunchError::internal(path + ": fstatvfs: " + std::strerror(errno));
+  if (vfs.f_flag & ST_NOEXEC) return LaunchError::not_executable(path, "on a filesystem mounted noexec");
   // AT_EACCESS: check with the effective ids, as execve does. On the fd
   // itself (faccessat2, AT_EMPTY_PATH) so a renamed path cannot swap files.
   if (::faccessat(fd.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0)
     return LaunchError::not_executable(path, std::strerror(errno));
-  struct statvfs vfs;
-  if (::fstatvfs(fd.get(), &vfs) != 0) return LaunchError::internal(path + ": fstatvfs: " + std::strerror(errno));
-  if (vfs.f_flag & ST_NOEXEC) return LaunchError::not_executable(path, "on a filesystem mounted noexec");
 
   ExecutableFile file{std::move(fd), static_cast<std::uint64_t>(st.st_size), {}};
   file.head.resize(kernel::kBinprmBufSize);

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <linux/kcmp.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -64,6 +66,20 @@ TEST_CASE("bad programs give the right LaunchError and leave the host unharmed")
     LaunchError e = launch_error_of(dir + "/noexec");
     CHECK(e.kind == LaunchError::Kind::NotExecutable);
     CHECK(e.message == dir + "/noexec: Permission denied");
+  }
+  SUBCASE("on a noexec mount") {
+    const std::string mnt = dir + "/mnt";
+    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+    if (::mount("none", mnt.c_str(), "tmpfs", MS_NOEXEC, nullptr) != 0) {
+      MESSAGE("cannot mount a tmpfs here (" << std::strerror(errno) << "): noexec not tested");
+    } else {
+      write_file(mnt + "/true", elf, 0755);
+      LaunchError e = launch_error_of(mnt + "/true");
+      CHECK(e.kind == LaunchError::Kind::NotExecutable);
+      CHECK(e.message == mnt + "/true: on a filesystem mounted noexec");
+      ::umount2(mnt.c_str(), MNT_DETACH);
+    }
+    ::rmdir(mnt.c_str());
   }
   SUBCASE("corrupt ELF: bad magic, wrong machine, program headers out of the file") {
     write_file(dir + "/text", "just some text\n", 0755);
