@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -194,4 +195,21 @@ TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPE
   RunResult r = run_member(spec_for(program("filter_probe"), {"filter_probe"}));
   CHECK(r.exit_code == 0);
   CHECK(r.out == "int80=-38 prctl=-1/1\n");  // natively: "int80=pid prctl=0/0"
+}
+
+TEST_CASE("a set-up step failing in the child is reported by name, and nothing is left behind") {
+  const int maps_before = mapping_count();
+  pat::UniqueFd not_a_dir(::open("/etc/hostname", O_PATH | O_CLOEXEC));
+  REQUIRE(not_a_dir);
+  LaunchSpec spec = spec_for("/bin/true", {"true"});
+  spec.cwd_fd = not_a_dir.get();
+  RunResult r = run_member(spec);
+  REQUIRE(std::holds_alternative<LaunchError>(r.error));
+  const LaunchError& e = std::get<LaunchError>(r.error);
+  CHECK(e.kind == LaunchError::Kind::Internal);
+  CHECK(e.message == "/bin/true: member set-up step fchdir(cwd) failed: Not a directory");
+  CHECK(mapping_count() == maps_before);
+  siginfo_t info{};
+  CHECK(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0);  // the child was reaped: no children at all
+  CHECK(errno == ECHILD);
 }
