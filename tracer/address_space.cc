@@ -31,4 +31,12 @@ std::optional<pid_t> thread_group_of(pid_t tid) {
   return static_cast<pid_t>(std::strtol(line + 6, nullptr, 10));
 }
 
+std::optional<std::string> executable_of(pid_t pid) {
+  char buf[4096];
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf));
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
 }  // namespace pat::tracer

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 
 namespace pat::tracer {
 
@@ -15,5 +16,9 @@ bool shares_my_address_space(pid_t pid);
 // The thread group (process) id of task `tid`, from the Tgid: line of
 // /proc/TID/status (proc(5)); nothing if the task is gone.
 std::optional<pid_t> thread_group_of(pid_t tid);
+
+// The kernel's /proc/PID/exe of task `pid`: the executable of its mm
+// (proc(5)); nothing if the task is gone or not ours to inspect.
+std::optional<std::string> executable_of(pid_t pid);
 
 }  // namespace pat::tracer

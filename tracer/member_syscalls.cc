@@ -66,6 +66,7 @@ MemberSyscalls::MemberSyscalls(const LaunchedMember& member)
     : pid_(member.pid),
       listener_(member.listener.get()),
       exe_path_(member.exe_path),
+      host_exe_(executable_of(::getpid())),
       brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size) {
   check_notif_sizes();
 }
@@ -98,6 +99,11 @@ bool MemberSyscalls::in_my_address_space(pid_t task) {
   return shares;
 }
 
+// A fork child of the member that has not exec'd lives in a copy of our mm,
+// whose executable the kernel reports as the host's: for it, too, the
+// member's program is the right answer to /proc/self/exe.
+bool MemberSyscalls::runs_host_image(pid_t task) const { return host_exe_ && executable_of(task) == host_exe_; }
+
 // seccomp_unotify(2): the task may have died and its pid been reused since
 // RECV; whatever we read or decided about it is only good if the
 // notification is still alive.
@@ -108,7 +114,8 @@ bool MemberSyscalls::still_valid(const seccomp_notif& notif) const {
 
 MemberSyscalls::Reply MemberSyscalls::decide(const seccomp_notif& notif, Outcome& outcome) {
   const pid_t task = static_cast<pid_t>(notif.pid);
-  if (!in_my_address_space(task)) return Reply{};
+  const bool readlink = notif.data.nr == SYS_readlink || notif.data.nr == SYS_readlinkat;
+  if (!in_my_address_space(task)) return readlink && runs_host_image(task) ? handle_readlink(notif) : Reply{};
   switch (notif.data.nr) {
     case SYS_brk:
       if (!still_valid(notif)) return Reply{};

@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "tracer/address_space.h"
@@ -55,6 +56,7 @@ class MemberSyscalls {
 
   Reply decide(const seccomp_notif& notif, Outcome& outcome);
   bool in_my_address_space(pid_t task);
+  bool runs_host_image(pid_t task) const;
   bool still_valid(const seccomp_notif& notif) const;
   Reply handle_exec(const seccomp_notif& notif, Outcome& outcome);
   Reply handle_readlink(const seccomp_notif& notif);
@@ -63,6 +65,7 @@ class MemberSyscalls {
   pid_t pid_;
   int listener_;
   std::string exe_path_;
+  std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;
   bool exec_pending_ = false;
 };

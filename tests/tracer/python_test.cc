@@ -65,3 +65,21 @@ TEST_CASE("a second python3.11 while one runs is an AddressConflict naming the f
   CHECK(again.exit_code == 0);
   CHECK(again.out == "1\n");
 }
+
+TEST_CASE("a fork child of a member that has not exec'd also sees the member's program") {
+  const char* script = R"(
+import os
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(w, os.readlink("/proc/self/exe").encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(r, 4096).decode())
+)";
+  LaunchSpec spec = spec_for(kPython, {"python3.11", "-c", script});
+  spec.env = {"PATH=/usr/bin:/bin"};
+  RunResult r = run_member(spec);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "/usr/bin/python3.11\n");
+}
