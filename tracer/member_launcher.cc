@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/log.h"
 #include "tracer/elf_mapper.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
@@ -264,7 +264,7 @@ std::size_t member_stack_size(rlim_t stack_limit) {
 MemberLauncher::MemberLauncher() : machine_(MachineAuxv::of_this_process()) {
   auto program = SeccompProgram::build();
   if (!program) {
-    std::fprintf(stderr, "pat: cannot build the member seccomp program: %s\n", program.error().message().c_str());
+    spdlog::critical("event=tracer.seccomp_build_failed error={}", log_quote(program.error().message()));
     std::abort();
   }
   seccomp_ = std::move(program.value());
