@@ -273,7 +273,10 @@ MemberLauncher::MemberLauncher() : machine_(MachineAuxv::of_this_process()) {
 std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpec& spec) {
   std::vector<std::string> env = merged_env(spec);
   int cwd = spec.cwd_fd >= 0 ? spec.cwd_fd : AT_FDCWD;
-  auto resolved_or = resolve_program(cwd, spec.path, spec.argv, search_path_of(env));
+  // fs/exec.c (Linux 5.18+): an empty argv gets "" as argv[0], so programs
+  // that assume argc >= 1 do not walk into envp.
+  std::vector<std::string> argv = spec.argv.empty() ? std::vector<std::string>{""} : spec.argv;
+  auto resolved_or = resolve_program(cwd, spec.path, argv, search_path_of(env));
   if (auto* error = std::get_if<LaunchError>(&resolved_or)) return *error;
   ResolvedProgram& resolved = std::get<ResolvedProgram>(resolved_or);
   auto limits = member_limits(spec);

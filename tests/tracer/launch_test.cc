@@ -46,6 +46,13 @@ TEST_CASE("exit statuses come back: /bin/true, /bin/false, sh -c 'exit 7'") {
   CHECK(sh.signal == 0);
 }
 
+TEST_CASE("an empty argv becomes {\"\"}, as execve does since Linux 5.18") {
+  RunResult r = run_member(spec_for(std::string(TRACER_PROGRAMS_DIR) + "/hello_static", {}));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind("hello argc=1 ", 0) == 0);
+  CHECK(r.argv == std::vector<std::string>{""});
+}
+
 TEST_CASE("/bin/echo hello writes to the stdout it was given") {
   RunResult r = run_member(spec_for("/bin/echo", {"echo", "hello"}));
   CHECK(r.exit_code == 0);
