@@ -8,20 +8,16 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <random>
 
 #include "base/unique_fd.h"
+#include "tests/tracer/test_files.h"
 
 using namespace pat::tracer;
+using pat::tracer::testing::program;
+using pat::tracer::testing::read_file;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::variant<ElfImage, ElfRejection> parse(const std::string& bytes) {
   pat::UniqueFd fd(::memfd_create("elf-test", MFD_CLOEXEC));
@@ -78,12 +74,12 @@ TEST_CASE("ET_EXEC, static and static-pie executables parse with the right kind"
   CHECK(std::get<ElfImage>(python).fixed_address);
   CHECK(std::get<ElfImage>(python).span_start() == 0x400000);
 
-  auto fixed = parse(read_file(TRACER_PROGRAMS_DIR "/hello_static"));
+  auto fixed = parse(read_file(program("hello_static")));
   REQUIRE(std::holds_alternative<ElfImage>(fixed));
   CHECK(std::get<ElfImage>(fixed).fixed_address);
   CHECK_FALSE(std::get<ElfImage>(fixed).interpreter.has_value());
 
-  auto pie = parse(read_file(TRACER_PROGRAMS_DIR "/hello_static_pie"));
+  auto pie = parse(read_file(program("hello_static_pie")));
   REQUIRE(std::holds_alternative<ElfImage>(pie));
   CHECK_FALSE(std::get<ElfImage>(pie).fixed_address);
   CHECK_FALSE(std::get<ElfImage>(pie).interpreter.has_value());

@@ -11,28 +11,15 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_files.h"
 #include "tracer/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
 
 namespace {
-
-std::string program(const char* name) { return std::string(TRACER_PROGRAMS_DIR) + "/" + name; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& bytes, mode_t mode) {
-  std::ofstream(path, std::ios::binary) << bytes;
-  REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
 
 LaunchError launch_error_of(const std::string& path) {
   RunResult r = run_member(spec_for(path, {path}));
@@ -45,9 +32,7 @@ long kcmp(pid_t a, pid_t b, int type) { return ::syscall(SYS_kcmp, a, b, type, 0
 }  // namespace
 
 TEST_CASE("bad programs give the right LaunchError and leave the host unharmed") {
-  char tmpl[] = "/tmp/pat-tracer-bad-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  const std::string dir = tmpl;
+  const std::string dir = temp_dir();
   const std::string elf = read_file("/bin/true");
   REQUIRE(elf.size() > 4096);
   const int maps_before = mapping_count();

@@ -2,41 +2,14 @@
 // address space, checked by exit status and output.
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-
 #include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_files.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
-
-namespace {
-
-std::string program(const char* name) { return std::string(TRACER_PROGRAMS_DIR) + "/" + name; }
-
-std::string real_path(const char* path) {
-  char buf[PATH_MAX];
-  REQUIRE(::realpath(path, buf) != nullptr);
-  return buf;
-}
-
-// A fresh directory for files a test writes.
-std::string temp_dir() {
-  char tmpl[] = "/tmp/pat-tracer-test-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
-
-void write_file(const std::string& path, const std::string& text, mode_t mode) {
-  std::ofstream(path) << text;
-  REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
-
-}  // namespace
 
 TEST_CASE("exit statuses come back: /bin/true, /bin/false, sh -c 'exit 7'") {
   CHECK(run_member(spec_for("/bin/true", {"true"})).exit_code == 0);
@@ -47,7 +20,7 @@ TEST_CASE("exit statuses come back: /bin/true, /bin/false, sh -c 'exit 7'") {
 }
 
 TEST_CASE("an empty argv becomes {\"\"}, as execve does since Linux 5.18") {
-  RunResult r = run_member(spec_for(std::string(TRACER_PROGRAMS_DIR) + "/hello_static", {}));
+  RunResult r = run_member(spec_for(program("hello_static"), {}));
   CHECK(r.exit_code == 0);
   CHECK(r.out.rfind("hello argc=1 ", 0) == 0);
   CHECK(r.argv == std::vector<std::string>{""});

@@ -12,14 +12,13 @@
 #include <sstream>
 
 #include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_files.h"
 #include "tracer/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
 
 namespace {
-
-std::string program(const char* name) { return std::string(TRACER_PROGRAMS_DIR) + "/" + name; }
 
 // Whether any mapping of the test process overlaps `r`.
 bool anything_mapped_in(const Range& r) {
