@@ -181,7 +181,8 @@ void member_child_main(void* arg) {
   // 6. Nothing of the host's fd table stays but the hand-over socket.
   check(plan, ChildStep::CloseFds, close_host_fds(plan));
   raw::syscall(__NR_umask, plan->umask);  // cannot fail
-  // 7. Limits, while the member still has the host's privileges to lower them.
+  // 7. Limits (already clamped to the host's hard limits, so no privilege is
+  //    needed), then the name ps and top show.
   check(plan, ChildStep::ResourceLimits, apply_rlimits(plan));
   check(plan, ChildStep::Name, raw::syscall(__NR_prctl, PR_SET_NAME, plan->comm, 0, 0, 0));
   // 8. NO_NEW_PRIVS is what lets an unprivileged task install a filter, and
