@@ -1,0 +1,157 @@
+#include "client/commands.h"
+
+#include "client/daemon_connection.h"
+#include "client/terminal_output.h"
+#include "proto/errors.h"
+#include "proto/interface.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace pat::client {
+
+using nlohmann::json;
+
+int report_refusal(const std::string& error_name, const std::string& message, int exit_code) {
+  std::fprintf(stderr, "patctl: %s (%s)\n", printable(message).c_str(), printable(error_name).c_str());
+  return exit_code;
+}
+
+CallOutcome call_daemon(const GlobalOptions& global, std::string_view method, json parameters) {
+  try {
+    auto reply = call_once(global.socket, proto::Call{std::string(method), std::move(parameters)});
+    if (reply.error) {
+      return {json(), report_refusal(reply.error->name, reply.error->message(), reply.error->exit_code())};
+    }
+    return {std::move(reply.parameters), proto::kExitOk};
+  } catch (const ConnectionError& e) {
+    std::fprintf(stderr, "patctl: %s\n", e.what());
+    return {json(), proto::kExitPatError};
+  }
+}
+
+namespace {
+
+void print_json(const json& value) { std::cout << value.dump(2) << '\n'; }
+
+std::string text(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end()) return "-";
+  if (it->is_string()) return printable(it->get<std::string>());
+  return it->dump();
+}
+
+std::string exit_description(const json& exit) {
+  if (exit.contains("exit_code")) return "exit " + exit["exit_code"].dump();
+  if (exit.contains("signal")) return "signal " + exit["signal"].dump();
+  return "-";
+}
+
+void print_group_details(const json& group) {
+  std::cout << "Group " << text(group, "name") << '\n';
+  Table summary({"  owner", user_name(group.value("owner_uid", 0u)) + " (uid " + text(group, "owner_uid") + ")"});
+  summary.add({"  host pid", text(group, "host_pid")});
+  summary.add({"  created", text(group, "created")});
+  summary.add({"  state", text(group, "state")});
+  summary.add({"  members", std::to_string(group.value("members", json::array()).size())});
+  std::cout << summary.render();
+  const auto& members = group.value("members", json::array());
+  if (!members.empty()) {
+    std::cout << '\n';
+    Table table({"PID", "STATE", "STARTED", "COMMAND"});
+    for (const auto& member : members) {
+      table.add({text(member, "pid"), text(member, "state"), text(member, "started"),
+                 command_line(member.value("argv", json::array()))});
+    }
+    std::cout << table.render();
+  }
+  const auto& exits = group.value("recent_exits", json::array());
+  if (!exits.empty()) {
+    std::cout << "\nRecent exits\n";
+    Table table({"PID", "STATUS", "ENDED", "COMMAND"});
+    for (const auto& exit : exits) {
+      table.add({text(exit, "pid"), exit_description(exit), text(exit, "ended"),
+                 command_line(exit.value("argv", json::array()))});
+    }
+    std::cout << table.render();
+  }
+}
+
+}  // namespace
+
+int status_command(const GlobalOptions& global) {
+  auto outcome = call_daemon(global, proto::method::kDaemonStatus, json::object());
+  if (!outcome.ok()) return outcome.exit_code;
+  const auto& status = outcome.parameters;
+  if (global.json) {
+    print_json(status);
+    return 0;
+  }
+  Table table({"version", text(status, "version")});
+  table.add({"pid", text(status, "pid")});
+  table.add({"uptime", human_duration(status.value("uptime_seconds", 0.0))});
+  table.add({"groups", text(status, "groups")});
+  table.add({"connections", text(status, "connections")});
+  table.add({"runtime dir", text(status, "runtime_dir")});
+  std::cout << "patd is running\n" << table.render();
+  return 0;
+}
+
+int group_create_command(const GlobalOptions& global, const std::string& name, bool allow_cross_mapping) {
+  json params = {{"name", name}};
+  if (allow_cross_mapping) params["allow_cross_mapping"] = true;
+  auto outcome = call_daemon(global, proto::method::kGroupCreate, params);
+  if (!outcome.ok()) return outcome.exit_code;
+  const auto& group = outcome.parameters["group"];
+  if (global.json) {
+    print_json(group);
+  } else {
+    std::cout << "created group " << text(group, "name") << " (host pid " << text(group, "host_pid") << ")\n";
+  }
+  return 0;
+}
+
+int group_list_command(const GlobalOptions& global) {
+  auto outcome = call_daemon(global, proto::method::kGroupList, json::object());
+  if (!outcome.ok()) return outcome.exit_code;
+  const auto& groups = outcome.parameters.value("groups", json::array());
+  if (global.json) {
+    print_json(groups);
+    return 0;
+  }
+  Table table({"NAME", "OWNER", "HOST PID", "MEMBERS", "CREATED"});
+  for (const auto& group : groups) {
+    table.add({text(group, "name"), user_name(group.value("owner_uid", 0u)), text(group, "host_pid"),
+               std::to_string(group.value("members", json::array()).size()), text(group, "created")});
+  }
+  std::cout << table.render();
+  return 0;
+}
+
+int group_show_command(const GlobalOptions& global, const std::string& name) {
+  auto outcome = call_daemon(global, proto::method::kGroupShow, {{"name", name}});
+  if (!outcome.ok()) return outcome.exit_code;
+  const auto& group = outcome.parameters["group"];
+  if (global.json) {
+    print_json(group);
+  } else {
+    print_group_details(group);
+  }
+  return 0;
+}
+
+int group_destroy_command(const GlobalOptions& global, const std::string& name, bool force,
+                          std::optional<long> grace_ms) {
+  json params = {{"name", name}, {"force", force}};
+  if (grace_ms) params["grace_ms"] = *grace_ms;
+  auto outcome = call_daemon(global, proto::method::kGroupDestroy, params);
+  if (!outcome.ok()) return outcome.exit_code;
+  if (global.json) {
+    print_json({{"destroyed", name}});
+  } else {
+    std::cout << "destroyed group " << printable(name) << '\n';
+  }
+  return 0;
+}
+
+}  // namespace pat::client

@@ -1,0 +1,49 @@
+// patctl's subcommands. Each returns patctl's exit code (README "Exit codes"):
+// 0 success, 1 the daemon refused, 125 usage error or daemon unreachable,
+// and for `run` the member's own status, 126 or 127.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pat::client {
+
+struct GlobalOptions {
+  std::string socket;  // patd's control socket
+  bool json = false;   // machine-readable output
+};
+
+int status_command(const GlobalOptions& global);
+int group_create_command(const GlobalOptions& global, const std::string& name, bool allow_cross_mapping);
+int group_list_command(const GlobalOptions& global);
+int group_show_command(const GlobalOptions& global, const std::string& name);
+int group_destroy_command(const GlobalOptions& global, const std::string& name, bool force,
+                          std::optional<long> grace_ms);
+
+struct RunOptions {
+  std::optional<std::string> group;  // --group
+  bool new_group = false;            // --new-group
+  std::vector<std::string> env;      // --env K=V
+  bool clear_env = false;
+  std::optional<std::string> cwd;
+  bool detach = false;
+  std::vector<std::string> command;  // PROG ARGS...
+};
+int run_command(const GlobalOptions& global, const RunOptions& options);
+
+// Shared by the commands: one call to patd. The reply's parameters, or the
+// exit code after the error went to stderr.
+struct CallOutcome {
+  nlohmann::json parameters;
+  int exit_code = 0;
+  bool ok() const { return exit_code == 0; }
+};
+CallOutcome call_daemon(const GlobalOptions& global, std::string_view method, nlohmann::json parameters);
+
+// "patctl: <message> (<error name>)" on stderr; returns the error's exit code.
+int report_refusal(const std::string& error_name, const std::string& message, int exit_code);
+
+}  // namespace pat::client

@@ -1,0 +1,124 @@
+// patctl: the command-line client of patd.
+#include "client/commands.h"
+#include "proto/errors.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+
+namespace {
+
+using namespace pat::client;
+
+std::string default_socket() {
+  const char* env = std::getenv("PATD_SOCKET");
+  return env != nullptr && *env != '\0' ? env : "/run/patd/patd.sock";
+}
+
+// `patctl run [options] -- PROG ARGS...`: CLI11 2.1 mishandles a "--" that
+// ends a prefix-command subcommand's options, so the command after it is
+// split off before parsing. A "--" after PROG is PROG's own argument.
+std::optional<std::vector<std::string>> split_run_command(std::vector<std::string>& args) {
+  auto run = std::find(args.begin(), args.end(), "run");
+  if (run == args.end()) return std::nullopt;
+  for (auto it = run + 1; it != args.end(); ++it) {
+    if (*it == "--") {
+      std::vector<std::string> command(it + 1, args.end());
+      args.erase(it, args.end());
+      return command;
+    }
+    if (it->empty() || it->front() != '-') return std::nullopt;  // PROG: no separator
+    bool takes_value = *it == "-g" || *it == "--group" || *it == "-e" || *it == "--env" || *it == "--cwd";
+    if (takes_value && it + 1 != args.end()) ++it;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  GlobalOptions global{default_socket(), false};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<std::vector<std::string>> separated_command;
+  CLI::App app{"patctl: run programs as processes that share one address space (pat)", "patctl"};
+  app.set_version_flag("--version", std::string("patctl ") + PROJECT_VERSION);
+  app.add_option("--socket", global.socket, "patd's control socket (env PATD_SOCKET)")->capture_default_str();
+  app.require_subcommand(1);
+  // --json is accepted before or after the subcommand.
+  app.add_flag("--json", global.json, "Machine-readable JSON output");
+  auto json_flag = [&global](CLI::App* command) {
+    command->add_flag("--json", global.json, "Machine-readable JSON output");
+  };
+  int exit_code = pat::proto::kExitOk;
+
+  auto* status = app.add_subcommand("status", "Show the daemon's version, uptime and group count");
+  json_flag(status);
+  status->callback([&] { exit_code = status_command(global); });
+
+  auto* group = app.add_subcommand("group", "Create, list, show and destroy groups");
+  group->require_subcommand(1);
+
+  std::string name;
+  bool allow_cross_mapping = false;
+  auto* create = group->add_subcommand("create", "Create a group and start its host process");
+  create->add_option("NAME", name, "Group name: 1-64 characters from [A-Za-z0-9_.-]")->required();
+  create->add_flag("--allow-cross-mapping", allow_cross_mapping,
+                   "Let members map over each other's memory (no clobbering checks)");
+  json_flag(create);
+  create->callback([&] { exit_code = group_create_command(global, name, allow_cross_mapping); });
+
+  auto* list = group->add_subcommand("list", "List your groups (all groups, for root)");
+  json_flag(list);
+  list->callback([&] { exit_code = group_list_command(global); });
+
+  auto* show = group->add_subcommand("show", "Show a group and its members");
+  show->add_option("NAME", name, "Group name")->required();
+  json_flag(show);
+  show->callback([&] { exit_code = group_show_command(global, name); });
+
+  bool force = false;
+  std::optional<long> grace_ms;
+  auto* destroy = group->add_subcommand("destroy", "Stop a group's host; refuses while members run");
+  destroy->add_option("NAME", name, "Group name")->required();
+  destroy->add_flag("--force", force, "Terminate running members: SIGTERM, grace period, SIGKILL");
+  destroy->add_option("--grace-ms", grace_ms, "Grace period before SIGKILL (default 5000)")
+      ->check(CLI::Range(0L, 3'600'000L));
+  json_flag(destroy);
+  destroy->callback([&] { exit_code = group_destroy_command(global, name, force, grace_ms); });
+
+  RunOptions run_options;
+  auto* run = app.add_subcommand("run", "Run a program as a member of a group");
+  auto* group_option = run->add_option("--group,-g", run_options.group, "The group to run in");
+  auto* new_group_option =
+      run->add_flag("--new-group", run_options.new_group, "Run in a fresh group, removed when the member ends");
+  group_option->excludes(new_group_option);
+  run->add_option("--env,-e", run_options.env, "Set K=V in the member's environment (repeatable)");
+  run->add_flag("--clear-env", run_options.clear_env, "Start from an empty environment");
+  run->add_option("--cwd", run_options.cwd, "Working directory (default: the current one)");
+  run->add_flag("--detach,-d", run_options.detach, "Print the member's pid and return at once");
+  json_flag(run);
+  // Everything from PROG on belongs to PROG, --flags included: CLI11 hands it
+  // over untouched as the subcommand's remaining arguments.
+  run->prefix_command();
+  run->footer("PROG [ARGS...] follow the options; '--' may separate them.");
+  run->callback([&] {
+    run_options.command = separated_command ? *separated_command : run->remaining();
+    if (run_options.command.empty()) throw CLI::ValidationError("run", "PROG is required");
+    if (!run_options.group && !run_options.new_group) {
+      throw CLI::ValidationError("run", "one of --group NAME or --new-group is required");
+    }
+    exit_code = run_command(global, run_options);
+  });
+
+  separated_command = split_run_command(args);
+  std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : pat::proto::kExitPatError;
+  }
+  return exit_code;
+}

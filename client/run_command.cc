@@ -1,0 +1,172 @@
+// `patctl run`: launches a program as a member of a group and behaves, for the
+// shell that started it, like the program itself: its stdio are the member's,
+// signals sent to patctl reach the member, and patctl's exit status is the
+// member's (128+N when signal N killed it).
+#include "base/unique_fd.h"
+#include "client/commands.h"
+#include "client/daemon_connection.h"
+#include "client/program_lookup.h"
+#include "client/terminal_output.h"
+#include "proto/errors.h"
+#include "proto/interface.h"
+#include "proto/rlimits.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+extern char** environ;
+
+namespace pat::client {
+
+using nlohmann::json;
+
+namespace {
+
+// Signals a terminal user or a supervisor sends to "the program": forwarded to
+// the member. SIGTSTP and SIGCONT are not: job control stops patctl itself.
+constexpr std::array kForwardedSignals = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+int signal_pipe_write = -1;
+
+void on_forwarded_signal(int signal) {
+  int saved = errno;
+  unsigned char byte = static_cast<unsigned char>(signal);
+  (void)!::write(signal_pipe_write, &byte, 1);
+  errno = saved;
+}
+
+// A self-pipe: the handler only writes the signal number; the main loop reads
+// it between waits and forwards it over a second connection.
+UniqueFd install_signal_forwarding() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return UniqueFd();
+  signal_pipe_write = fds[1];
+  struct sigaction action {};
+  action.sa_handler = on_forwarded_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int signal : kForwardedSignals) ::sigaction(signal, &action, nullptr);
+  return UniqueFd(fds[0]);
+}
+
+std::vector<std::string> member_environment(const RunOptions& options) {
+  std::map<std::string, std::string> env;
+  std::vector<std::string> order;
+  auto put = [&](const std::string& entry) {
+    auto eq = entry.find('=');
+    std::string key = entry.substr(0, eq);
+    if (!env.contains(key)) order.push_back(key);
+    env[key] = eq == std::string::npos ? std::string() : entry.substr(eq + 1);
+  };
+  if (!options.clear_env) {
+    for (char** entry = environ; *entry != nullptr; ++entry) put(*entry);
+  }
+  for (const auto& entry : options.env) put(entry);
+  std::vector<std::string> out;
+  for (const auto& key : order) out.push_back(key + "=" + env[key]);
+  return out;
+}
+
+mode_t current_umask() {
+  mode_t mask = ::umask(022);
+  ::umask(mask);
+  return mask;
+}
+
+int exit_status_of(const json& ended) {
+  if (auto code = ended.find("exit_code"); code != ended.end() && code->is_number_integer()) return code->get<int>();
+  if (auto signal = ended.find("signal"); signal != ended.end() && signal->is_number_integer()) {
+    return 128 + signal->get<int>();
+  }
+  return proto::kExitPatError;
+}
+
+void forward_signal(const GlobalOptions& global, const std::string& group, long pid, int signal) {
+  try {
+    auto reply = call_once(global.socket, proto::Call{std::string(proto::method::kMemberSignal),
+                                                      {{"group", group}, {"pid", pid}, {"signal", signal}}});
+    // A member that ended meanwhile is not an error worth a message.
+    if (reply.error && !reply.error->is(proto::ErrorCode::MemberNotFound)) {
+      std::fprintf(stderr, "patctl: forwarding signal %d: %s\n", signal, printable(reply.error->message()).c_str());
+    }
+  } catch (const ConnectionError& e) {
+    std::fprintf(stderr, "patctl: forwarding signal %d: %s\n", signal, e.what());
+  }
+}
+
+}  // namespace
+
+int run_command(const GlobalOptions& global, const RunOptions& options) {
+  const std::string& name = options.command.front();
+  const char* path_variable = std::getenv("PATH");
+  auto found = look_up_program(name, path_variable ? path_variable : "");
+  if (std::holds_alternative<ProgramNotFound>(found)) {
+    std::fprintf(stderr, "patctl: %s: command not found\n", printable(name).c_str());
+    return proto::kExitNotFound;
+  }
+  if (auto* denied = std::get_if<ProgramNotPermitted>(&found)) {
+    std::fprintf(stderr, "patctl: %s: permission denied\n", printable(denied->path).c_str());
+    return proto::kExitCannotExecute;
+  }
+  std::string cwd = options.cwd ? std::filesystem::absolute(*options.cwd).lexically_normal().string()
+                                : std::filesystem::current_path().string();
+  json params = {{"program", std::get<std::string>(found)},
+                 {"argv", options.command},
+                 {"env", member_environment(options)},
+                 {"cwd", cwd},
+                 {"umask", current_umask()},
+                 {"rlimits", proto::current_rlimits()},
+                 {"detach", options.detach}};
+  if (options.new_group) {
+    params["new_group"] = true;
+  } else {
+    params["group"] = *options.group;
+  }
+
+  UniqueFd signals = install_signal_forwarding();
+  try {
+    auto connection = DaemonConnection::open(global.socket);
+    std::array<int, 3> stdio = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+    connection.send(proto::Call{std::string(proto::method::kMemberRun), params, !options.detach}, stdio);
+    auto started = connection.receive(kReplyTimeout);
+    if (started->error) {
+      return report_refusal(started->error->name, started->error->message(), started->error->exit_code());
+    }
+    long pid = started->parameters.value("pid", 0L);
+    std::string group = started->parameters.value("group", std::string());
+    if (options.detach || !started->continues) {
+      if (global.json) {
+        std::cout << started->parameters.dump() << '\n';
+      } else {
+        std::cout << pid << '\n';
+      }
+      return proto::kExitOk;
+    }
+    for (;;) {
+      auto reply = connection.receive(std::nullopt, signals.get());
+      if (!reply) {
+        unsigned char signal;
+        while (::read(signals.get(), &signal, 1) == 1) forward_signal(global, group, pid, signal);
+        continue;
+      }
+      if (reply->error) return report_refusal(reply->error->name, reply->error->message(), reply->error->exit_code());
+      if (reply->continues) continue;
+      if (global.json) std::cout << reply->parameters.dump() << '\n';
+      return exit_status_of(reply->parameters);
+    }
+  } catch (const ConnectionError& e) {
+    std::fprintf(stderr, "patctl: %s\n", e.what());
+    return proto::kExitPatError;
+  }
+}
+
+}  // namespace pat::client

@@ -1,0 +1,291 @@
+#include "daemon/host/group_host.h"
+
+#include "base/log.h"
+#include "proto/errors.h"
+#include "proto/group_object.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <sstream>
+
+namespace pat::host {
+
+using proto::ErrorCode;
+using proto::ErrorReply;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kRecentExits = 32;
+// How long an ephemeral host waits for its first spawn before giving up.
+constexpr std::chrono::seconds kEphemeralIdleLimit{60};
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string hex(std::uintptr_t value) {
+  std::ostringstream out;
+  out << "0x" << std::hex << value;
+  return out.str();
+}
+
+std::string joined(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += ' ';
+    out += arg;
+  }
+  return out;
+}
+
+}  // namespace
+
+GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit)
+    : io_(io), config_(std::move(config)), request_exit_(std::move(request_exit)), created_(unix_now()) {
+  if (config_.ephemeral) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, kEphemeralIdleLimit);
+    timer->async_wait([this, timer](boost::system::error_code ec) {
+      if (!ec && !spawned_any_) {
+        spdlog::info("event=host.idle_exit group={}", config_.group);
+        request_exit_();
+      }
+    });
+  }
+}
+
+json GroupHost::describe() const {
+  json members = json::array();
+  for (const auto& [pid, member] : members_) members.push_back(member->to_json());
+  json exits = json::array();
+  for (auto it = recent_exits_.rbegin(); it != recent_exits_.rend(); ++it) exits.push_back(*it);
+  return {{"name", config_.group},
+          {"owner_uid", ::getuid()},
+          {"owner_gid", ::getgid()},
+          {"host_pid", ::getpid()},
+          {"created", proto::rfc3339_utc(created_)},
+          {"ephemeral", config_.ephemeral},
+          {"allow_cross_mapping", config_.allow_cross_mapping},
+          {"members", members},
+          {"recent_exits", exits}};
+}
+
+void GroupHost::throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const {
+  using Kind = tracer::LaunchError::Kind;
+  switch (error.kind) {
+    case Kind::NotFound:
+      throw ErrorReply(ErrorCode::ProgramNotFound, error.message, {{"program", spec.path}});
+    case Kind::NotExecutable:
+      throw ErrorReply(ErrorCode::ProgramNotExecutable, error.message,
+                       {{"program", spec.path}, {"reason", error.message}});
+    case Kind::AddressConflict: {
+      json params = {{"program", spec.path}, {"start", error.conflict_start}, {"end", error.conflict_end}};
+      std::string holder = "something else in this group";
+      tracer::Range wanted{error.conflict_start, error.conflict_end};
+      for (const auto& [pid, member] : members_) {
+        if (!member->launched.layout) continue;
+        for (const auto& range : member->launched.layout->ranges()) {
+          if (!range.overlaps(wanted)) continue;
+          params["member_pid"] = pid;
+          params["member_argv"] = member->launched.argv;
+          holder = "member " + std::to_string(pid) + " (" + joined(member->launched.argv) + ")";
+        }
+      }
+      throw ErrorReply(ErrorCode::AddressConflict,
+                       spec.path + " is not position-independent and needs the fixed addresses " +
+                           hex(error.conflict_start) + "-" + hex(error.conflict_end) + ", taken by " + holder +
+                           "; only one copy fits in a group's address space (for Python, run pat-python)",
+                       params);
+    }
+    case Kind::Internal:
+      break;
+  }
+  throw ErrorReply(ErrorCode::InternalError, error.message, {{"reason", error.message}});
+}
+
+std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached) {
+  if (shutting_down_) {
+    throw ErrorReply(ErrorCode::GroupBusy, "group " + config_.group + " is shutting down",
+                     {{"name", config_.group}, {"members", members_.size()}});
+  }
+  spawned_any_ = true;
+  spec.extra_env["PAT_GROUP"] = config_.group;
+  auto launched = launcher_.launch(spec);
+  if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
+    spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
+                 log_quote(error->message));
+    throw_launch_error(*error, spec);
+  }
+  auto member = std::make_shared<Member>(io_.get_executor(), std::move(std::get<tracer::LaunchedMember>(launched)));
+  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched);
+  member->detached = detached;
+  member->started = unix_now();
+  members_[member->pid()] = member;
+  asio::co_spawn(io_, serve_listener(member), asio::detached);
+  asio::co_spawn(io_, await_exit(member), asio::detached);
+  spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
+               log_quote(member->launched.exe_path), member->launched.argv.size());
+  publish("member.start", *member);
+  return member;
+}
+
+std::shared_ptr<Member> GroupHost::find(pid_t pid) const {
+  auto it = members_.find(pid);
+  return it == members_.end() ? nullptr : it->second;
+}
+
+void GroupHost::signal(pid_t pid, int signal) const {
+  auto member = find(pid);
+  if (!member) {
+    throw ErrorReply(ErrorCode::MemberNotFound, "process " + std::to_string(pid) + " is not a member of group " +
+                                                    config_.group,
+                     {{"pid", pid}});
+  }
+  // The pidfd pins the exact process: no signal can reach a recycled pid.
+  if (::syscall(SYS_pidfd_send_signal, member->launched.pidfd.get(), signal, nullptr, 0) != 0 && errno != ESRCH) {
+    throw ErrorReply(ErrorCode::InternalError, std::string("pidfd_send_signal: ") + std::strerror(errno),
+                     {{"reason", std::strerror(errno)}});
+  }
+}
+
+// Every member ran setsid(), so its pid is also the id of the process group
+// its fork children share: signalling the group reaches them too.
+void GroupHost::signal_process_group(const Member& member, int signal) const {
+  ::syscall(SYS_pidfd_send_signal, member.launched.pidfd.get(), signal, nullptr, 0);
+  ::kill(-member.pid(), signal);
+}
+
+// The member's syscalls that the seccomp filter reroutes arrive here. The
+// listener is served until its last user is gone, which may be long after the
+// member itself: its fork children inherit the filter, and without an answer
+// their brk would fail with ENOSYS, which glibc takes for success.
+asio::awaitable<void> GroupHost::serve_listener(std::shared_ptr<Member> member) {
+  asio::posix::stream_descriptor listener(io_, ::dup(member->launched.listener.get()));
+  for (;;) {
+    boost::system::error_code ec;
+    co_await listener.async_wait(asio::posix::stream_descriptor::wait_read,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    auto outcome = member->syscalls->handle_one();
+    if (outcome == tracer::MemberSyscalls::Outcome::ListenerGone) break;
+    if (outcome == tracer::MemberSyscalls::Outcome::ExecStarted && member->state == Member::State::Running) {
+      member->state = Member::State::Leaving;
+      asio::co_spawn(io_, confirm_exec(member), asio::detached);
+    }
+  }
+  member->launched.listener.reset();
+}
+
+// execve only reports that it started; whether the process really left our
+// address space shows in kcmp(KCMP_VM). Poll with backoff: a successful exec
+// completes in well under a millisecond, a failed one returns to the member.
+asio::awaitable<void> GroupHost::confirm_exec(std::shared_ptr<Member> member) {
+  asio::steady_timer timer(io_);
+  auto delay = std::chrono::microseconds(200);
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (member->state == Member::State::Leaving) {
+    if (!tracer::shares_my_address_space(member->pid())) {
+      member->state = Member::State::Execed;
+      reclaim(*member);
+      spdlog::info("event=member.exec group={} pid={}", config_.group, member->pid());
+      publish("member.exec", *member);
+      co_return;
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      member->state = Member::State::Running;  // the execve failed and it carried on
+      co_return;
+    }
+    timer.expires_after(delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::microseconds(100'000));
+  }
+}
+
+asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
+  asio::posix::stream_descriptor pidfd(io_, ::dup(member->launched.pidfd.get()));
+  boost::system::error_code ec;
+  co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  siginfo_t info{};
+  ExitStatus status;
+  status.ended = unix_now();
+  if (::waitid(P_PIDFD, static_cast<id_t>(member->launched.pidfd.get()), &info, WEXITED) == 0) {
+    if (info.si_code == CLD_EXITED) {
+      status.exit_code = info.si_status;
+    } else {
+      status.signal = info.si_status;
+    }
+  }
+  member->exit = status;
+  member->state = Member::State::Exited;
+  members_.erase(member->pid());
+  reclaim(*member);
+  recent_exits_.push_back(member->exit_json());
+  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+  json extra;
+  if (status.exit_code) extra["exit_code"] = *status.exit_code;
+  if (status.signal) extra["signal"] = *status.signal;
+  spdlog::info("event=member.exit group={} pid={} {}={}", config_.group, member->pid(),
+               status.exit_code ? "exit_code" : "signal", status.exit_code ? *status.exit_code : *status.signal);
+  publish("member.exit", *member, extra);
+  member->exited.set();
+}
+
+void GroupHost::reclaim(Member& member) {
+  if (member.launched.layout) member.launched.layout->release();
+}
+
+void GroupHost::spawn_call_finished() {
+  if (config_.ephemeral && members_.empty() && !shutting_down_) {
+    spdlog::info("event=host.ephemeral_exit group={}", config_.group);
+    shutting_down_ = true;
+    request_exit_();
+  }
+}
+
+void GroupHost::publish(const char* event, const Member& member, json extra) {
+  if (watchers_.empty()) return;
+  json member_json = member.to_json();
+  for (auto& [key, value] : extra.items()) member_json[key] = value;
+  json message = {{"event", event}, {"member", member_json}, {"group", describe()}};
+  auto watchers = watchers_;  // a watcher may remove itself
+  for (auto& [id, watcher] : watchers) watcher(message);
+}
+
+std::uint64_t GroupHost::add_watcher(Watcher watcher) {
+  auto id = next_watcher_++;
+  watchers_.emplace(id, std::move(watcher));
+  return id;
+}
+
+void GroupHost::remove_watcher(std::uint64_t id) { watchers_.erase(id); }
+
+void GroupHost::check_shutdown_allowed(bool force) const {
+  if (!force && !members_.empty()) {
+    throw ErrorReply(ErrorCode::GroupBusy,
+                     "group " + config_.group + " has " + std::to_string(members_.size()) +
+                         " running member(s); use --force to terminate them",
+                     {{"name", config_.group}, {"members", members_.size()}});
+  }
+}
+
+asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
+  shutting_down_ = true;
+  spdlog::info("event=host.shutdown group={} members={} grace_ms={}", config_.group, members_.size(), grace.count());
+  auto members = members_;
+  for (auto& [pid, member] : members) signal_process_group(*member, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& [pid, member] : members) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    co_await member->exited.wait(std::max(left, std::chrono::milliseconds(0)));
+  }
+  for (auto& [pid, member] : members) {
+    if (member->alive()) signal_process_group(*member, SIGKILL);
+  }
+  for (auto& [pid, member] : members) co_await member->exited.wait(std::chrono::milliseconds(5'000));
+  request_exit_();
+}
+
+}  // namespace pat::host

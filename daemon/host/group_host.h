@@ -1,0 +1,77 @@
+// GroupHost: the state and the work of one group's host process (pat-host).
+// Its address space IS the group's shared address space. It launches members
+// into it, answers their rerouted syscalls, reaps them, and tells patd what
+// happened. Runs with the owner's credentials and no capabilities.
+#pragma once
+
+#include "daemon/host/member.h"
+#include "daemon/rpc/asio.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+
+namespace pat::host {
+
+struct HostConfig {
+  std::string group;
+  std::string group_dir;
+  bool ephemeral = false;            // exit once the member(s) have ended
+  bool allow_cross_mapping = false;  // recorded now; enforced by the mapping ledger
+};
+
+class GroupHost {
+ public:
+  GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
+
+  nlohmann::json describe() const;
+
+  // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
+  // AddressConflict, InternalError). `spec.stdio` are borrowed.
+  std::shared_ptr<Member> spawn(tracer::LaunchSpec spec, bool detached);
+
+  // A member that has not been reaped yet (running, leaving or execed).
+  std::shared_ptr<Member> find(pid_t pid) const;
+  // Throws MemberNotFound for anything that is not our member.
+  void signal(pid_t pid, int signal) const;
+
+  // Throws GroupBusy when members are alive and !force.
+  void check_shutdown_allowed(bool force) const;
+  // SIGTERM to every member's process group, `grace`, SIGKILL, then exit.
+  asio::awaitable<void> shut_down(std::chrono::milliseconds grace);
+
+  using Watcher = std::function<void(const nlohmann::json& event)>;
+  std::uint64_t add_watcher(Watcher watcher);
+  void remove_watcher(std::uint64_t id);
+
+  // Called when a spawn call is over (member reaped or spawn refused).
+  void spawn_call_finished();
+
+ private:
+  asio::awaitable<void> serve_listener(std::shared_ptr<Member> member);
+  asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
+  asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
+  void reclaim(Member& member);
+  void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
+  void signal_process_group(const Member& member, int signal) const;
+  [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
+
+  asio::io_context& io_;
+  HostConfig config_;
+  std::function<void()> request_exit_;
+  double created_;
+  tracer::MemberLauncher launcher_;
+  std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
+  std::deque<nlohmann::json> recent_exits_;           // oldest first
+  std::map<std::uint64_t, Watcher> watchers_;
+  std::uint64_t next_watcher_ = 1;
+  bool spawned_any_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace pat::host

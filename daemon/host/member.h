@@ -1,0 +1,55 @@
+// Member: the host's record of one process it launched into the group's
+// address space, from spawn to the end of its seccomp listener. Shared
+// ownership is real here: the member table, the spawn call waiting for its
+// exit, and the loop serving its listener each hold it, and the listener may
+// outlive the process (fork children keep the inherited filter).
+#pragma once
+
+#include "daemon/rpc/asio.h"
+#include "daemon/rpc/one_shot_event.h"
+#include "tracer/member_launcher.h"
+#include "tracer/member_syscalls.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pat::host {
+
+struct ExitStatus {
+  std::optional<int> exit_code;  // exited normally
+  std::optional<int> signal;     // killed by this signal
+  double ended = 0;              // unix time
+};
+
+struct Member {
+  enum class State {
+    Running,  // in the group's address space
+    Leaving,  // called execve; not yet seen in its new address space
+    Execed,   // left the address space by execve; still the host's child
+    Exited,
+  };
+
+  Member(asio::any_io_executor executor, tracer::LaunchedMember launched_member)
+      : launched(std::move(launched_member)), exited(executor) {}
+
+  tracer::LaunchedMember launched;
+  std::unique_ptr<tracer::MemberSyscalls> syscalls;
+  State state = State::Running;
+  bool detached = false;
+  double started = 0;  // unix time
+  std::optional<ExitStatus> exit;
+  rpc::OneShotEvent exited;
+
+  pid_t pid() const { return launched.pid; }
+  bool alive() const { return state != State::Exited; }
+  nlohmann::json to_json() const;
+  nlohmann::json exit_json() const;  // for recent_exits
+};
+
+const char* to_string(Member::State state);
+
+}  // namespace pat::host

@@ -1,0 +1,306 @@
+#include "daemon/patd/group_registry.h"
+
+#include "base/log.h"
+#include "proto/errors.h"
+#include "proto/group_object.h"
+#include "proto/interface.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <csignal>
+
+namespace pat::patd {
+
+using proto::ErrorCode;
+using proto::ErrorReply;
+using proto::json;
+
+namespace {
+
+constexpr std::chrono::milliseconds kHostStartTimeout{10'000};
+constexpr std::chrono::milliseconds kWatchRetryDelay{1'000};
+
+int pidfd_send_signal(int pidfd, int signal) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
+std::string describe_wait_status(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) return "exit_code=" + std::to_string(info.si_status);
+  return "signal=" + std::to_string(info.si_status);
+}
+
+// One log line per member event, built from the structured reply: a host's
+// strings are quoted, never pasted into the line.
+void log_member_event(const std::string& group, const json& reply) {
+  auto event = reply.find("event");
+  auto member = reply.find("member");
+  if (event == reply.end() || !event->is_string() || member == reply.end() || !member->is_object()) return;
+  std::string line = "event=" + log_quote(event->get<std::string>()) + " group=" + group;
+  for (const char* key : {"pid", "exit_code", "signal"}) {
+    if (auto it = member->find(key); it != member->end() && it->is_number_integer()) {
+      line += std::string(" ") + key + "=" + std::to_string(it->get<long long>());
+    }
+  }
+  for (const char* key : {"program", "reason"}) {
+    if (auto it = member->find(key); it != member->end() && it->is_string()) {
+      line += std::string(" ") + key + "=" + log_quote(it->get<std::string>());
+    }
+  }
+  spdlog::info("{}", line);
+}
+
+}  // namespace
+
+json Group::to_json() const {
+  json object = snapshot.is_object() ? snapshot : json{{"members", json::array()}, {"recent_exits", json::array()}};
+  object["name"] = name;
+  object["owner_uid"] = owner_uid;
+  object["owner_gid"] = owner_gid;
+  object["host_pid"] = host_pid;
+  object["ephemeral"] = ephemeral || snapshot.value("ephemeral", false);
+  object["state"] = state == State::Starting ? "starting" : state == State::Running ? "running" : "destroying";
+  if (!object.contains("created")) object["created"] = "";
+  return object;
+}
+
+GroupRegistry::GroupRegistry(asio::io_context& io, RuntimeDir runtime, std::string host_binary)
+    : io_(io), runtime_(std::move(runtime)), host_binary_(std::move(host_binary)) {}
+
+std::shared_ptr<Group> GroupRegistry::find(const std::string& name) const {
+  auto it = groups_.find(name);
+  return it == groups_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Group>> GroupRegistry::all() const {
+  std::vector<std::shared_ptr<Group>> out;
+  for (const auto& [name, group] : groups_) out.push_back(group);
+  return out;
+}
+
+std::string GroupRegistry::ephemeral_name() {
+  for (;;) {
+    std::string name = "run-" + std::to_string(::getpid()) + "-" + std::to_string(++ephemeral_counter_);
+    if (!groups_.contains(name)) return name;
+  }
+}
+
+asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string& name, const HostCredentials& owner,
+                                                              CreateOptions options) {
+  if (!proto::is_valid_group_name(name)) {
+    throw ErrorReply(ErrorCode::InvalidGroupName,
+                     "invalid group name \"" + name + "\": use 1-64 characters from [A-Za-z0-9_.-]", {{"name", name}});
+  }
+  if (groups_.contains(name)) {
+    throw ErrorReply(ErrorCode::GroupExists, "group " + name + " exists", {{"name", name}});
+  }
+  if (auto status = runtime_.create_group_dir(name, owner.uid, owner.gid); !status) {
+    throw ErrorReply(ErrorCode::InternalError, status.error().message(), {{"reason", status.error().message()}});
+  }
+  auto group = std::make_shared<Group>(io_.get_executor(), name, owner.uid, owner.gid,
+                                       runtime_.host_socket(name).string());
+  group->ephemeral = options.ephemeral;
+  groups_[name] = group;  // reserves the name while the host starts
+
+  HostSpec spec{host_binary_, name, runtime_.group_dir(name).string(), owner, options.ephemeral,
+                options.allow_cross_mapping};
+  auto started = start_host(spec);
+  if (!started) {
+    forget(group, "host did not start");
+    throw ErrorReply(ErrorCode::InternalError, "starting the group host: " + started.error().message(),
+                     {{"reason", started.error().message()}});
+  }
+  group->host_pid = started->pid;
+  group->host_pidfd = std::move(started->pidfd);
+  group->host_is_child = true;
+  asio::co_spawn(io_, watch_exit(group), asio::detached);
+
+  std::optional<ErrorReply> failure;
+  try {
+    co_await wait_until_ready(*group, std::move(started->ready));
+    group->link.expect_host_pid(group->host_pid);
+    group->snapshot = co_await group->link.describe();
+  } catch (const ErrorReply& e) {
+    failure = e;
+  }
+  if (failure) {
+    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+    forget(group, "host failed to start");
+    throw *failure;
+  }
+  group->state = Group::State::Running;
+  spdlog::info("event=group.created group={} owner_uid={} host_pid={} ephemeral={}", name, owner.uid,
+               group->host_pid, options.ephemeral);
+  start_watching(group);
+  co_return group;
+}
+
+// The host reports on a pipe: "READY\n" once it serves its socket, or
+// "ERROR <why>\n" (the exec or credential step failed) before exiting.
+asio::awaitable<void> GroupRegistry::wait_until_ready(Group& group, UniqueFd ready) {
+  asio::posix::stream_descriptor pipe(io_, ready.release());
+  asio::steady_timer deadline(io_, kHostStartTimeout);
+  deadline.async_wait([&pipe](boost::system::error_code ec) {
+    if (!ec) pipe.close();
+  });
+  std::string report;
+  std::array<char, 512> buffer;
+  for (;;) {
+    boost::system::error_code ec;
+    std::size_t n = co_await pipe.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    report.append(buffer.data(), n);
+    if (ec || report.size() > 4096 || report.find('\n') != std::string::npos) break;
+  }
+  deadline.cancel();
+  if (report.rfind("READY\n", 0) == 0) co_return;
+  std::string why = report.empty() ? "host exited or timed out before it was ready" : report;
+  if (!why.empty() && why.back() == '\n') why.pop_back();
+  if (why.rfind("ERROR ", 0) == 0) why = why.substr(6);
+  spdlog::error("event=group.start_failed group={} host_pid={} reason={}", group.name, group.host_pid,
+                log_quote(why));
+  throw ErrorReply(ErrorCode::InternalError, "group " + group.name + ": host failed to start: " + why,
+                   {{"reason", why}});
+}
+
+asio::awaitable<void> GroupRegistry::destroy(std::shared_ptr<Group> group, bool force,
+                                             std::chrono::milliseconds grace) {
+  if (group->state == Group::State::Destroying) {
+    throw ErrorReply(ErrorCode::GroupBusy, "group " + group->name + " is already being destroyed",
+                     {{"name", group->name}, {"members", 0}});
+  }
+  auto previous = group->state;
+  group->state = Group::State::Destroying;
+  std::optional<ErrorReply> refusal;
+  try {
+    json request = {{"force", force}, {"grace_ms", grace.count()}};  // not inline: see member_signal
+    co_await group->link.call(proto::method::kHostShutdown, std::move(request), grace + kHostCallTimeout);
+  } catch (const ErrorReply& e) {
+    refusal = e;
+  }
+  if (refusal) {
+    bool unreachable = refusal->error().is(ErrorCode::GroupUnavailable);
+    if (!(unreachable && force)) {
+      group->state = previous;
+      throw *refusal;
+    }
+    spdlog::warn("event=group.kill group={} host_pid={} reason=host_unresponsive", group->name, group->host_pid);
+    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+  }
+  if (!co_await group->exited.wait(grace + kHostCallTimeout)) {
+    spdlog::warn("event=group.kill group={} host_pid={} reason=host_did_not_exit", group->name, group->host_pid);
+    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+    co_await group->exited.wait(kHostCallTimeout);
+  }
+  forget(group, "destroyed");
+}
+
+asio::awaitable<void> GroupRegistry::watch_exit(std::shared_ptr<Group> group) {
+  asio::posix::stream_descriptor pidfd(io_, ::dup(group->host_pidfd.get()));
+  boost::system::error_code ec;
+  co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  std::string status = "status=unknown";
+  if (group->host_is_child) {
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(group->host_pidfd.get()), &info, WEXITED | WNOHANG) == 0 &&
+        info.si_pid != 0) {
+      status = describe_wait_status(info);
+    }
+  }
+  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, status);
+  group->exited.set();
+  if (group->state != Group::State::Destroying) forget(group, "host exited");
+}
+
+void GroupRegistry::start_watching(std::shared_ptr<Group> group) {
+  asio::co_spawn(io_, watch_events(std::move(group)), asio::detached);
+}
+
+// Follows the host's event stream: keeps the snapshot fresh and turns every
+// event into one log line. A broken stream is re-opened while the host lives.
+asio::awaitable<void> GroupRegistry::watch_events(std::shared_ptr<Group> group) {
+  while (!group->exited.is_set()) {
+    try {
+      auto connected = co_await group->link.connect();
+      rpc::send_call(*connected.socket, proto::Call{std::string(proto::method::kHostWatch), json::object(), true});
+      for (;;) {
+        auto reply = co_await rpc::read_reply(connected.socket, std::nullopt);
+        if (reply.error) {
+          spdlog::warn("event=group.watch_error group={} error={}", group->name, reply.error->name);
+          break;
+        }
+        if (auto it = reply.parameters.find("group"); it != reply.parameters.end()) {
+          if (auto problem = proto::check_group_object(*it)) {
+            spdlog::warn("event=group.bad_description group={} problem={}", group->name, log_quote(*problem));
+          } else {
+            group->snapshot = *it;
+          }
+        }
+        log_member_event(group->name, reply.parameters);
+        if (!reply.continues) break;
+      }
+    } catch (const rpc::PeerUnavailable&) {
+      // host gone or restarting its socket: decided below
+    }
+    if (co_await group->exited.wait(kWatchRetryDelay)) co_return;
+  }
+}
+
+asio::awaitable<void> GroupRegistry::discover() {
+  for (auto& entry : runtime_.list_group_dirs()) {
+    if (groups_.contains(entry.name)) continue;
+    co_await adopt(entry);
+  }
+  spdlog::info("event=groups.discovered count={}", groups_.size());
+}
+
+asio::awaitable<void> GroupRegistry::adopt(RuntimeDir::GroupDirEntry entry) {
+  auto group = std::make_shared<Group>(io_.get_executor(), entry.name, entry.owner_uid, entry.owner_gid,
+                                       runtime_.host_socket(entry.name).string());
+  std::string problem;
+  try {
+    auto connected = co_await group->link.connect();
+    connected.socket->close();
+    group->host_pid = connected.peer.pid;
+    group->link.expect_host_pid(group->host_pid);
+    group->snapshot = co_await group->link.describe();
+  } catch (const rpc::PeerUnavailable& e) {
+    auto code = e.code();
+    if (code == boost::system::errc::connection_refused || code == boost::system::errc::no_such_file_or_directory) {
+      spdlog::info("event=group.stale group={} reason={}", entry.name, log_quote(e.what()));
+      runtime_.remove_group_dir(entry.name);
+      co_return;
+    }
+    problem = e.what();
+  } catch (const ErrorReply& e) {
+    problem = e.error().message();
+  }
+  if (problem.empty() && group->snapshot.value("name", std::string()) != entry.name) {
+    problem = "host describes itself as another group";
+  }
+  if (!problem.empty()) {
+    spdlog::warn("event=group.not_adopted group={} reason={}", entry.name, log_quote(problem));
+    co_return;
+  }
+  group->host_pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, group->host_pid, 0)));
+  if (!group->host_pidfd) {
+    spdlog::warn("event=group.not_adopted group={} reason=host_vanished", entry.name);
+    co_return;
+  }
+  group->state = Group::State::Running;
+  groups_[entry.name] = group;
+  spdlog::info("event=group.rediscovered group={} owner_uid={} host_pid={}", entry.name, entry.owner_uid,
+               group->host_pid);
+  asio::co_spawn(io_, watch_exit(group), asio::detached);
+  start_watching(group);
+}
+
+void GroupRegistry::forget(const std::shared_ptr<Group>& group, const char* why) {
+  auto it = groups_.find(group->name);
+  if (it == groups_.end() || it->second != group) return;
+  groups_.erase(it);
+  runtime_.remove_group_dir(group->name);
+  spdlog::info("event=group.removed group={} host_pid={} reason={}", group->name, group->host_pid, log_quote(why));
+}
+
+}  // namespace pat::patd

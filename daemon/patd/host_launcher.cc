@@ -1,0 +1,124 @@
+#include "daemon/patd/host_launcher.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace pat::patd {
+
+namespace {
+
+// Everything the child needs, prepared before fork so the child only makes
+// async-signal-safe calls.
+struct ChildPlan {
+  std::vector<std::string> argv_storage;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  const HostSpec* spec;
+  int ready_write;
+  int dev_null;
+};
+
+[[noreturn]] void child_fail(int ready_fd, const char* step) {
+  char message[160];
+  int len = std::snprintf(message, sizeof(message), "ERROR %s: %s\n", step, std::strerror(errno));
+  if (len > 0) (void)!::write(ready_fd, message, static_cast<std::size_t>(len));
+  ::_exit(127);
+}
+
+// Capabilities go in two steps around setresuid (capabilities(7), "Effect of
+// user ID changes on capabilities" and "The securebits flags"):
+//  1. while still privileged: lock the securebits so that uid 0 never regains
+//     capabilities on execve, empty the bounding and ambient sets (needs
+//     CAP_SETPCAP);
+//  2. after setresuid (which needs CAP_SETUID): empty the permitted,
+//     effective and inheritable sets. With SECBIT_NO_SETUID_FIXUP the kernel
+//     does not do this for us, and for a root owner it never would.
+bool lock_capabilities_out() {
+  if (::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) != 0) {
+    return false;
+  }
+  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return false;
+  }
+  return ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0;
+}
+
+bool clear_capability_sets() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  return ::syscall(SYS_capset, &header, data) == 0;
+}
+
+// The child's sequence, in order. Credentials change last but one: dropping
+// the bounding set needs CAP_SETPCAP, setgroups/setresgid need CAP_SETGID and
+// setresuid CAP_SETUID, so those happen while still privileged; the
+// capability sets are emptied right after; exec comes after everything.
+[[noreturn]] void run_child(const ChildPlan& plan) {
+  const HostSpec& spec = *plan.spec;
+  if (::setsid() < 0) child_fail(plan.ready_write, "setsid");
+  // fds: 0,1 -> /dev/null; 2 stays patd's stderr (the journal under systemd);
+  // 3 -> the ready pipe; nothing else crosses into the owner's process.
+  // Lift both out of the way first: either may sit on 0, 1 or 3 already, and
+  // dup2(fd, fd) would keep its close-on-exec flag.
+  int ready_high = ::fcntl(plan.ready_write, F_DUPFD, 100);
+  int null_high = ::fcntl(plan.dev_null, F_DUPFD, 100);
+  if (ready_high < 0 || null_high < 0) child_fail(plan.ready_write, "fcntl F_DUPFD");
+  if (::dup2(null_high, 0) < 0 || ::dup2(null_high, 1) < 0) child_fail(ready_high, "dup2");
+  if (::dup2(ready_high, 3) < 0) child_fail(ready_high, "dup2");
+  int ready = 3;
+  if (::close_range(4, ~0U, 0) != 0) child_fail(ready, "close_range");
+  if (::chdir("/") != 0) child_fail(ready, "chdir /");
+  const auto& cred = spec.credentials;
+  if (::setgroups(cred.groups.size(), cred.groups.data()) != 0) child_fail(ready, "setgroups");
+  if (::setresgid(cred.gid, cred.gid, cred.gid) != 0) child_fail(ready, "setresgid");
+  if (!lock_capabilities_out()) child_fail(ready, "drop capabilities");
+  if (::setresuid(cred.uid, cred.uid, cred.uid) != 0) child_fail(ready, "setresuid");
+  if (!clear_capability_sets()) child_fail(ready, "capset");
+  // Members set no_new_privs for their seccomp filter anyway; setting it here
+  // means nothing the host runs can regain privilege through a setuid file.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(ready, "PR_SET_NO_NEW_PRIVS");
+  ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
+  child_fail(ready, "execve pat-host");
+}
+
+}  // namespace
+
+Result<StartedHost> start_host(const HostSpec& spec) {
+  ChildPlan plan;
+  plan.spec = &spec;
+  plan.argv_storage = {spec.host_binary, "--group", spec.group_name, "--group-dir", spec.group_dir, "--ready-fd", "3"};
+  if (spec.ephemeral) plan.argv_storage.push_back("--ephemeral");
+  if (spec.allow_cross_mapping) plan.argv_storage.push_back("--allow-cross-mapping");
+  for (auto& arg : plan.argv_storage) plan.argv.push_back(arg.data());
+  plan.argv.push_back(nullptr);
+  // A fixed, minimal environment: the host needs none of patd's, and members
+  // get their caller's environment with each spawn.
+  static char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+  plan.envp = {path_env, nullptr};
+
+  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!dev_null) return last_error("open /dev/null");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return last_error("pipe2");
+  UniqueFd ready_read(pipe_fds[0]), ready_write(pipe_fds[1]);
+  plan.ready_write = ready_write.get();
+  plan.dev_null = dev_null.get();
+
+  pid_t pid = ::fork();
+  if (pid < 0) return last_error("fork");
+  if (pid == 0) run_child(plan);
+
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return last_error("pidfd_open " + std::to_string(pid));
+  return StartedHost{pid, std::move(pidfd), std::move(ready_read)};
+}
+
+}  // namespace pat::patd

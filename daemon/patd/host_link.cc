@@ -1,0 +1,61 @@
+#include "daemon/patd/host_link.h"
+
+#include "proto/group_object.h"
+#include "proto/interface.h"
+
+namespace pat::patd {
+
+using proto::ErrorCode;
+using proto::ErrorReply;
+
+proto::ErrorReply host_unavailable(const std::string& group, const std::string& why) {
+  return ErrorReply(ErrorCode::GroupUnavailable, "group " + group + ": host not answering (" + why + ")",
+                    {{"name", group}});
+}
+
+proto::ErrorReply relay_host_error(const std::string& group, const proto::Error& error) {
+  // Only names from our own vocabulary pass through; anything else a host
+  // invents is reported as the host being broken.
+  if (proto::error_code_from_name(error.name)) return ErrorReply(error);
+  return host_unavailable(group, "unexpected error " + error.name);
+}
+
+asio::awaitable<rpc::Connected> HostLink::connect() const {
+  auto connected = co_await rpc::connect_unix(socket_path_, kHostCallTimeout);
+  if (connected.peer.uid != owner_uid_) {
+    connected.socket->close();
+    throw rpc::PeerUnavailable("host socket " + socket_path_ + " is served by uid " +
+                               std::to_string(connected.peer.uid) + ", not the owner");
+  }
+  if (host_pid_ != 0 && connected.peer.pid != host_pid_) {
+    connected.socket->close();
+    throw rpc::PeerUnavailable("host socket " + socket_path_ + " is served by pid " +
+                               std::to_string(connected.peer.pid) + ", not the host");
+  }
+  co_return connected;
+}
+
+asio::awaitable<proto::json> HostLink::call(std::string_view method, proto::json parameters,
+                                            std::chrono::milliseconds timeout) const {
+  proto::Reply reply;
+  try {
+    auto connected = co_await connect();
+    rpc::send_call(*connected.socket, proto::Call{std::string(method), std::move(parameters)});
+    reply = co_await rpc::read_reply(connected.socket, timeout);
+    connected.socket->close();
+  } catch (const rpc::PeerUnavailable& e) {
+    throw host_unavailable(group_, e.what());
+  }
+  if (reply.error) throw relay_host_error(group_, *reply.error);
+  co_return std::move(reply.parameters);
+}
+
+asio::awaitable<proto::json> HostLink::describe() const {
+  auto reply = co_await call(proto::method::kHostDescribe, proto::json::object());
+  auto group = reply.find("group");
+  if (group == reply.end()) throw host_unavailable(group_, "reply without a group");
+  if (auto problem = proto::check_group_object(*group)) throw host_unavailable(group_, *problem);
+  co_return *group;
+}
+
+}  // namespace pat::patd

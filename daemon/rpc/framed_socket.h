@@ -1,0 +1,74 @@
+// FramedSocket: one connected AF_UNIX stream socket speaking NUL-framed JSON
+// (proto/frame.h), with file descriptors passed beside messages (SCM_RIGHTS).
+// Used by both ends of every pat link: patd's clients, patd <-> pat-host.
+//
+// Reads are coroutine calls; writes are queued and drained by one writer, so
+// any handler may send at any time without interleaving frames.
+#pragma once
+
+#include "base/unique_fd.h"
+#include "daemon/rpc/asio.h"
+#include "proto/frame.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pat::rpc {
+
+struct Frame {
+  std::string text;            // without the NUL
+  std::vector<UniqueFd> fds;   // received with it
+};
+
+// The stream broke in a way that cannot be recovered: oversized frame, too
+// many fds, an I/O error. The connection must be closed.
+class FramingError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
+ public:
+  // More fds than this in one message is a framing violation. The largest
+  // legitimate use is a member's stdin, stdout and stderr.
+  static constexpr std::size_t kMaxFdsPerMessage = 8;
+  // A peer that stops reading while we keep queueing is dropped past this.
+  static constexpr std::size_t kMaxQueuedBytes = 16 << 20;
+
+  explicit FramedSocket(LocalSocket socket, std::size_t max_frame = proto::kMaxFrameBytes);
+
+  // The next frame and the fds that came with it; nullopt at end of stream.
+  asio::awaitable<std::optional<Frame>> read();
+
+  // Queues a complete frame (NUL included) with fds to pass along; never blocks.
+  void send(std::string frame, std::vector<UniqueFd> fds = {});
+  // Closes once everything queued so far is written.
+  void close_after_flush();
+  void close();
+  bool is_open() const { return socket_.is_open(); }
+
+  LocalSocket& socket() { return socket_; }
+  int native_handle() { return socket_.native_handle(); }
+
+ private:
+  struct Outgoing {
+    std::string bytes;
+    std::vector<UniqueFd> fds;
+  };
+  bool receive_available(std::vector<UniqueFd>& fds);  // false at EOF
+  asio::awaitable<void> write_loop();
+
+  LocalSocket socket_;
+  proto::FrameDecoder decoder_;
+  std::vector<UniqueFd> pending_fds_;  // arrived, not yet attached to a frame
+  bool eof_ = false;
+  std::deque<Outgoing> outgoing_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool close_when_flushed_ = false;
+};
+
+}  // namespace pat::rpc

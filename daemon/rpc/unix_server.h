@@ -1,0 +1,72 @@
+// UnixServer: accepts connections on a listening AF_UNIX stream socket and
+// runs one Session per connection against a Service. Owns the limits that keep
+// one bad client from hurting the others: a cap on connections, an idle
+// timeout, a cap on calls queued per connection. Connections are served in
+// the order their calls arrive; a session never blocks the event loop.
+#pragma once
+
+#include "daemon/rpc/asio.h"
+#include "daemon/rpc/service.h"
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+
+namespace pat::rpc {
+
+struct ServerLimits {
+  std::size_t max_connections = 1024;
+  // A connection with no call running and nothing received for this long is
+  // closed. Streaming calls (a member running) are never idle.
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::size_t max_queued_calls = 32;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::shared_ptr<FramedSocket> socket, PeerCredentials peer, const Service& service,
+          const ServerLimits& limits, std::function<void()> on_closed);
+  ~Session();
+  void start();
+
+ private:
+  asio::awaitable<void> read_loop();
+  void start_processing();
+  asio::awaitable<void> process_loop();
+  void arm_idle_timer();
+  void finish_if_done();
+
+  std::shared_ptr<FramedSocket> socket_;
+  PeerCredentials peer_;
+  const Service& service_;
+  const ServerLimits& limits_;
+  std::function<void()> on_closed_;
+  asio::steady_timer idle_timer_;
+  std::deque<Frame> queued_;
+  bool processing_ = false;
+  bool reading_done_ = false;
+  std::shared_ptr<DisconnectNotice> disconnect_ = std::make_shared<DisconnectNotice>();
+};
+
+class UnixServer {
+ public:
+  UnixServer(asio::io_context& io, LocalAcceptor acceptor, const Service& service, ServerLimits limits);
+  void start();
+  void stop();  // stops accepting; running sessions finish on their own
+  std::size_t connections() const { return connections_; }
+  const ServerLimits& limits() const { return limits_; }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  void refuse(LocalSocket socket, const char* why);
+
+  asio::io_context& io_;
+  LocalAcceptor acceptor_;
+  const Service& service_;
+  ServerLimits limits_;
+  std::size_t connections_ = 0;
+};
+
+}  // namespace pat::rpc

@@ -1,0 +1,80 @@
+#include "proto/group_object.h"
+
+#include <cmath>
+#include <ctime>
+
+namespace pat::proto {
+
+bool is_valid_group_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
+  for (char c : name) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool is_uint(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_unsigned();
+}
+
+bool is_string_array(const nlohmann::json& value) {
+  if (!value.is_array()) return false;
+  for (const auto& item : value) {
+    if (!item.is_string()) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> check_process_entry(const nlohmann::json& entry, const char* list) {
+  if (!entry.is_object()) return std::string(list) + " entry is not an object";
+  if (!is_uint(entry, "pid")) return std::string(list) + " entry without a numeric pid";
+  auto argv = entry.find("argv");
+  if (argv == entry.end() || !is_string_array(*argv)) return std::string(list) + " entry without argv";
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> check_group_object(const nlohmann::json& group) {
+  if (!group.is_object()) return "group is not an object";
+  auto name = group.find("name");
+  if (name == group.end() || !name->is_string()) return "group without a name";
+  for (const char* key : {"owner_uid", "owner_gid", "host_pid"}) {
+    if (!is_uint(group, key)) return std::string("group without a numeric ") + key;
+  }
+  auto created = group.find("created");
+  if (created == group.end() || !created->is_string()) return "group without a created time";
+  auto members = group.find("members");
+  if (members == group.end() || !members->is_array()) return "group without a members array";
+  for (const auto& member : *members) {
+    if (auto problem = check_process_entry(member, "members")) return problem;
+    auto state = member.find("state");
+    if (state == member.end() || !state->is_string()) return "members entry without a state";
+  }
+  auto exits = group.find("recent_exits");
+  if (exits == group.end() || !exits->is_array()) return "group without a recent_exits array";
+  for (const auto& exit : *exits) {
+    if (auto problem = check_process_entry(exit, "recent_exits")) return problem;
+  }
+  return std::nullopt;
+}
+
+std::size_t member_count(const nlohmann::json& group) { return group.at("members").size(); }
+
+std::string rfc3339_utc(double unix_seconds) {
+  auto whole = static_cast<std::time_t>(std::floor(unix_seconds));
+  int millis = static_cast<int>((unix_seconds - static_cast<double>(whole)) * 1000.0);
+  std::tm utc{};
+  gmtime_r(&whole, &utc);
+  char text[96];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
+  return text;
+}
+
+}  // namespace pat::proto

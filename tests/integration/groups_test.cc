@@ -1,0 +1,225 @@
+// Groups through the real patd and patctl: create, list, show, destroy, the
+// host process and its credentials, ownership, and surviving a patd crash.
+#include "tests/support/patd_instance.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <csignal>
+
+using namespace pat::testing;
+using nlohmann::json;
+
+namespace {
+
+pid_t host_pid_of(const json& group) { return group.at("host_pid").get<pid_t>(); }
+
+}  // namespace
+
+TEST_CASE("status reports version, uptime and group count") {
+  PatdInstance patd;
+  auto status = patd.patctl_json({"status"});
+  CHECK(status["version"] == "0.1.0");
+  CHECK(status["pid"] == patd.pid());
+  CHECK(status["uptime_seconds"].get<double>() >= 0.0);
+  CHECK(status["groups"] == 0);
+  CHECK(status["runtime_dir"] == patd.dir().path());
+  auto human = patd.patctl({"status"});
+  CHECK(human.exit_code == 0);
+  CHECK(human.out.find("patd is running") != std::string::npos);
+}
+
+TEST_CASE("create, list, show and destroy a group") {
+  PatdInstance patd;
+  auto created = patd.patctl_json({"group", "create", "alpha"});
+  CHECK(created["name"] == "alpha");
+  CHECK(created["owner_uid"] == 0);
+  CHECK(created["members"] == json::array());
+  CHECK(created["created"].get<std::string>().size() == 24);  // 2026-11-27T10:00:00.123Z
+  pid_t host = host_pid_of(created);
+  CHECK(process_alive(host));
+
+  auto list = patd.patctl_json({"group", "list"});
+  REQUIRE(list.is_array());
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["name"] == "alpha");
+  CHECK(list[0]["host_pid"] == host);
+  for (const char* key : {"name", "owner_uid", "host_pid", "created", "members"}) CHECK(list[0].contains(key));
+
+  auto shown = patd.patctl_json({"group", "show", "alpha"});
+  CHECK(shown["name"] == "alpha");
+  CHECK(shown["host_pid"] == host);
+  CHECK(shown["members"].is_array());
+  CHECK(shown["recent_exits"].is_array());
+
+  auto table = patd.patctl({"group", "list"});
+  CHECK(table.out.find("alpha") != std::string::npos);
+  CHECK(table.out.find("NAME") != std::string::npos);
+
+  auto destroyed = patd.patctl({"group", "destroy", "alpha"});
+  INFO(destroyed.err);
+  CHECK(destroyed.exit_code == 0);
+  CHECK(eventually([&] { return !process_alive(host); }));
+  CHECK(patd.patctl_json({"group", "list"}).empty());
+  CHECK_FALSE(std::filesystem::exists(patd.dir().path() + "/groups/alpha"));
+}
+
+TEST_CASE("names are checked and duplicates refused") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "dup"}).exit_code == 0);
+  auto again = patd.patctl({"group", "create", "dup"});
+  CHECK(again.exit_code == 1);
+  CHECK(again.err.find("io.pat.GroupExists") != std::string::npos);
+  for (const char* bad : {"has space", "slash/name", "..", std::string(65, 'x').c_str(), "semi;colon"}) {
+    auto result = patd.patctl({"group", "create", bad});
+    CAPTURE(bad);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.find("io.pat.InvalidGroupName") != std::string::npos);
+  }
+  CHECK(patd.patctl({"group", "create", std::string(64, 'x')}).exit_code == 0);
+  auto missing = patd.patctl({"group", "show", "nope"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("io.pat.GroupNotFound") != std::string::npos);
+  CHECK(patd.patctl({"group", "destroy", "nope"}).exit_code == 1);
+}
+
+TEST_CASE("the host runs as the owner, without capabilities, in its own session") {
+  PatdInstance patd;
+  auto group = patd.patctl_json({"group", "create", "caps"});
+  pid_t host = host_pid_of(group);
+  CHECK(proc_status_field(host, "Uid").value_or("").rfind("0\t0\t0\t0", 0) == 0);
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    CAPTURE(set);
+    CHECK(proc_status_field(host, set) == "0000000000000000");
+  }
+  CHECK(proc_status_field(host, "NoNewPrivs") == "1");
+  CHECK(::getsid(host) == host);
+  // Its address space is not patd's.
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(host) + "/exe").filename() == "pat-host");
+}
+
+TEST_CASE("an unprivileged user sees only their own groups") {
+  uid_t uid = ensure_test_user("pat-test");
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "roots"}).exit_code == 0);
+
+  auto list = patd.patctl_as("pat-test", {"group", "list", "--json"});
+  INFO(list.err);
+  REQUIRE(list.exit_code == 0);
+  CHECK(json::parse(list.out) == json::array());
+
+  auto show = patd.patctl_as("pat-test", {"group", "show", "roots"});
+  CHECK(show.exit_code == 1);
+  CHECK(show.err.find("io.pat.PermissionDenied") != std::string::npos);
+  auto destroy = patd.patctl_as("pat-test", {"group", "destroy", "roots", "--force"});
+  CHECK(destroy.exit_code == 1);
+  CHECK(destroy.err.find("io.pat.PermissionDenied") != std::string::npos);
+  CHECK(patd.patctl_json({"group", "list"}).size() == 1);
+
+  auto own = patd.patctl_as("pat-test", {"group", "create", "theirs", "--json"});
+  INFO(own.err);
+  REQUIRE(own.exit_code == 0);
+  auto group = json::parse(own.out);
+  CHECK(group["owner_uid"] == uid);
+  pid_t host = host_pid_of(group);
+  auto uids = proc_status_field(host, "Uid").value_or("");
+  std::string expected = std::to_string(uid);
+  CHECK(uids == expected + "\t" + expected + "\t" + expected + "\t" + expected);
+  CHECK(proc_status_field(host, "CapEff") == "0000000000000000");
+
+  // Root sees both; the user sees only theirs.
+  CHECK(patd.patctl_json({"group", "list"}).size() == 2);
+  auto theirs = json::parse(patd.patctl_as("pat-test", {"group", "list", "--json"}).out);
+  REQUIRE(theirs.size() == 1);
+  CHECK(theirs[0]["name"] == "theirs");
+  CHECK(patd.patctl_as("pat-test", {"group", "destroy", "theirs"}).exit_code == 0);
+}
+
+TEST_CASE("groups outlive patd: kill -9, restart, same hosts") {
+  auto dir = std::make_shared<RuntimeDirectory>();
+  std::vector<pid_t> hosts;
+  {
+    PatdInstance first(dir);
+    for (const char* name : {"one", "two", "three"}) {
+      hosts.push_back(host_pid_of(first.patctl_json({"group", "create", name})));
+    }
+    first.kill_daemon(SIGKILL);
+  }
+  for (pid_t host : hosts) CHECK(process_alive(host));
+  PatdInstance second(dir);
+  auto list = second.patctl_json({"group", "list"});
+  REQUIRE(list.size() == 3);
+  std::map<std::string, pid_t> found;
+  for (const auto& group : list) found[group["name"]] = host_pid_of(group);
+  CHECK(found["one"] == hosts[0]);
+  CHECK(found["two"] == hosts[1]);
+  CHECK(found["three"] == hosts[2]);
+  CHECK(second.log().find("event=group.rediscovered") != std::string::npos);
+  // The rediscovered groups are fully usable.
+  CHECK(second.patctl({"group", "destroy", "two"}).exit_code == 0);
+  CHECK(eventually([&] { return !process_alive(hosts[1]); }));
+}
+
+TEST_CASE("SIGTERM stops patd cleanly and leaves groups running") {
+  auto dir = std::make_shared<RuntimeDirectory>();
+  pid_t host;
+  {
+    PatdInstance patd(dir);
+    host = host_pid_of(patd.patctl_json({"group", "create", "stays"}));
+    patd.process().signal(SIGTERM);
+    auto status = patd.process().wait(std::chrono::milliseconds(10'000));
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+    CHECK(patd.log().find("event=stopping") != std::string::npos);
+  }
+  CHECK(process_alive(host));
+  PatdInstance again(dir);
+  CHECK(again.patctl_json({"group", "list"}).size() == 1);
+}
+
+TEST_CASE("a dead group's directory is cleaned up at rediscovery") {
+  auto dir = std::make_shared<RuntimeDirectory>();
+  pid_t host;
+  {
+    PatdInstance patd(dir);
+    host = host_pid_of(patd.patctl_json({"group", "create", "doomed"}));
+    patd.kill_daemon(SIGKILL);
+  }
+  ::kill(host, SIGKILL);
+  REQUIRE(eventually([&] { return !process_alive(host); }));
+  PatdInstance again(dir);
+  CHECK(again.patctl_json({"group", "list"}).empty());
+  CHECK_FALSE(std::filesystem::exists(dir->path() + "/groups/doomed"));
+  // The name is free again.
+  CHECK(again.patctl({"group", "create", "doomed"}).exit_code == 0);
+}
+
+TEST_CASE("a host that dies is noticed and its group removed") {
+  PatdInstance patd;
+  pid_t host = host_pid_of(patd.patctl_json({"group", "create", "fragile"}));
+  ::kill(host, SIGKILL);
+  CHECK(eventually([&] { return patd.patctl_json({"group", "list"}).empty(); }));
+  CHECK(patd.log().find("event=host.exit group=fragile") != std::string::npos);
+}
+
+TEST_CASE("the control socket is 0600 without a pat group, as configured otherwise") {
+  auto dir = std::make_shared<RuntimeDirectory>();
+  PatdOptions options;
+  options.extra_args = {"--socket-group", "no-such-group-here"};
+  PatdInstance patd(dir, options);
+  auto mode = std::filesystem::status(patd.socket()).permissions();
+  CHECK(mode == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+TEST_CASE("a second patd on the same runtime directory refuses to start") {
+  auto dir = std::make_shared<RuntimeDirectory>();
+  PatdInstance first(dir);
+  PatdOptions options;
+  options.wait_for_socket = false;
+  PatdInstance second(dir, options);
+  auto status = second.process().wait(std::chrono::milliseconds(10'000));
+  REQUIRE(status.has_value());
+  CHECK(*status == 1);
+  CHECK(second.log().find("another patd is serving") != std::string::npos);
+  CHECK(first.answering());
+}

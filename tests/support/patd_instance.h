@@ -1,0 +1,75 @@
+// Test support: a real patd on a private runtime directory, and patctl to talk
+// to it. Everything an instance starts is stopped by PID when it is destroyed:
+// the groups' hosts (found through their sockets) and patd itself.
+#pragma once
+
+#include "tests/support/subprocess.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pat::testing {
+
+std::string patd_binary();
+std::string patctl_binary();
+std::string bin_dir();
+
+// A private runtime directory (mkdtemp). On destruction, every host serving a
+// socket in it is killed and the directory removed.
+class RuntimeDirectory {
+ public:
+  RuntimeDirectory();
+  ~RuntimeDirectory();
+  const std::string& path() const { return path_; }
+  std::string socket() const { return path_ + "/patd.sock"; }
+  // Host pids found through groups/*/host.sock (SO_PEERCRED).
+  std::vector<pid_t> host_pids() const;
+
+ private:
+  std::string path_;
+};
+
+struct PatdOptions {
+  std::vector<std::string> extra_args = {"--socket-mode", "0666"};
+  std::map<std::string, std::string> env;
+  std::vector<int> inherit_fds;
+  bool wait_for_socket = true;
+};
+
+class PatdInstance {
+ public:
+  explicit PatdInstance(std::shared_ptr<RuntimeDirectory> dir = std::make_shared<RuntimeDirectory>(),
+                        PatdOptions options = {});
+  ~PatdInstance();
+
+  const RuntimeDirectory& dir() const { return *dir_; }
+  std::shared_ptr<RuntimeDirectory> shared_dir() const { return dir_; }
+  std::string socket() const { return dir_->socket(); }
+  pid_t pid() const { return process_->pid(); }
+  std::string log() const;  // patd's stderr so far
+  Background& process() { return *process_; }
+
+  Completed patctl(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  // patctl run as another user through setpriv(1).
+  Completed patctl_as(const std::string& user, const std::vector<std::string>& args) const;
+  // patctl ... --json, expecting success; the parsed output.
+  nlohmann::json patctl_json(const std::vector<std::string>& args) const;
+
+  // Ends patd without touching groups (SIGKILL or SIGTERM), as a crash or a
+  // restart would.
+  void kill_daemon(int signal);
+  bool answering() const;
+
+ private:
+  std::shared_ptr<RuntimeDirectory> dir_;
+  std::unique_ptr<Background> process_;
+  std::string log_path_;
+};
+
+// Creates `name` as a system user if missing; returns its uid.
+uid_t ensure_test_user(const std::string& name);
+
+}  // namespace pat::testing
