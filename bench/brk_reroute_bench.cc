@@ -53,7 +53,8 @@ std::string run_rerouted(long calls) {
     std::exit(1);
   }
   LaunchedMember& member = std::get<LaunchedMember>(launched);
-  MemberSyscalls syscalls(member);
+  SharedAddressSpace space(false);
+  MemberSyscalls syscalls(member, space, space.add_member(member.pid, *member.layout));
   std::string output;
   bool exited = false, listener_gone = false, eof = false;
   while (!exited || !listener_gone || !eof) {

@@ -62,9 +62,12 @@ const char* to_string(Outcome outcome) {
   return "?";
 }
 
-MemberSyscalls::MemberSyscalls(const LaunchedMember& member)
+MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner)
     : pid_(member.pid),
       listener_(member.listener.get()),
+      pidfd_(member.pidfd.get()),
+      space_(space),
+      owner_(owner),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
       brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size) {
@@ -85,7 +88,7 @@ Outcome MemberSyscalls::handle_one() {
   }
   Outcome outcome = Outcome::Handled;
   Reply reply = decide(buffer.notif, outcome);
-  send(buffer.notif, reply);
+  if (!send(buffer.notif, reply)) space_.undo(reply);
   return outcome;
 }
 
@@ -116,7 +119,15 @@ MemberSyscalls::Reply MemberSyscalls::decide(const seccomp_notif& notif, Outcome
   const pid_t task = static_cast<pid_t>(notif.pid);
   const bool readlink = notif.data.nr == SYS_readlink || notif.data.nr == SYS_readlinkat;
   if (!in_my_address_space(task)) return readlink && runs_host_image(task) ? handle_readlink(notif) : Reply{};
+  // Calls with effects check first that the task still waits for them.
+  if (SharedAddressSpace::is_mapping_call(notif.data.nr)) {
+    if (!still_valid(notif)) return Reply{};
+    return space_.handle_mapping_call(notif.data, task, owner_, pidfd_);
+  }
   switch (notif.data.nr) {
+    case SYS_prctl:  // only PAT_HOSTCALL reaches us (seccomp_program.cc)
+      if (!still_valid(notif)) return Reply{};
+      return space_.handle_hostcall(notif.data, owner_);
     case SYS_brk:
       if (!still_valid(notif)) return Reply{};
       return Reply{Reply::Kind::Value, static_cast<long>(brk_.brk(notif.data.args[0]))};
@@ -171,7 +182,7 @@ MemberSyscalls::Reply MemberSyscalls::handle_readlink(const seccomp_notif& notif
   return Reply{Reply::Kind::Value, static_cast<long>(answer.size())};
 }
 
-void MemberSyscalls::send(const seccomp_notif& notif, const Reply& reply) const {
+bool MemberSyscalls::send(const seccomp_notif& notif, const Reply& reply) const {
   seccomp_notif_resp resp{};
   resp.id = notif.id;
   switch (reply.kind) {
@@ -180,7 +191,7 @@ void MemberSyscalls::send(const seccomp_notif& notif, const Reply& reply) const 
     case Reply::Kind::Continue: resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; break;
   }
   // ENOENT: the task went away (or was interrupted) before the reply. Normal.
-  ::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  return ::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0;
 }
 
 }  // namespace pat::tracer

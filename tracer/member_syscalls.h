@@ -1,6 +1,7 @@
 // MemberSyscalls: answers one member's rerouted syscalls (DESIGN "Rerouted
 // syscalls") from its seccomp user-notification listener: a private brk,
-// /proc/self/exe, and execve bookkeeping. The host calls handle_one() each
+// /proc/self/exe, execve bookkeeping, and the mapping calls and hostcalls that
+// SharedAddressSpace performs for it. The host calls handle_one() each
 // time the listener is readable; it never blocks.
 #pragma once
 
@@ -13,6 +14,8 @@
 #include "tracer/address_space.h"
 #include "tracer/brk_emulator.h"
 #include "tracer/member_launcher.h"
+#include "tracer/shared_address_space.h"
+#include "tracer/syscall_reply.h"
 
 namespace pat::tracer {
 
@@ -27,12 +30,13 @@ class MemberSyscalls {
  public:
   using Outcome = tracer::Outcome;
 
-  // Borrows member.listener: `member` must outlive this object. The listener
+  // Borrows member.listener and member.pidfd, and `space`: all must outlive
+  // this object. `owner` is the member's id in the space's ledger. The listener
   // must be kept and served for as long as ANY task runs under the filter —
   // fork children of the member, and what they exec, included — until
   // handle_one() returns ListenerGone; a closed listener makes their brk
   // return -ENOSYS, which glibc takes for success.
-  explicit MemberSyscalls(const LaunchedMember& member);
+  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner);
 
   // Receives and answers ONE notification. Never blocks.
   //
@@ -46,13 +50,10 @@ class MemberSyscalls {
   bool exec_pending() const { return exec_pending_; }
   const BrkEmulator& brk() const { return brk_; }
   pid_t pid() const { return pid_; }
+  OwnerId owner() const { return owner_; }
 
  private:
-  // What to tell the kernel about one notification.
-  struct Reply {
-    enum class Kind { Value, Error, Continue } kind = Kind::Continue;
-    long value = 0;  // Value: the syscall's return value; Error: the errno
-  };
+  using Reply = SyscallReply;
 
   Reply decide(const seccomp_notif& notif, Outcome& outcome);
   bool in_my_address_space(pid_t task);
@@ -60,10 +61,14 @@ class MemberSyscalls {
   bool still_valid(const seccomp_notif& notif) const;
   Reply handle_exec(const seccomp_notif& notif, Outcome& outcome);
   Reply handle_readlink(const seccomp_notif& notif);
-  void send(const seccomp_notif& notif, const Reply& reply) const;
+  // False when the task is gone (or was interrupted) before the reply.
+  bool send(const seccomp_notif& notif, const Reply& reply) const;
 
   pid_t pid_;
   int listener_;
+  int pidfd_;
+  SharedAddressSpace& space_;
+  OwnerId owner_;
   std::string exe_path_;
   std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;

@@ -1,5 +1,7 @@
 #include "tracer/pidfd.h"
 
+#include "tracer/kernel_abi.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,6 +12,12 @@ namespace pat::tracer {
 Result<UniqueFd> pidfd_open(pid_t pid) {
   long fd = ::syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) return last_error("pidfd_open " + std::to_string(pid));
+  return UniqueFd(static_cast<int>(fd));
+}
+
+Result<UniqueFd> pidfd_open_thread(pid_t tid) {
+  long fd = ::syscall(SYS_pidfd_open, tid, kernel::kPidfdThread);
+  if (fd < 0) return last_error("pidfd_open thread " + std::to_string(tid));
   return UniqueFd(static_cast<int>(fd));
 }
 

@@ -12,6 +12,11 @@ namespace pat::tracer {
 
 Result<UniqueFd> pidfd_open(pid_t pid);
 
+// A pidfd for any task, thread or process (PIDFD_THREAD, Linux 6.9): what
+// pidfd_getfd(2) needs to reach the descriptor table of the task that made a
+// syscall.
+Result<UniqueFd> pidfd_open_thread(pid_t tid);
+
 // pidfd_send_signal(2) with no siginfo: like kill(2), without pid reuse races.
 Status pidfd_signal(int pidfd, int sig);
 

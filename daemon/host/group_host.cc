@@ -45,7 +45,16 @@ std::string joined(const std::vector<std::string>& argv) {
 }  // namespace
 
 GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit)
-    : io_(io), config_(std::move(config)), request_exit_(std::move(request_exit)), created_(unix_now()) {
+    : io_(io),
+      config_(std::move(config)),
+      request_exit_(std::move(request_exit)),
+      created_(unix_now()),
+      space_(config_.allow_cross_mapping) {
+  space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
+    spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
+                 config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
+                 refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
+  };
   if (config_.ephemeral) {
     auto timer = std::make_shared<asio::steady_timer>(io_, kEphemeralIdleLimit);
     timer->async_wait([this, timer](boost::system::error_code ec) {
@@ -120,7 +129,8 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
     throw_launch_error(*error, spec);
   }
   auto member = std::make_shared<Member>(io_.get_executor(), std::move(std::get<tracer::LaunchedMember>(launched)));
-  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched);
+  auto owner = space_.add_member(member->pid(), *member->launched.layout);
+  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
   member->detached = detached;
   member->started = unix_now();
   members_[member->pid()] = member;
@@ -233,8 +243,13 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
   member->exited.set();
 }
 
+// Everything the member owned goes back, before its exit or exec is reported
+// (only pinned memory stays, for the members reading it).
 void GroupHost::reclaim(Member& member) {
-  if (member.launched.layout) member.launched.layout->release();
+  if (member.reclaimed) return;
+  member.reclaimed = true;
+  auto bytes = space_.reclaim(member.syscalls->owner());
+  spdlog::debug("event=member.reclaimed group={} pid={} bytes={}", config_.group, member.pid(), bytes);
 }
 
 void GroupHost::spawn_call_finished() {

@@ -6,6 +6,7 @@
 
 #include "daemon/host/member.h"
 #include "daemon/rpc/asio.h"
+#include "tracer/shared_address_space.h"
 
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,7 @@ struct HostConfig {
   std::string group;
   std::string group_dir;
   bool ephemeral = false;            // exit once the member(s) have ended
-  bool allow_cross_mapping = false;  // recorded now; enforced by the mapping ledger
+  bool allow_cross_mapping = false;  // members may map over each other's memory
 };
 
 class GroupHost {
@@ -66,6 +67,7 @@ class GroupHost {
   std::function<void()> request_exit_;
   double created_;
   tracer::MemberLauncher launcher_;
+  tracer::SharedAddressSpace space_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
   std::deque<nlohmann::json> recent_exits_;           // oldest first
   std::map<std::uint64_t, Watcher> watchers_;

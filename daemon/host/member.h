@@ -40,6 +40,7 @@ struct Member {
   std::unique_ptr<tracer::MemberSyscalls> syscalls;
   State state = State::Running;
   bool detached = false;
+  bool reclaimed = false;  // its memory went back to the group
   double started = 0;  // unix time
   std::optional<ExitStatus> exit;
   rpc::OneShotEvent exited;

@@ -26,7 +26,8 @@ std::variant<HostedMember*, LaunchError> MiniHost::launch(const LaunchSpec& spec
   if (auto* error = std::get_if<LaunchError>(&launched)) return *error;
   HostedMember& m = members_.emplace_back();
   m.launched = std::move(std::get<LaunchedMember>(launched));
-  m.syscalls = std::make_unique<MemberSyscalls>(m.launched);
+  OwnerId owner = space_.add_member(m.launched.pid, *m.launched.layout);
+  m.syscalls = std::make_unique<MemberSyscalls>(m.launched, space_, owner);
   return &m;
 }
 
@@ -38,10 +39,9 @@ void MiniHost::reap(HostedMember& m) {
     m.exit_code = info.si_status;
   else
     m.signal = info.si_status;
-  m.launched.pidfd.reset();
   // A real host would also wait for CLONE_VM children of the member; the
   // test members have none that outlive them.
-  if (m.release_on_exit) m.launched.layout->release();
+  if (m.reclaim_on_exit) space_.reclaim(m.syscalls->owner());
 }
 
 void MiniHost::serve_listener(HostedMember& m) {

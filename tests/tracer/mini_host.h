@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "tracer/member_launcher.h"
 #include "tracer/member_syscalls.h"
+#include "tracer/shared_address_space.h"
 
 namespace pat::tracer::testing {
 
@@ -33,7 +34,7 @@ struct HostedMember {
   int signal = 0;      // CLD_KILLED / CLD_DUMPED
   bool listener_gone = false;
   int exec_started = 0;  // how often handle_one() said ExecStarted
-  bool release_on_exit = true;
+  bool reclaim_on_exit = true;  // give back all it owned, as pat-host does
 };
 
 class MiniHost {
@@ -51,12 +52,14 @@ class MiniHost {
   bool run_until_all_done(std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   MemberLauncher& launcher() { return launcher_; }
+  SharedAddressSpace& space() { return space_; }
 
  private:
   void reap(HostedMember& m);
   void serve_listener(HostedMember& m);
 
   MemberLauncher launcher_;
+  SharedAddressSpace space_{false};
   std::list<HostedMember> members_;  // stable addresses
   std::list<Capture*> captures_;
 };
