@@ -1,0 +1,666 @@
+// Launching members through the real patd, pat-host and patctl: exit statuses,
+// stdio, environment and the rest of what a shell hands a child, signals sent
+// to patctl, --detach and --new-group, real programs (sh, coreutils,
+// pat-python with the standard library and numpy), the shared address space
+// itself (kcmp), and programs that must be refused or that crash.
+#include "tests/support/patd_instance.h"
+
+#include <doctest/doctest.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+using namespace pat::testing;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kPatctlTimeout{30'000};
+
+std::string pat_python() { return bin_dir() + "/pat-python"; }
+std::string member_program(const std::string& name) { return std::string(RUN_TEST_PROGRAMS_DIR) + "/" + name; }
+std::string member_script(const std::string& name) { return std::string(RUN_TEST_SCRIPTS_DIR) + "/" + name; }
+
+// Files for one test case under /tmp, removed with it.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    char templ[] = "/tmp/pat-run-test-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    path_ = templ;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string path(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& bytes, std::filesystem::perms mode) const {
+    std::string file = path(name);
+    std::ofstream(file, std::ios::binary) << bytes;
+    std::filesystem::permissions(file, mode);
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+constexpr auto kExecutable = std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                             std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                             std::filesystem::perms::others_exec;
+constexpr auto kReadWrite = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
+std::vector<std::string> patctl_argv(const PatdInstance& patd, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {patctl_binary(), "--socket", patd.socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+// patctl exec'd by sh after `prelude` (cd, umask, ulimit...): what a user's
+// shell hands the programs it starts.
+Completed patctl_after(const PatdInstance& patd, const std::string& prelude, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/bin/sh", "-c", prelude + " && exec \"$@\"", "sh"};
+  auto patctl = patctl_argv(patd, args);
+  argv.insert(argv.end(), patctl.begin(), patctl.end());
+  return run(argv, RunOptions{.timeout = kPatctlTimeout});
+}
+
+// patctl in the background, its stdout and stderr in files: for sending it
+// signals, and for --detach, whose member inherits patctl's stdout and would
+// hold a pipe open that run() waits on.
+struct BackgroundPatctl {
+  BackgroundPatctl(const PatdInstance& patd, const ScratchDir& scratch, const std::vector<std::string>& args)
+      : out_path(scratch.path("patctl-" + std::to_string(++counter) + ".out")),
+        err_path(out_path.substr(0, out_path.size() - 4) + ".err"),
+        process(patctl_argv(patd, args), out_path, err_path) {}
+  std::string out() const { return read_file(out_path); }
+  std::string err() const { return read_file(err_path); }
+
+  static inline int counter = 0;
+  std::string out_path;
+  std::string err_path;
+  Background process;
+};
+
+// `patctl run --detach -g GROUP COMMAND...`; the member's pid.
+pid_t detach(const PatdInstance& patd, const ScratchDir& scratch, const std::string& group,
+             const std::vector<std::string>& command) {
+  std::vector<std::string> args = {"run", "--detach", "--group", group, "--"};
+  args.insert(args.end(), command.begin(), command.end());
+  BackgroundPatctl patctl(patd, scratch, args);
+  auto status = patctl.process.wait(kPatctlTimeout);
+  INFO("patctl run --detach stderr: ", patctl.err());
+  REQUIRE(status == 0);
+  pid_t pid = std::stoi(patctl.out());
+  REQUIRE(pid > 0);
+  return pid;
+}
+
+json show(const PatdInstance& patd, const std::string& group) { return patd.patctl_json({"group", "show", group}); }
+
+std::optional<json> entry_with_pid(const json& entries, pid_t pid) {
+  for (const auto& entry : entries) {
+    if (entry.value("pid", 0) == pid) return entry;
+  }
+  return std::nullopt;
+}
+std::optional<json> member_of(const PatdInstance& patd, const std::string& group, pid_t pid) {
+  return entry_with_pid(show(patd, group)["members"], pid);
+}
+std::optional<json> recent_exit_of(const PatdInstance& patd, const std::string& group, pid_t pid) {
+  return entry_with_pid(show(patd, group)["recent_exits"], pid);
+}
+
+// The pid of the one member running `argv`, once it shows up.
+pid_t wait_for_member(const PatdInstance& patd, const std::string& group, const std::vector<std::string>& argv) {
+  pid_t found = 0;
+  bool shown = eventually([&] {
+    json members = show(patd, group)["members"];
+    for (const auto& member : members) {
+      if (member["argv"] == argv) found = member["pid"].get<pid_t>();
+    }
+    return found != 0;
+  });
+  REQUIRE(shown);
+  return found;
+}
+
+int kcmp(pid_t a, pid_t b, int type) { return static_cast<int>(::syscall(SYS_kcmp, a, b, type, 0, 0)); }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// key=value fields of one log line ("<time> <level> <component>: k=v k=v").
+std::map<std::string, std::string> log_fields(const std::string& line) {
+  std::map<std::string, std::string> fields;
+  std::istringstream in(line);
+  for (std::string word; in >> word;) {
+    auto eq = word.find('=');
+    if (eq != std::string::npos) fields[word.substr(0, eq)] = word.substr(eq + 1);
+  }
+  return fields;
+}
+
+// A line of patd's own (not a host's) with these fields.
+bool patd_logged(const PatdInstance& patd, const std::map<std::string, std::string>& wanted) {
+  for (const auto& line : lines_of(patd.log())) {
+    if (line.find(" patd: ") == std::string::npos) continue;
+    auto fields = log_fields(line);
+    bool all = true;
+    for (const auto& [key, value] : wanted) all = all && fields.contains(key) && fields[key] == value;
+    if (all) return true;
+  }
+  return false;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("a member's exit status is patctl's: true, false, sh -c 'exit 7'") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  CHECK(patd.patctl({"run", "--group", "g", "/bin/true"}).exit_code == 0);
+  CHECK(patd.patctl({"run", "--group", "g", "/bin/false"}).exit_code == 1);
+  auto seven = patd.patctl({"run", "--group", "g", "sh", "-c", "exit 7"});
+  CHECK(seven.exit_code == 7);
+  CHECK(seven.out.empty());
+  CHECK(seven.err.empty());
+  // The host saw the same statuses.
+  auto exits = show(patd, "g")["recent_exits"];
+  REQUIRE(exits.size() == 3);
+  CHECK(exits[0]["exit_code"] == 7);  // newest first
+  CHECK(exits[1]["exit_code"] == 1);
+  CHECK(exits[2]["exit_code"] == 0);
+}
+
+TEST_CASE("a program that is not found exits 127 with a one-line reason") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  // Searched in PATH by patctl, and given as a path (checked by the host).
+  for (const std::string& program : {std::string("no-such-program-pat"), scratch.path("missing")}) {
+    CAPTURE(program);
+    auto result = patd.patctl({"run", "--group", "g", program});
+    CHECK(result.exit_code == 127);
+    CHECK(result.out.empty());
+    REQUIRE(lines_of(result.err).size() == 1);
+    CHECK(result.err.find(program) != std::string::npos);
+  }
+  // A #! interpreter that is missing counts as the program missing, as in a shell.
+  auto script = scratch.write("orphan.sh", "#!/no/such/interpreter\n", kExecutable);
+  auto orphan = patd.patctl({"run", "--group", "g", script});
+  CHECK(orphan.exit_code == 127);
+  CHECK(orphan.err.find("/no/such/interpreter") != std::string::npos);
+  CHECK(patd.patctl({"run", "--group", "g", "/bin/true"}).exit_code == 0);
+}
+
+TEST_CASE("a file that may not be executed exits 126: no x bit, a directory") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto plain = scratch.write("data.txt", "#!/bin/sh\necho should not run\n", kReadWrite);
+  for (const std::string& program : {plain, scratch.path()}) {
+    CAPTURE(program);
+    auto result = patd.patctl({"run", "--group", "g", program});
+    CHECK(result.exit_code == 126);
+    CHECK(result.out.empty());
+    CHECK(lines_of(result.err).size() == 1);
+    CHECK(result.err.find(program) != std::string::npos);
+  }
+  // Found through PATH, but not executable.
+  auto in_path = patd.patctl({"run", "--group", "g", "data.txt"},
+                             RunOptions{.env_overrides = {{"PATH", scratch.path()}}});
+  CHECK(in_path.exit_code == 126);
+  CHECK(in_path.err.find("data.txt") != std::string::npos);
+}
+
+TEST_CASE("echo writes to patctl's stdout; cat reads patctl's stdin") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto echoed = patd.patctl({"run", "--group", "g", "echo", "hello", "from a member"});
+  CHECK(echoed.exit_code == 0);
+  CHECK(echoed.out == "hello from a member\n");
+
+  // More than a pipe buffer, so the member really streams it.
+  std::string input;
+  for (int i = 0; i < 20'000; ++i) input += "line " + std::to_string(i) + "\n";
+  auto catted = patd.patctl({"run", "--group", "g", "cat"}, RunOptions{.stdin_data = input});
+  CHECK(catted.exit_code == 0);
+  CHECK(catted.out == input);
+
+  auto to_stderr = patd.patctl({"run", "--group", "g", "sh", "-c", "echo oops >&2; exit 3"});
+  CHECK(to_stderr.exit_code == 3);
+  CHECK(to_stderr.err == "oops\n");
+  CHECK(to_stderr.out.empty());
+}
+
+TEST_CASE("the environment: inherited from patctl, --env added, --clear-env") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  RunOptions inherited{.env_overrides = {{"PAT_TEST_INHERITED", "from the caller"}}};
+
+  auto plain = patd.patctl({"run", "--group", "g", "/usr/bin/env"}, inherited);
+  REQUIRE(plain.exit_code == 0);
+  auto plain_lines = lines_of(plain.out);
+  auto has = [](const std::vector<std::string>& lines, const std::string& line) {
+    return std::find(lines.begin(), lines.end(), line) != lines.end();
+  };
+  CHECK(has(plain_lines, "PAT_TEST_INHERITED=from the caller"));
+  CHECK(has(plain_lines, "PAT_GROUP=g"));
+
+  auto added = patd.patctl({"run", "--group", "g", "--env", "K=V", "-e", "PAT_TEST_INHERITED=replaced", "--",
+                            "/usr/bin/env"},
+                           inherited);
+  REQUIRE(added.exit_code == 0);
+  auto added_lines = lines_of(added.out);
+  CHECK(has(added_lines, "K=V"));
+  CHECK(has(added_lines, "PAT_TEST_INHERITED=replaced"));
+  CHECK_FALSE(has(added_lines, "PAT_TEST_INHERITED=from the caller"));
+
+  auto cleared = patd.patctl({"run", "--group", "g", "--clear-env", "--env", "ONLY=this", "--", "/usr/bin/env"},
+                             inherited);
+  REQUIRE(cleared.exit_code == 0);
+  auto cleared_lines = lines_of(cleared.out);
+  std::sort(cleared_lines.begin(), cleared_lines.end());
+  CHECK(cleared_lines == std::vector<std::string>{"ONLY=this", "PAT_GROUP=g"});
+}
+
+TEST_CASE("--env K=V takes one value: PROG may follow without '--'") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto one = patd.patctl({"run", "--group", "g", "--env", "K=V", "sh", "-c", "echo \"$K\""});
+  INFO("stderr: ", one.err);
+  CHECK(one.exit_code == 0);
+  CHECK(one.out == "V\n");
+  auto two = patd.patctl({"run", "-g", "g", "-e", "A=1", "-e", "B=2", "--clear-env", "/usr/bin/env"});
+  INFO("stderr: ", two.err);
+  CHECK(two.exit_code == 0);
+  auto lines = lines_of(two.out);
+  std::sort(lines.begin(), lines.end());
+  CHECK(lines == std::vector<std::string>{"A=1", "B=2", "PAT_GROUP=g"});
+}
+
+TEST_CASE("the working directory: patctl's own, or --cwd") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto inherited = patctl_after(patd, "cd " + scratch.path(), {"run", "--group", "g", "/bin/pwd"});
+  CHECK(inherited.exit_code == 0);
+  CHECK(inherited.out == scratch.path() + "\n");
+
+  auto given = patctl_after(patd, "cd " + scratch.path(), {"run", "--group", "g", "--cwd", "/usr/share", "/bin/pwd"});
+  CHECK(given.exit_code == 0);
+  CHECK(given.out == "/usr/share\n");
+
+  // Relative to patctl's directory, as a shell would take it.
+  std::filesystem::create_directory(scratch.path("sub"));
+  auto relative = patctl_after(patd, "cd " + scratch.path(), {"run", "--group", "g", "--cwd", "sub", "/bin/pwd"});
+  CHECK(relative.out == scratch.path("sub") + "\n");
+}
+
+TEST_CASE("umask and rlimits are inherited from patctl") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto result = patctl_after(patd, "umask 0027 && ulimit -n 77 && ulimit -s 4096",
+                             {"run", "--group", "g", "sh", "-c", "umask; ulimit -n; ulimit -s"});
+  INFO("stderr: ", result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(result.out == "0027\n77\n4096\n");
+  // And not stuck at those values: a second caller's own limits apply.
+  auto other = patctl_after(patd, "umask 0002 && ulimit -n 99", {"run", "--group", "g", "sh", "-c", "umask; ulimit -n"});
+  CHECK(other.out == "0002\n99\n");
+}
+
+TEST_CASE("SIGINT to patctl ends the member: exit 130 within a second") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  BackgroundPatctl patctl(patd, scratch, {"run", "--group", "g", "sleep", "100"});
+  pid_t member = wait_for_member(patd, "g", {"sleep", "100"});
+  auto sent = std::chrono::steady_clock::now();
+  patctl.process.signal(SIGINT);
+  auto status = patctl.process.wait(milliseconds(10'000));
+  double took = seconds_since(sent);
+  INFO("patctl stderr: ", patctl.err());
+  CHECK(status == 130);
+  CHECK(took < 1.0);
+  CHECK_FALSE(process_alive(member));
+  auto exit = recent_exit_of(patd, "g", member);
+  REQUIRE(exit.has_value());
+  CHECK((*exit)["signal"] == SIGINT);
+}
+
+TEST_CASE("SIGTERM to patctl ends the member: exit 143") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  BackgroundPatctl patctl(patd, scratch, {"run", "--group", "g", "sleep", "100"});
+  pid_t member = wait_for_member(patd, "g", {"sleep", "100"});
+  patctl.process.signal(SIGTERM);
+  CHECK(patctl.process.wait(milliseconds(10'000)) == 143);
+  CHECK_FALSE(process_alive(member));
+}
+
+TEST_CASE("a member whose patctl is killed with SIGKILL gets SIGHUP") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  BackgroundPatctl patctl(patd, scratch, {"run", "--group", "g", "sleep", "100"});
+  pid_t member = wait_for_member(patd, "g", {"sleep", "100"});
+  REQUIRE(process_alive(member));
+  patctl.process.signal(SIGKILL);
+  CHECK(patctl.process.wait(milliseconds(10'000)) == 128 + SIGKILL);
+  CHECK(eventually([&] { return !process_alive(member); }, milliseconds(5'000)));
+  CHECK(eventually([&] { return !member_of(patd, "g", member).has_value(); }));
+  auto exit = recent_exit_of(patd, "g", member);
+  REQUIRE(exit.has_value());
+  CHECK((*exit)["signal"] == SIGHUP);
+  // The group is unharmed.
+  CHECK(patd.patctl({"run", "--group", "g", "/bin/true"}).exit_code == 0);
+}
+
+TEST_CASE("--detach prints the pid and returns; the member is listed, then in recent_exits") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto start = std::chrono::steady_clock::now();
+  BackgroundPatctl patctl(patd, scratch, {"run", "--detach", "--group", "g", "sleep", "30"});
+  auto status = patctl.process.wait(milliseconds(10'000));
+  CHECK(seconds_since(start) < 2.0);
+  REQUIRE(status == 0);
+  auto out = patctl.out();
+  REQUIRE(lines_of(out).size() == 1);
+  pid_t sleeper = std::stoi(out);
+  CHECK(std::to_string(sleeper) + "\n" == out);
+  CHECK(process_alive(sleeper));
+
+  auto listed = member_of(patd, "g", sleeper);
+  REQUIRE(listed.has_value());
+  CHECK((*listed)["argv"] == json::array({"sleep", "30"}));
+  CHECK((*listed)["state"] == "running");
+  CHECK((*listed)["detached"] == true);
+  CHECK((*listed)["started"].get<std::string>().size() == 24);  // 2026-11-27T10:00:00.123Z
+
+  // Ends by itself with a status, or by a signal.
+  pid_t quick = detach(patd, scratch, "g", {"sh", "-c", "exit 9"});
+  pid_t signalled = detach(patd, scratch, "g", {"sh", "-c", "kill -TERM $$"});
+  CHECK(eventually([&] { return recent_exit_of(patd, "g", quick).has_value(); }));
+  CHECK(eventually([&] { return recent_exit_of(patd, "g", signalled).has_value(); }));
+  auto quick_exit = recent_exit_of(patd, "g", quick);
+  CHECK((*quick_exit)["exit_code"] == 9);
+  CHECK_FALSE(quick_exit->contains("signal"));
+  auto signalled_exit = recent_exit_of(patd, "g", signalled);
+  CHECK((*signalled_exit)["signal"] == SIGTERM);
+  CHECK_FALSE(signalled_exit->contains("exit_code"));
+
+  ::kill(sleeper, SIGKILL);
+  CHECK(eventually([&] { return recent_exit_of(patd, "g", sleeper).has_value(); }));
+  CHECK((*recent_exit_of(patd, "g", sleeper))["signal"] == SIGKILL);
+  CHECK(show(patd, "g")["members"].empty());
+}
+
+TEST_CASE("--new-group runs in a fresh group that is gone once the member ends") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "existing"}).exit_code == 0);
+
+  auto named = patd.patctl({"run", "--new-group", "sh", "-c", "echo \"$PAT_GROUP\"; exit 4"});
+  CHECK(named.exit_code == 4);
+  std::string fresh = named.out.substr(0, named.out.find('\n'));
+  CHECK_FALSE(fresh.empty());
+  CHECK(fresh != "existing");
+  auto only_existing = [&] {
+    auto list = patd.patctl_json({"group", "list"});
+    return list.size() == 1 && list[0]["name"] == "existing";
+  };
+  CHECK(eventually(only_existing));
+  CHECK_FALSE(std::filesystem::exists(patd.dir().path() + "/groups/" + fresh));
+
+  // While it runs, the group is listed, ephemeral, with the member in it.
+  BackgroundPatctl patctl(patd, scratch, {"run", "--new-group", "sleep", "2"});
+  std::string ephemeral;
+  CHECK(eventually([&] {
+    for (const auto& group : patd.patctl_json({"group", "list"})) {
+      if (group["name"] != "existing" && group["members"].size() == 1) ephemeral = group["name"];
+    }
+    return !ephemeral.empty();
+  }));
+  if (!ephemeral.empty()) {
+    auto group = show(patd, ephemeral);
+    CHECK(group["ephemeral"] == true);
+    CHECK(group["members"][0]["argv"] == json::array({"sleep", "2"}));
+  }
+  CHECK(patctl.process.wait(milliseconds(20'000)) == 0);
+  CHECK(eventually(only_existing));
+}
+
+TEST_CASE("pat-python: json, ssl, threads, subprocess and a fork Pool") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "py"}).exit_code == 0);
+  auto result = patd.patctl({"run", "--group", "py", pat_python(), member_script("stdlib_workout.py")},
+                            RunOptions{.timeout = milliseconds(120'000)});
+  INFO("stderr: ", result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(result.out ==
+        "json {\"a\": [1, 2, 3], \"b\": {\"c\": \"d\"}}\n"
+        "ssl True True 68d753f055b1a15b\n"
+        "threads [333283335000, 2666466670000, 8999550005000, 21332533340000]\n"
+        "subprocess from-echo\n"
+        "pool [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n");
+}
+
+TEST_CASE("numpy under pat-python") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "py"}).exit_code == 0);
+  auto result = patd.patctl({"run", "--group", "py", pat_python(), member_script("numpy_checksum.py")},
+                            RunOptions{.timeout = milliseconds(120'000)});
+  INFO("stderr: ", result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(result.out ==
+        "sum_of_squares 333332833333500000\n"  // sum of k^2 for k < 10^6: (n-1)n(2n-1)/6
+        "solve_ok True\n"
+        "blocks_checksum 261361417\n");  // sum of s*(s % 251) for s in range(1, 20000, 97)
+}
+
+TEST_CASE("two pat-python members churning malloc at once in one group: no corruption") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "heap"}).exit_code == 0);
+  auto churn = [&](const std::string& seed) {
+    return patd.patctl({"run", "--group", "heap", pat_python(), member_script("malloc_churn.py"), seed, "1.0"},
+                       RunOptions{.timeout = milliseconds(120'000)});
+  };
+  auto first = std::async(std::launch::async, churn, "11");
+  auto second = std::async(std::launch::async, churn, "12");
+  std::array<Completed, 2> results = {first.get(), second.get()};
+  std::array<double, 2> started{}, ended{};
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    INFO("stderr: ", results[i].err);
+    CHECK(results[i].exit_code == 0);
+    auto fields = log_fields(results[i].out);
+    CHECK(results[i].out.rfind("churn seed=" + std::to_string(11 + i) + " ", 0) == 0);
+    CHECK(results[i].out.find(" ok ") != std::string::npos);
+    started[i] = std::stod(fields["started"].empty() ? "0" : fields["started"]);
+    ended[i] = std::stod(fields["ended"].empty() ? "0" : fields["ended"]);
+  }
+  // They really ran at the same time (CLOCK_MONOTONIC is system-wide).
+  CHECK(std::max(started[0], started[1]) < std::min(ended[0], ended[1]));
+  CHECK(show(patd, "heap")["members"].empty());
+}
+
+TEST_CASE("members of a group share one address space and nothing else") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  auto group = patd.patctl_json({"group", "create", "shared"});
+  pid_t host = group["host_pid"].get<pid_t>();
+  REQUIRE(patd.patctl({"group", "create", "apart"}).exit_code == 0);
+  pid_t a = detach(patd, scratch, "shared", {"sleep", "30"});
+  pid_t b = detach(patd, scratch, "shared", {"sleep", "30"});
+  pid_t elsewhere = detach(patd, scratch, "apart", {"sleep", "30"});
+
+  // kcmp(2): 0 means "the same object", 1 or 2 an ordering of different ones.
+  CHECK(kcmp(a, b, KCMP_VM) == 0);
+  CHECK(kcmp(a, host, KCMP_VM) == 0);
+  int with_test = kcmp(a, ::getpid(), KCMP_VM);
+  CHECK((with_test == 1 || with_test == 2));
+  int across_groups = kcmp(a, elsewhere, KCMP_VM);
+  CHECK((across_groups == 1 || across_groups == 2));
+  // Each member keeps what makes it a process.
+  int files = kcmp(a, b, KCMP_FILES);
+  CHECK((files == 1 || files == 2));
+  int sighand = kcmp(a, b, KCMP_SIGHAND);
+  CHECK((sighand == 1 || sighand == 2));
+  int fs = kcmp(a, b, KCMP_FS);
+  CHECK((fs == 1 || fs == 2));
+  CHECK(a != b);
+}
+
+TEST_CASE("a second copy of ET_EXEC python3.11 in a group exits 126, naming the holder and pat-python") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  pid_t holder = detach(patd, scratch, "g", {"/usr/bin/python3.11", "-c", "import time; time.sleep(30)"});
+  auto second = patd.patctl({"run", "--group", "g", "/usr/bin/python3.11", "-c", "pass"});
+  CHECK(second.exit_code == 126);
+  CHECK(lines_of(second.err).size() == 1);
+  CHECK(second.err.find(std::to_string(holder)) != std::string::npos);
+  CHECK(second.err.find("pat-python") != std::string::npos);
+  CHECK(process_alive(holder));
+  // pat-python fits beside it; once the holder is gone, python3.11 fits again.
+  CHECK(patd.patctl({"run", "--group", "g", pat_python(), "-c", "pass"}).exit_code == 0);
+  ::kill(holder, SIGKILL);
+  REQUIRE(eventually([&] { return recent_exit_of(patd, "g", holder).has_value(); }));
+  auto again = patd.patctl({"run", "--group", "g", "/usr/bin/python3.11", "-c", "print('fits')"});
+  INFO("stderr: ", again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(again.out == "fits\n");
+}
+
+TEST_CASE("a corrupt and a truncated ELF exit 126; the group and patd keep working") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  auto group = patd.patctl_json({"group", "create", "g"});
+  pid_t host = group["host_pid"].get<pid_t>();
+  std::string garbage = "\x7f" "ELF\x02\x01\x01";
+  for (int i = 0; i < 200; ++i) garbage += static_cast<char>((i * 37 + 11) & 0xff);
+  auto corrupt = scratch.write("corrupt", garbage, kExecutable);
+  auto truncated = scratch.write("truncated", read_file("/bin/true").substr(0, 100), kExecutable);
+  for (const auto& program : {corrupt, truncated}) {
+    CAPTURE(program);
+    auto result = patd.patctl({"run", "--group", "g", program});
+    CHECK(result.exit_code == 126);
+    CHECK(lines_of(result.err).size() == 1);
+    CHECK(result.err.find(program) != std::string::npos);
+  }
+  CHECK(process_alive(host));
+  CHECK(show(patd, "g")["host_pid"] == host);
+  CHECK(patd.patctl({"run", "--group", "g", "/bin/true"}).exit_code == 0);
+  CHECK(patd.patctl_json({"status"})["groups"] == 1);
+}
+
+TEST_CASE("a member that segfaults exits 139; the rest of its group runs on") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  auto group = patd.patctl_json({"group", "create", "g"});
+  pid_t host = group["host_pid"].get<pid_t>();
+  pid_t bystander = detach(patd, scratch, "g", {"sleep", "30"});
+  // No core file: it would hold the whole shared address space.
+  auto faulted = patctl_after(patd, "cd " + scratch.path() + " && ulimit -c 0",
+                              {"run", "--group", "g", member_program("segfault")});
+  CHECK(faulted.exit_code == 128 + SIGSEGV);
+  CHECK(faulted.err == "about to fault\n");
+  auto by_shell = patd.patctl({"run", "--group", "g", "sh", "-c", "kill -SEGV $$"});
+  CHECK(by_shell.exit_code == 128 + SIGSEGV);
+
+  CHECK(process_alive(host));
+  CHECK(process_alive(bystander));
+  auto listed = member_of(patd, "g", bystander);
+  REQUIRE(listed.has_value());
+  CHECK((*listed)["state"] == "running");
+  CHECK(patd.patctl({"run", "--group", "g", "echo", "still here"}).out == "still here\n");
+}
+
+TEST_CASE("#! scripts: #!/bin/sh and #!/usr/bin/env sh") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  auto direct = scratch.write("direct.sh", "#!/bin/sh\necho \"direct $0 $*\"\nexit 3\n", kExecutable);
+  auto via_env = scratch.write("via_env.sh", "#!/usr/bin/env sh\necho \"via env $*\"\nexit 5\n", kExecutable);
+  auto first = patd.patctl({"run", "--group", "g", direct, "a", "b c"});
+  INFO("stderr: ", first.err);
+  CHECK(first.exit_code == 3);
+  CHECK(first.out == "direct " + direct + " a b c\n");
+  auto second = patd.patctl({"run", "--group", "g", via_env, "x"});
+  INFO("stderr: ", second.err);
+  CHECK(second.exit_code == 5);
+  CHECK(second.out == "via env x\n");
+}
+
+TEST_CASE("a member that execs out reports its status, and is shown as execed meanwhile") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  CHECK(patd.patctl({"run", "--group", "g", "sh", "-c", "exec sleep 0.2"}).exit_code == 0);
+  CHECK(patd.patctl({"run", "--group", "g", "sh", "-c", "exec sh -c 'exit 5'"}).exit_code == 5);
+  CHECK(patd.patctl({"run", "--group", "g", "env", "sh", "-c", "exit 6"}).exit_code == 6);
+
+  // Held until the test has seen the execed state.
+  std::string go = scratch.path("go");
+  std::vector<std::string> argv = {"sh", "-c", "exec sh -c 'while [ ! -e " + go + " ]; do sleep 0.02; done; exit 4'"};
+  std::vector<std::string> args = {"run", "--group", "g", "--"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  BackgroundPatctl patctl(patd, scratch, args);
+  pid_t member = wait_for_member(patd, "g", argv);
+  CHECK(eventually([&] {
+    auto listed = member_of(patd, "g", member);
+    return listed && (*listed)["state"] == "execed";
+  }));
+  CHECK(kcmp(member, show(patd, "g")["host_pid"].get<pid_t>(), KCMP_VM) != 0);
+  scratch.write("go", "", kReadWrite);
+  CHECK(patctl.process.wait(milliseconds(10'000)) == 4);
+  auto exit = recent_exit_of(patd, "g", member);
+  REQUIRE(exit.has_value());
+  CHECK((*exit)["exit_code"] == 4);
+
+  // Signals forwarded by patctl still reach it after the exec.
+  BackgroundPatctl sleeper(patd, scratch, {"run", "--group", "g", "sh", "-c", "exec sleep 100"});
+  pid_t sleeping = wait_for_member(patd, "g", {"sh", "-c", "exec sleep 100"});
+  REQUIRE(eventually([&] {
+    auto listed = member_of(patd, "g", sleeping);
+    return listed && (*listed)["state"] == "execed";
+  }));
+  sleeper.process.signal(SIGTERM);
+  CHECK(sleeper.process.wait(milliseconds(10'000)) == 143);
+}
+
+TEST_CASE("patd logs member.start and member.exit with the group and pid") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "logged"}).exit_code == 0);
+  auto result = patd.patctl({"run", "--json", "--group", "logged", "sh", "-c", "exit 3"});
+  CHECK(result.exit_code == 3);
+  auto reply = json::parse(result.out);
+  CHECK(reply["group"] == "logged");
+  CHECK(reply["exit_code"] == 3);
+  std::string pid = std::to_string(reply["pid"].get<pid_t>());
+  CHECK(eventually([&] { return patd_logged(patd, {{"event", "member.start"}, {"group", "logged"}, {"pid", pid}}); }));
+  CHECK(eventually([&] {
+    return patd_logged(patd, {{"event", "member.exit"}, {"group", "logged"}, {"pid", pid}, {"exit_code", "3"}});
+  }));
+}
