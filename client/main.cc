@@ -94,7 +94,10 @@ int main(int argc, char** argv) {
   auto* new_group_option =
       run->add_flag("--new-group", run_options.new_group, "Run in a fresh group, removed when the member ends");
   group_option->excludes(new_group_option);
-  run->add_option("--env,-e", run_options.env, "Set K=V in the member's environment (repeatable)");
+  // One K=V per --env: a vector option would otherwise go on taking values
+  // and swallow PROG (`--env K=V sh -c ...` ran "-c").
+  run->add_option("--env,-e", run_options.env, "Set K=V in the member's environment (repeatable)")
+      ->allow_extra_args(false);
   run->add_flag("--clear-env", run_options.clear_env, "Start from an empty environment");
   run->add_option("--cwd", run_options.cwd, "Working directory (default: the current one)");
   run->add_flag("--detach,-d", run_options.detach, "Print the member's pid and return at once");
