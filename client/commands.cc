@@ -47,6 +47,16 @@ std::string exit_description(const json& exit) {
   return "-";
 }
 
+std::string bytes_field(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number() ? human_bytes(it->get<double>()) : "-";
+}
+
+std::string cpu_field(const json& member) {
+  auto it = member.find("cpu_seconds");
+  return it != member.end() && it->is_number() ? human_duration(it->get<double>()) : "-";
+}
+
 void print_group_details(const json& group) {
   std::cout << "Group " << text(group, "name") << '\n';
   Table summary({"  owner", user_name(group.value("owner_uid", 0u)) + " (uid " + text(group, "owner_uid") + ")"});
@@ -54,13 +64,18 @@ void print_group_details(const json& group) {
   summary.add({"  created", text(group, "created")});
   summary.add({"  state", text(group, "state")});
   summary.add({"  members", std::to_string(group.value("members", json::array()).size())});
+  // RSS and PSS belong to the address space, i.e. to the whole group.
+  const auto& memory = group.value("memory", json::object());
+  summary.add({"  memory", "rss " + bytes_field(memory, "rss_bytes") + ", pss " + bytes_field(memory, "pss_bytes") +
+                               ", mapped " + bytes_field(memory, "size_bytes") + " (whole group)"});
   std::cout << summary.render();
   const auto& members = group.value("members", json::array());
   if (!members.empty()) {
     std::cout << '\n';
-    Table table({"PID", "STATE", "STARTED", "COMMAND"});
+    Table table({"PID", "STATE", "CPU", "THREADS", "MAPPED", "RESIDENT", "STARTED", "COMMAND"});
     for (const auto& member : members) {
-      table.add({text(member, "pid"), text(member, "state"), text(member, "started"),
+      table.add({text(member, "pid"), text(member, "state"), cpu_field(member), text(member, "threads"),
+                 bytes_field(member, "mapped_bytes"), bytes_field(member, "resident_bytes"), text(member, "started"),
                  command_line(member.value("argv", json::array()))});
     }
     std::cout << table.render();

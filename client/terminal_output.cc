@@ -45,6 +45,18 @@ std::string human_duration(double seconds) {
   return text;
 }
 
+std::string human_bytes(double bytes) {
+  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
 std::string user_name(unsigned uid) {
   passwd entry{};
   passwd* found = nullptr;

@@ -18,6 +18,9 @@ std::string command_line(const nlohmann::json& argv);
 // "1h 02m 03s", "4.2s".
 std::string human_duration(double seconds);
 
+// "12.3 MiB", "512 B".
+std::string human_bytes(double bytes);
+
 // "alice" for a uid with a passwd entry, else the number.
 std::string user_name(unsigned uid);
 

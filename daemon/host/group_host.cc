@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "proto/errors.h"
 #include "proto/group_object.h"
+#include "tracer/proc_stats.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
@@ -66,9 +67,21 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
   }
 }
 
+// Per member: its own CPU time and threads, and the memory it owns (from the
+// ledger). Per group: RSS and PSS, which the kernel keeps per address space,
+// so they are the group's, once.
 json GroupHost::describe() const {
   json members = json::array();
-  for (const auto& [pid, member] : members_) members.push_back(member->to_json());
+  for (const auto& [pid, member] : members_) {
+    json entry = member->to_json();
+    if (member->state != Member::State::Execed) {
+      const auto& brk = member->syscalls->brk();
+      auto footprint = space_.footprint(member->syscalls->owner(), tracer::Range{brk.start(), brk.current()});
+      entry["mapped_bytes"] = footprint.mapped_bytes;
+      entry["resident_bytes"] = footprint.resident_bytes;
+    }
+    members.push_back(std::move(entry));
+  }
   json exits = json::array();
   for (auto it = recent_exits_.rbegin(); it != recent_exits_.rend(); ++it) exits.push_back(*it);
   return {{"name", config_.group},
@@ -79,7 +92,18 @@ json GroupHost::describe() const {
           {"ephemeral", config_.ephemeral},
           {"allow_cross_mapping", config_.allow_cross_mapping},
           {"members", members},
-          {"recent_exits", exits}};
+          {"recent_exits", exits},
+          {"memory", address_space_json()}};
+}
+
+json GroupHost::address_space_json() const {
+  json memory = {{"pinned_regions", space_.pin_count()}};
+  if (auto stats = tracer::read_address_space_stats(::getpid())) {
+    memory["size_bytes"] = stats->size_bytes;
+    memory["rss_bytes"] = stats->rss_bytes;
+    memory["pss_bytes"] = stats->pss_bytes;
+  }
+  return memory;
 }
 
 void GroupHost::throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const {

@@ -31,6 +31,7 @@ class GroupHost {
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
 
   nlohmann::json describe() const;
+  nlohmann::json address_space_json() const;
 
   // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
   // AddressConflict, InternalError). `spec.stdio` are borrowed.

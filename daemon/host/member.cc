@@ -1,6 +1,7 @@
 #include "daemon/host/member.h"
 
 #include "proto/group_object.h"
+#include "tracer/proc_stats.h"
 
 namespace pat::host {
 
@@ -15,12 +16,17 @@ const char* to_string(Member::State state) {
 }
 
 nlohmann::json Member::to_json() const {
-  return {{"pid", pid()},
-          {"argv", launched.argv},
-          {"program", launched.exe_path},
-          {"state", to_string(state)},
-          {"detached", detached},
-          {"started", proto::rfc3339_utc(started)}};
+  nlohmann::json out = {{"pid", pid()},
+                        {"argv", launched.argv},
+                        {"program", launched.exe_path},
+                        {"state", to_string(state)},
+                        {"detached", detached},
+                        {"started", proto::rfc3339_utc(started)}};
+  if (auto stats = tracer::read_task_stats(pid())) {
+    out["cpu_seconds"] = stats->cpu_seconds;
+    out["threads"] = stats->threads;
+  }
+  return out;
 }
 
 nlohmann::json Member::exit_json() const {

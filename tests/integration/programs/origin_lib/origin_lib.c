@@ -1,0 +1,1 @@
+const char* origin_greeting(void) { return "found through $ORIGIN"; }
