@@ -251,6 +251,22 @@ TEST_CASE("echo writes to patctl's stdout; cat reads patctl's stdin") {
   CHECK(to_stderr.out.empty());
 }
 
+TEST_CASE("stdio that patctl was started without stay closed for the member") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  // As `cat <&-` in a shell: reading fails with EBADF, not EOF or EAGAIN.
+  auto no_stdin = patctl_after(patd, "exec <&-", {"run", "--group", "g", "cat"});
+  CHECK(no_stdin.exit_code == 1);
+  CHECK(no_stdin.err.find("Bad file descriptor") != std::string::npos);
+  // Whatever the member writes to a closed stdout goes nowhere, and patctl
+  // must not take it for anything (a newline is byte 10, SIGUSR1's number).
+  auto no_stdin_stdout = patctl_after(patd, "exec <&- >&-",
+                                      {"run", "--group", "g", "sh", "-c", "echo hello; sleep 0.2; echo survived >&2"});
+  CHECK(no_stdin_stdout.exit_code == 0);
+  CHECK(no_stdin_stdout.err.find("survived") != std::string::npos);
+  CHECK(no_stdin_stdout.err.find("forwarding signal") == std::string::npos);
+}
+
 TEST_CASE("the environment: inherited from patctl, --env added, --clear-env") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
@@ -449,6 +465,22 @@ TEST_CASE("--new-group runs in a fresh group that is gone once the member ends")
   }
   CHECK(patctl.process.wait(milliseconds(20'000)) == 0);
   CHECK(eventually(only_existing));
+}
+
+TEST_CASE("--new-group --detach: the fresh group is gone once its detached member ends") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  BackgroundPatctl patctl(patd, scratch, {"run", "--new-group", "--detach", "--json", "sleep", "0.3"});
+  REQUIRE(patctl.process.wait(kPatctlTimeout) == 0);
+  auto started = json::parse(patctl.out());
+  std::string fresh = started["group"];
+  pid_t member = started["pid"];
+  CHECK(eventually([&] { return !process_alive(member); }));
+  // The host's ephemeral idle limit (60 s) must not be what ends it: the
+  // group goes when its last member does, as for a member run in the
+  // foreground.
+  CHECK(eventually([&] { return patd.patctl_json({"group", "list"}).empty(); }, milliseconds(10'000)));
+  CHECK_FALSE(std::filesystem::exists(patd.dir().path() + "/groups/" + fresh));
 }
 
 TEST_CASE("pat-python: json, ssl, threads, subprocess and a fork Pool") {
