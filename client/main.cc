@@ -3,6 +3,8 @@
 #include "proto/errors.h"
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -36,9 +38,28 @@ std::optional<std::vector<std::string>> split_run_command(std::vector<std::strin
   return std::nullopt;
 }
 
+// A caller may start patctl with stdin, stdout or stderr closed (`cmd <&-`).
+// The lowest free numbers would then go to patctl's own signal pipe and
+// socket, and `run` would pass those to the member as its stdio: the member
+// read patctl's signal pipe, or wrote into it and had its bytes forwarded as
+// signals (a newline is 10, SIGUSR1). Each gap gets an O_PATH descriptor:
+// the member's read(2) and write(2) on it fail with EBADF, as they would on
+// the closed descriptor it was started with (open(2), "O_PATH").
+void fill_closed_standard_fds() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int placeholder = ::open("/dev/null", O_PATH);  // the lowest free number: `fd`
+    if (placeholder >= 0 && placeholder != fd) {
+      ::dup2(placeholder, fd);
+      ::close(placeholder);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  fill_closed_standard_fds();  // before anything else opens a descriptor
   GlobalOptions global{default_socket(), false};
   std::vector<std::string> args(argv + 1, argv + argc);
   std::optional<std::vector<std::string>> separated_command;
