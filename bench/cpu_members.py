@@ -1,0 +1,111 @@
+#!/usr/bin/python3.11
+"""cpu_members: two units of CPU-bound pure Python, done
+  (a) by 2 pat-python members of one group, in parallel,
+  (b) by 2 threads of one /usr/bin/python3.11 (one GIL),
+  (c) by 2 ordinary /usr/bin/python3.11 processes, in parallel,
+  (d) by 1 /usr/bin/python3.11 process doing one unit (the baseline),
+  (e) by 1 pat-python member doing one unit (a member's own overhead).
+Each is the wall time from launching to the end of the last process, measured
+from outside the same way for every variant (so start-up counts for all).
+The unit is sized to take --seconds in (d) on this machine.
+
+Targets to report against: members >= 1.8x faster than threads, and members
+no slower than processes (ratio <= 1.00).
+
+Run: /usr/bin/python3.11 bench/cpu_members.py [--build-dir build] [--rounds 5]
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+import patbench
+
+WORK = Path(__file__).resolve().parent / "programs" / "cpu_work.py"
+PYTHON = patbench.DEBIAN_PYTHON
+
+
+def wall_time_of_all(commands):
+    """Starts every command at once, waits for all; seconds, checked output."""
+    start = time.perf_counter()
+    processes = [subprocess.Popen(c, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for c in commands]
+    outputs = [p.communicate() for p in processes]
+    took = time.perf_counter() - start
+    for command, process, (out, err) in zip(commands, processes, outputs):
+        if process.returncode != 0 or not out.strip():
+            raise RuntimeError(f"{' '.join(map(str, command))}: exit {process.returncode}: {err.decode().strip()}")
+    return took
+
+
+def calibrate(seconds):
+    """Rounds of cpu_work.spin that take `seconds` in one plain process."""
+    probe = 2_000_000
+    took = min(wall_time_of_all([[PYTHON, WORK, str(probe)]]) for _ in range(3))
+    startup = min(wall_time_of_all([[PYTHON, "-c", "print(0)"]]) for _ in range(3))
+    return int(probe * seconds / max(took - startup, 1e-3))
+
+
+def main():
+    parser = patbench.argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all variants (default 5)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="one unit of work in one process (default 1.5)")
+    args = parser.parse_args()
+    build = patbench.Build(args.build_dir)
+    start_info = patbench.machine()
+
+    rounds_of_work = calibrate(args.seconds)
+    unit = str(rounds_of_work)
+    print(f"cpu_members: one unit = {rounds_of_work} rounds of integer arithmetic (~{args.seconds} s alone), "
+          f"{args.rounds} interleaved rounds")
+
+    with patbench.PrivatePatd(build) as patd:
+        patd.patctl("group", "create", "cpu")
+        member = patd.patctl_argv("run", "--group", "cpu", "--", str(build.pat_python), str(WORK), unit)
+        variants = {
+            "members": lambda: wall_time_of_all([member, member]),
+            "threads": lambda: wall_time_of_all([[PYTHON, WORK, unit, "2"]]),
+            "processes": lambda: wall_time_of_all([[PYTHON, WORK, unit], [PYTHON, WORK, unit]]),
+            "single_process": lambda: wall_time_of_all([[PYTHON, WORK, unit]]),
+            "single_member": lambda: wall_time_of_all([member]),
+        }
+        samples = patbench.interleaved(variants, args.rounds, patbench.progress("cpu_members"))
+
+    stats = {name: patbench.summary(values) for name, values in samples.items()}
+    median = {name: s["median"] for name, s in stats.items()}
+    descriptions = {
+        "members": "(a) 2 pat-python members, one group",
+        "threads": "(b) 2 threads, one python3.11",
+        "processes": "(c) 2 python3.11 processes",
+        "single_process": "(d) 1 python3.11 process, 1 unit",
+        "single_member": "(e) 1 pat-python member, 1 unit",
+    }
+    rows = []
+    for name, description in descriptions.items():
+        s = stats[name]
+        rows.append([description, f"{s['median']:.3f}", f"{s['min']:.3f}", f"{s['max']:.3f}",
+                     f"{s['median'] / median['single_process']:.2f}"])
+    patbench.print_table(f"Wall time, seconds (median of {args.rounds} interleaved rounds)",
+                         ["variant", "median", "min", "max", "vs (d)"], rows)
+
+    speedup = median["threads"] / median["members"]
+    vs_processes = median["members"] / median["processes"]
+    overhead = median["single_member"] / median["single_process"]
+    patbench.print_table("Ratios (of medians)", ["ratio", "value", "target", "verdict"], [
+        ["threads / members (speed-up)", f"{speedup:.2f}x", ">= 1.80x", patbench.verdict(speedup, 1.8, True)],
+        ["members / processes", f"{vs_processes:.2f}", "<= 1.00", patbench.verdict(vs_processes, 1.0, False)],
+        ["1 member / 1 process", f"{overhead:.2f}", "-", "-"],
+    ])
+
+    if not args.no_json:
+        patbench.write_results(
+            "cpu_members",
+            {"rounds": args.rounds, "unit_seconds": args.seconds, "unit_rounds_of_work": rounds_of_work},
+            {"seconds": samples, "stats": stats,
+             "ratios": {"threads_over_members": speedup, "members_over_processes": vs_processes,
+                        "single_member_over_single_process": overhead}},
+            start_info)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Shared by pat's Python benchmarks (bench/*.py): a private patd, variants
+run interleaved, statistics, the printed table and the JSON results file.
+
+The benchmarks are programs, not tests: they measure and report, they do not
+pass or fail. Run them with Debian's interpreter, named explicitly
+(/usr/bin/python3.11 bench/NAME.py): a pyenv python3 may be first on PATH.
+
+Machines here are shared and noisy, so every benchmark runs its variants
+interleaved (each round runs every variant once, in a rotating order) and
+reports medians over the rounds, never a single run or a best case.
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+DEBIAN_PYTHON = "/usr/bin/python3.11"
+
+
+def argument_parser(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--build-dir", type=Path,
+                        default=Path(os.environ.get("BUILD_DIR", REPO / "build")),
+                        help="pat's build tree (default: $BUILD_DIR or ./build)")
+    parser.add_argument("--no-json", action="store_true", help="do not write bench/results/<name>.json")
+    return parser
+
+
+class Build:
+    """Where the binaries of one build tree are."""
+
+    def __init__(self, build_dir):
+        self.dir = Path(build_dir).resolve()
+        self.patd = self.dir / "bin" / "patd"
+        self.patctl = self.dir / "bin" / "patctl"
+        self.pat_python = self.dir / "bin" / "pat-python"
+        for binary in (self.patd, self.patctl):
+            if not binary.exists():
+                raise SystemExit(f"{binary} is missing: build pat first (bench/run_all.sh does)")
+
+    def bench_program(self, name):
+        path = self.dir / "bench" / name
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: build pat first (bench/run_all.sh does)")
+        return path
+
+
+def _listener_pid(path):
+    """pid of the process serving a Unix socket (SO_PEERCRED), or None."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", creds)[0]
+    return None
+
+
+class PrivatePatd:
+    """A patd of our own on a fresh runtime directory, as tests/support does.
+
+    close() stops everything it started, by pid: first the group hosts found
+    through groups/*/host.sock (their members die with them, PR_SET_PDEATHSIG),
+    then patd, then the directory goes. Use it as a context manager so that an
+    exception or Ctrl-C still cleans up.
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="pat-bench-"))
+        self.socket = self.runtime_dir / "patd.sock"
+        self.log_path = self.runtime_dir / "patd.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(build.patd), "--runtime-dir", str(self.runtime_dir), "--socket-mode", "0600"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while self.patctl("status", check=False).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log_text = self.log_path.read_text(errors="replace")
+                self.close()
+                raise SystemExit(f"patd did not come up; its log:\n{log_text}")
+            time.sleep(0.02)
+
+    def patctl_argv(self, *args):
+        return [str(self.build.patctl), "--socket", str(self.socket), *args]
+
+    def patctl(self, *args, check=True):
+        result = subprocess.run(self.patctl_argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"patctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def host_pids(self):
+        groups = self.runtime_dir / "groups"
+        pids = []
+        if groups.is_dir():
+            for entry in groups.iterdir():
+                pid = _listener_pid(entry / "host.sock")
+                if pid:
+                    pids.append(pid)
+        return pids
+
+    def close(self):
+        for pid in self.host_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def spawn_and_wait(argv, env=None):
+    """Wall time in seconds of posix_spawn(argv) with stdio on /dev/null and
+    waiting for it; the exit status must be 0. The same measurement serves
+    pat and its peers."""
+    actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    start = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env, file_actions=actions)
+    _, status = os.waitpid(pid, 0)
+    took = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: exit {os.waitstatus_to_exitcode(status)}")
+    return took
+
+
+def interleaved(variants, rounds, on_round=None):
+    """Runs every variant once per round, the order rotating from round to
+    round so that no variant always follows the same neighbour. `variants`
+    maps a name to a callable returning one sample (or a dict of samples).
+    Returns {name: [sample, ...]}."""
+    names = list(variants)
+    samples = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(variants[name]())
+        if on_round:
+            on_round(round_number + 1, rounds)
+    return samples
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile (fraction in [0, 1])."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary(values):
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p90": percentile(values, 0.9),
+        "min": min(values),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
+
+
+def print_table(title, headers, rows):
+    """A plain-text table: the first column left-aligned, the rest right."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    print(f"\n{title}")
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+
+
+def verdict(value, target, higher_is_better):
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else "NOT met"
+
+
+def machine():
+    """What the numbers were measured on, for the results file."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip() != ""
+    return {
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "git_commit": commit + ("-dirty" if dirty else ""),
+    }
+
+
+def write_results(name, parameters, results, start_info):
+    """bench/results/<name>.json: what was run, on what, and every sample."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": start_info,
+        "parameters": parameters,
+        "results": results,
+    }
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nresults written to {path.relative_to(REPO)}")
+
+
+def progress(label):
+    def report(done, total):
+        print(f"  {label}: round {done}/{total}", flush=True)
+    return report
