@@ -43,6 +43,22 @@ std::string joined(const std::vector<std::string>& argv) {
   return out;
 }
 
+// glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
+// itself (even to nothing). top_pad keeps up to 64 MiB of freed heap mapped
+// instead of trimming and re-growing it: every trim and growth is a rerouted
+// brk and mprotect, and the pages come back through page faults, which one
+// shared address space serializes across members. docs/memory.md has the
+// measurements (bench/member_memory.py) and the cost: up to 64 MiB of freed
+// memory stays resident per member.
+constexpr const char* kMemberMallocTunables = "glibc.malloc.top_pad=67108864";
+
+void apply_allocator_defaults(tracer::LaunchSpec& spec) {
+  for (const auto& entry : spec.env) {
+    if (entry.rfind("GLIBC_TUNABLES=", 0) == 0) return;
+  }
+  spec.extra_env.emplace("GLIBC_TUNABLES", kMemberMallocTunables);
+}
+
 }  // namespace
 
 GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit)
@@ -145,7 +161,9 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
                      {{"name", config_.group}, {"members", members_.size()}});
   }
   spawned_any_ = true;
+  double requested = unix_now();
   spec.extra_env["PAT_GROUP"] = config_.group;
+  apply_allocator_defaults(spec);
   auto launched = launcher_.launch(spec);
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
     spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
@@ -156,7 +174,7 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   auto owner = space_.add_member(member->pid(), *member->launched.layout);
   member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
   member->detached = detached;
-  member->started = unix_now();
+  member->started = requested;
   members_[member->pid()] = member;
   asio::co_spawn(io_, serve_listener(member), asio::detached);
   asio::co_spawn(io_, await_exit(member), asio::detached);

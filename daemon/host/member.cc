@@ -35,6 +35,7 @@ nlohmann::json Member::exit_json() const {
     if (exit->exit_code) out["exit_code"] = *exit->exit_code;
     if (exit->signal) out["signal"] = *exit->signal;
     out["ended"] = proto::rfc3339_utc(exit->ended);
+    out["duration_seconds"] = exit->ended - started;
   }
   return out;
 }

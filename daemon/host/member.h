@@ -41,7 +41,7 @@ struct Member {
   State state = State::Running;
   bool detached = false;
   bool reclaimed = false;  // its memory went back to the group
-  double started = 0;  // unix time
+  double started = 0;  // unix time the spawn was asked for
   std::optional<ExitStatus> exit;
   rpc::OneShotEvent exited;
 
