@@ -283,6 +283,7 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
                status.exit_code ? "exit_code" : "signal", status.exit_code ? *status.exit_code : *status.signal);
   publish("member.exit", *member, extra);
   member->exited.set();
+  exit_if_ephemeral_and_idle();
 }
 
 // Everything the member owned goes back, before its exit or exec is reported
@@ -294,7 +295,7 @@ void GroupHost::reclaim(Member& member) {
   spdlog::debug("event=member.reclaimed group={} pid={} bytes={}", config_.group, member.pid(), bytes);
 }
 
-void GroupHost::spawn_call_finished() {
+void GroupHost::exit_if_ephemeral_and_idle() {
   if (config_.ephemeral && members_.empty() && !shutting_down_) {
     spdlog::info("event=host.ephemeral_exit group={}", config_.group);
     shutting_down_ = true;

@@ -51,8 +51,9 @@ class GroupHost {
   std::uint64_t add_watcher(Watcher watcher);
   void remove_watcher(std::uint64_t id);
 
-  // Called when a spawn call is over (member reaped or spawn refused).
-  void spawn_call_finished();
+  // An ephemeral group's host exits once nothing runs in it any more: after a
+  // refused spawn, and after its last member is reaped (attached or detached).
+  void exit_if_ephemeral_and_idle();
 
  private:
   asio::awaitable<void> serve_listener(std::shared_ptr<Member> member);

@@ -98,7 +98,7 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   try {
     member = host_.spawn(std::move(spec), detached);
   } catch (...) {
-    host_.spawn_call_finished();
+    host_.exit_if_ephemeral_and_idle();
     throw;
   }
   call.fds().clear();  // the member holds its own copies now
@@ -114,7 +114,6 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   if (member->exit->exit_code) ended["exit_code"] = *member->exit->exit_code;
   if (member->exit->signal) ended["signal"] = *member->exit->signal;
   if (!call.disconnect().fired()) call.reply(ended);
-  host_.spawn_call_finished();
 }
 
 asio::awaitable<void> HostApi::signal(rpc::CallContext& call) {
