@@ -8,16 +8,19 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ./scripts/setup.sh
-BUILD_DIR="$root/build" ./scripts/build.sh
+BUILD_DIR="$root/build" ./scripts/build.sh >/dev/null
 bin="$root/build/bin"
 
 runtime="$(mktemp -d /tmp/pat-demo-XXXXXX)"
 patd_pid=""
 cleanup() {
-  # Destroy the demo's group (its host and members), then stop patd: only
-  # what this script started, by PID.
-  "$bin/patctl" --socket "$runtime/patd.sock" group destroy demo --force --grace-ms 1000 >/dev/null 2>&1 || true
-  [ -n "$patd_pid" ] && kill -TERM "$patd_pid" 2>/dev/null && wait "$patd_pid" 2>/dev/null || true
+  # Only what this script started, by PID: the demo group (its host and
+  # members), then patd.
+  "$bin/patctl" group destroy demo --force --grace-ms 1000 >/dev/null 2>&1 || true
+  if [ -n "$patd_pid" ]; then
+    kill -TERM "$patd_pid" 2>/dev/null || true
+    wait "$patd_pid" 2>/dev/null || true
+  fi
   rm -rf "$runtime"
 }
 trap cleanup EXIT
@@ -26,52 +29,54 @@ echo "== starting patd on $runtime"
 "$bin/patd" --runtime-dir "$runtime" 2>"$runtime/patd.log" &
 patd_pid=$!
 export PATD_SOCKET="$runtime/patd.sock"
-for _ in $(seq 100); do "$bin/patctl" status >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 200); do "$bin/patctl" status >/dev/null 2>&1 && break; sleep 0.05; done
 "$bin/patctl" status
 
 echo
-echo "== creating group 'demo'"
+echo "== patctl group create demo"
 "$bin/patctl" group create demo
 
-work=$(cat <<'PY'
+cat > "$runtime/count.py" <<'PY'
+# CPU-bound pure Python: one interpreter per member, each with its own GIL.
 import os, sys, time
-n = int(sys.argv[1])
 start = time.perf_counter()
-total = sum(i * i % 7 for i in range(n))
-print(f"member pid {os.getpid()}: sum={total} in {time.perf_counter() - start:.2f}s", flush=True)
+total = sum(i * i % 7 for i in range(int(sys.argv[1])))
+print(f"member {os.getpid()}: sum={total} in {time.perf_counter() - start:.2f}s", flush=True)
 PY
-)
+cat > "$runtime/same_mm.py" <<'PY'
+# Are the members one address space? kcmp(2) KCMP_VM compares two processes' mm.
+import ctypes, json, os, sys
+members = [m["pid"] for m in json.load(sys.stdin)["members"]]
+syscall = ctypes.CDLL(None, use_errno=True).syscall
+SYS_kcmp, KCMP_VM, KCMP_FILES = 312, 1, 2
+a, b = members[:2]
+print(f"members {a} and {b}: same address space: {syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0}, "
+      f"same fd table: {syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0}")
+print(f"an ordinary process ({os.getpid()}) shares it: {syscall(SYS_kcmp, os.getpid(), a, KCMP_VM, 0, 0) == 0}")
+PY
 
 echo
-echo "== two pat-python members, CPU-bound, in parallel"
-start=$(date +%s.%N)
-"$bin/patctl" run --group demo -- "$bin/pat-python" -c "$work" 6000000 > "$runtime/a.out" &
-a=$!
-"$bin/patctl" run --group demo -- "$bin/pat-python" -c "$work" 6000000 > "$runtime/b.out" &
-b=$!
-sleep 0.5
-echo "-- patctl group show demo (while they run):"
+echo "== two pat-python members of 'demo', CPU-bound, in parallel"
+started_ns=$(date +%s%N)
+"$bin/patctl" run --group demo -- "$bin/pat-python" "$runtime/count.py" 25000000 > "$runtime/a.out" &
+first=$!
+"$bin/patctl" run --group demo -- "$bin/pat-python" "$runtime/count.py" 25000000 > "$runtime/b.out" &
+second=$!
+for _ in $(seq 100); do
+  [ "$("$bin/patctl" group show demo --json | grep -c '"pid"')" -ge 2 ] && break
+  sleep 0.05
+done
+echo "-- patctl group show demo, while they run:"
 "$bin/patctl" group show demo
-echo "-- the same address space? kcmp(KCMP_VM) on the two members:"
-members=$("$bin/patctl" group show demo --json | "$bin/pat-python" -c 'import json,sys; print(" ".join(str(m["pid"]) for m in json.load(sys.stdin)["members"]))')
-"$bin/pat-python" - $members <<'PY'
-import ctypes, os, sys
-pids = [int(p) for p in sys.argv[1:]]
-kcmp = ctypes.CDLL(None, use_errno=True).syscall
-SYS_kcmp, KCMP_VM, KCMP_FILES = 312, 1, 2
-if len(pids) == 2:
-    a, b = pids
-    same_vm = kcmp(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0
-    same_files = kcmp(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0
-    print(f"members {a} and {b}: same address space: {same_vm}; same fd table: {same_files}")
-    print(f"this checker (pid {os.getpid()}) shares it: {kcmp(SYS_kcmp, os.getpid(), a, KCMP_VM, 0, 0) == 0}")
-PY
-wait $a $b
-end=$(date +%s.%N)
 echo
-echo "== results"
+"$bin/patctl" group show demo --json | "$bin/pat-python" "$runtime/same_mm.py"
+wait "$first" "$second"
+echo
+echo "== results (wall time for both: $(( ($(date +%s%N) - started_ns) / 1000000 )) ms)"
 cat "$runtime/a.out" "$runtime/b.out"
-printf 'both done in %.2fs of wall time\n' "$(echo "$end - $start" | bc -l 2>/dev/null || "$bin/pat-python" -c "print($end-$start)")"
 echo
-echo "== patctl group show demo (after)"
+echo "== one member alone, for comparison"
+"$bin/patctl" run --group demo -- "$bin/pat-python" "$runtime/count.py" 25000000
+echo
+echo "== patctl group show demo, afterwards: the members' memory went back to the group"
 "$bin/patctl" group show demo
