@@ -46,6 +46,7 @@ def main():
     patbench.print_table(f"brk(0), microseconds per call (median of {args.runs} runs, each the best of 5 batches)",
                          ["variant", "median", "min", "max", "vs native"], rows)
 
+    patbench.print_load(start_info)
     if not args.no_json:
         patbench.write_results("brk_reroute",
                                {"runs": args.runs, "native_calls": args.native_calls,

@@ -97,6 +97,7 @@ def main():
         ["1 member / 1 process", f"{overhead:.2f}", "-", "-"],
     ])
 
+    patbench.print_load(start_info)
     if not args.no_json:
         patbench.write_results(
             "cpu_members",

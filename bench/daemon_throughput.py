@@ -176,6 +176,7 @@ def main():
                          f"of {args.seconds} s)",
                          ["server", "median/s", "min/s", "max/s", "us/call/client", "vs ceiling"], rows)
 
+    patbench.print_load(start_info)
     if not args.no_json:
         patbench.write_results(
             "daemon_throughput",

@@ -216,6 +216,14 @@ def machine():
     }
 
 
+def print_load(start_info):
+    """The 1-minute load average before and after: other work on a shared
+    machine shows up here, and in the spread of the samples."""
+    start_info["loadavg_at_end"] = os.getloadavg()
+    print(f"\nload average (1/5/15 min): at start {'/'.join(f'{x:.2f}' for x in start_info['loadavg_at_start'])}, "
+          f"at end {'/'.join(f'{x:.2f}' for x in start_info['loadavg_at_end'])} ({os.cpu_count()} CPUs)")
+
+
 def write_results(name, parameters, results, start_info):
     """bench/results/<name>.json: what was run, on what, and every sample."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

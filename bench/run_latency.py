@@ -57,6 +57,7 @@ def main():
         ["run minus status (launch share)", f"{launch_share:.2f} ms", "-", "-"],
     ])
 
+    patbench.print_load(start_info)
     if not args.no_json:
         patbench.write_results("run_latency", {"iterations": args.iterations, "warmup": args.warmup},
                                {"milliseconds": ms, "stats": stats}, start_info)
