@@ -59,11 +59,12 @@ RuntimeDirectory::~RuntimeDirectory() {
   std::filesystem::remove_all(path_, ec);
 }
 
-PatdInstance::PatdInstance(std::shared_ptr<RuntimeDirectory> dir, PatdOptions options) : dir_(std::move(dir)) {
+PatdInstance::PatdInstance(std::shared_ptr<RuntimeDirectory> dir, PatdOptions options)
+    : dir_(std::move(dir)), bin_dir_(options.bin_dir) {
   log_path_ = dir_->path() + "/patd.log";
-  std::vector<std::string> argv = {patd_binary(), "--runtime-dir", dir_->path(), "--log-level", "debug"};
+  std::vector<std::string> argv = {bin_dir_ + "/patd", "--runtime-dir", dir_->path(), "--log-level", "debug"};
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  process_ = std::make_unique<Background>(argv, log_path_, log_path_, options.env, options.inherit_fds);
+  process_ = std::make_unique<Background>(argv, log_path_, log_path_, options.env, options.passed_fds);
   if (options.wait_for_socket) {
     bool up = eventually([this] { return answering(); });
     if (!up) FAIL("patd did not come up; its log:\n", log());
@@ -84,14 +85,14 @@ bool PatdInstance::answering() const {
 }
 
 Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOptions& options) const {
-  std::vector<std::string> argv = {patctl_binary(), "--socket", socket()};
+  std::vector<std::string> argv = {bin_dir_ + "/patctl", "--socket", socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, options);
 }
 
 Completed PatdInstance::patctl_as(const std::string& user, const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
-                                   patctl_binary(), "--socket", socket()};
+                                   bin_dir_ + "/patctl", "--socket", socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv);
 }

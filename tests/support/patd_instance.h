@@ -35,8 +35,9 @@ class RuntimeDirectory {
 struct PatdOptions {
   std::vector<std::string> extra_args = {"--socket-mode", "0666"};
   std::map<std::string, std::string> env;
-  std::vector<int> inherit_fds;
+  std::vector<int> passed_fds;  // become patd's fds 3, 4, ... (socket activation)
   bool wait_for_socket = true;
+  std::string bin_dir = pat::testing::bin_dir();  // where patd and patctl are (an installed prefix's bin/)
 };
 
 class PatdInstance {
@@ -65,6 +66,7 @@ class PatdInstance {
 
  private:
   std::shared_ptr<RuntimeDirectory> dir_;
+  std::string bin_dir_;
   std::unique_ptr<Background> process_;
   std::string log_path_;
 };

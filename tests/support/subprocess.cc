@@ -125,7 +125,7 @@ Completed run(const std::vector<std::string>& argv, const RunOptions& options) {
 
 Background::Background(const std::vector<std::string>& argv, const std::string& stdout_path,
                        const std::string& stderr_path, const std::map<std::string, std::string>& env_overrides,
-                       const std::vector<int>& inherit_fds) {
+                       const std::vector<int>& passed_fds) {
   auto args = argv;
   auto env = environment_with(env_overrides, {});
   auto arg_ptrs = pointers(args);
@@ -138,7 +138,11 @@ Background::Background(const std::vector<std::string>& argv, const std::string& 
     ::dup2(null, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
-    for (int fd : inherit_fds) ::fcntl(fd, F_SETFD, 0);
+    // Lift the passed fds above any target first, then place them from 3 on
+    // (dup2 clears close-on-exec on the copies).
+    std::vector<int> lifted;
+    for (int fd : passed_fds) lifted.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 100));
+    for (std::size_t i = 0; i < lifted.size(); ++i) ::dup2(lifted[i], 3 + static_cast<int>(i));
     // LISTEN_PID must name the process that receives the fds: this one,
     // after exec. A value of "self" is replaced here.
     for (auto& entry : env) {

@@ -30,12 +30,14 @@ struct RunOptions {
 Completed run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 // A background process, killed (SIGKILL) and reaped on destruction unless it
-// was waited for.
+// was waited for. `passed_fds` become its fds 3, 4, ... in order, as systemd
+// passes sockets (sd_listen_fds(3)); "LISTEN_PID=self" in the environment is
+// replaced by the child's pid.
 class Background {
  public:
   Background(const std::vector<std::string>& argv, const std::string& stdout_path, const std::string& stderr_path,
              const std::map<std::string, std::string>& env_overrides = {},
-             const std::vector<int>& inherit_fds = {});
+             const std::vector<int>& passed_fds = {});
   Background(Background&& other) noexcept;
   Background& operator=(Background&&) = delete;
   ~Background();
