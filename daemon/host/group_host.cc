@@ -83,14 +83,16 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
   }
 }
 
-// Per member: its own CPU time and threads, and the memory it owns (from the
-// ledger). Per group: RSS and PSS, which the kernel keeps per address space,
-// so they are the group's, once.
-json GroupHost::describe() const {
+// With usage: per member its own CPU time and threads, and the memory it owns
+// (from the ledger); per group RSS and PSS, which the kernel keeps per address
+// space, so they are the group's, once. Usage costs /proc reads and mincore
+// over every member's memory, so event streams go without it.
+json GroupHost::describe(Detail detail) const {
+  const bool usage = detail == Detail::WithUsage;
   json members = json::array();
   for (const auto& [pid, member] : members_) {
-    json entry = member->to_json();
-    if (member->state != Member::State::Execed) {
+    json entry = member->to_json(usage);
+    if (usage && member->state != Member::State::Execed) {
       const auto& brk = member->syscalls->brk();
       auto footprint = space_.footprint(member->syscalls->owner(), tracer::Range{brk.start(), brk.current()});
       entry["mapped_bytes"] = footprint.mapped_bytes;
@@ -109,7 +111,7 @@ json GroupHost::describe() const {
           {"allow_cross_mapping", config_.allow_cross_mapping},
           {"members", members},
           {"recent_exits", exits},
-          {"memory", address_space_json()}};
+          {"memory", usage ? address_space_json() : json::object()}};
 }
 
 json GroupHost::address_space_json() const {
@@ -305,9 +307,9 @@ void GroupHost::exit_if_ephemeral_and_idle() {
 
 void GroupHost::publish(const char* event, const Member& member, json extra) {
   if (watchers_.empty()) return;
-  json member_json = member.to_json();
+  json member_json = member.to_json(false);
   for (auto& [key, value] : extra.items()) member_json[key] = value;
-  json message = {{"event", event}, {"member", member_json}, {"group", describe()}};
+  json message = {{"event", event}, {"member", member_json}, {"group", describe(Detail::Summary)}};
   auto watchers = watchers_;  // a watcher may remove itself
   for (auto& [id, watcher] : watchers) watcher(message);
 }

@@ -30,7 +30,8 @@ class GroupHost {
  public:
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
 
-  nlohmann::json describe() const;
+  enum class Detail { Summary, WithUsage };
+  nlohmann::json describe(Detail detail) const;
   nlohmann::json address_space_json() const;
 
   // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,

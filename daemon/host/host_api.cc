@@ -63,12 +63,12 @@ void HostApi::register_methods(rpc::Service& service) {
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
-  call.reply({{"group", host_.describe()}});
+  call.reply({{"group", host_.describe(GroupHost::Detail::WithUsage)}});
   co_return;
 }
 
 asio::awaitable<void> HostApi::watch(rpc::CallContext& call) {
-  call.stream({{"group", host_.describe()}});
+  call.stream({{"group", host_.describe(GroupHost::Detail::Summary)}});
   auto id = host_.add_watcher([&call](const json& event) { call.stream(event); });
   co_await until_disconnected(call);
   host_.remove_watcher(id);

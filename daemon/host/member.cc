@@ -15,13 +15,14 @@ const char* to_string(Member::State state) {
   return "unknown";
 }
 
-nlohmann::json Member::to_json() const {
+nlohmann::json Member::to_json(bool with_usage) const {
   nlohmann::json out = {{"pid", pid()},
                         {"argv", launched.argv},
                         {"program", launched.exe_path},
                         {"state", to_string(state)},
                         {"detached", detached},
                         {"started", proto::rfc3339_utc(started)}};
+  if (!with_usage) return out;
   if (auto stats = tracer::read_task_stats(pid())) {
     out["cpu_seconds"] = stats->cpu_seconds;
     out["threads"] = stats->threads;

@@ -47,7 +47,7 @@ struct Member {
 
   pid_t pid() const { return launched.pid; }
   bool alive() const { return state != State::Exited; }
-  nlohmann::json to_json() const;
+  nlohmann::json to_json(bool with_usage) const;  // usage: CPU time, threads (/proc reads)
   nlohmann::json exit_json() const;  // for recent_exits
 };
 
