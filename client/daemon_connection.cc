@@ -1,8 +1,9 @@
 #include "client/daemon_connection.h"
 
+#include "base/unix_socket.h"
+
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,20 +11,13 @@
 namespace pat::client {
 
 DaemonConnection DaemonConnection::open(const std::string& socket_path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(address.sun_path)) {
-    throw ConnectionError("socket path too long: " + socket_path);
+  auto connected = connect_unix_stream(socket_path);
+  if (!connected) {
+    int code = connected.error().code;
+    std::string hint = code == ENOENT || code == ECONNREFUSED ? " (is patd running?)" : "";
+    throw ConnectionError("cannot reach patd at " + socket_path + ": " + std::strerror(code) + hint);
   }
-  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw ConnectionError(std::string("socket: ") + std::strerror(errno));
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    std::string why = std::strerror(errno);
-    std::string hint = errno == ENOENT || errno == ECONNREFUSED ? " (is patd running?)" : "";
-    throw ConnectionError("cannot reach patd at " + socket_path + ": " + why + hint);
-  }
-  return DaemonConnection(std::move(fd), socket_path);
+  return DaemonConnection(std::move(connected.value()), socket_path);
 }
 
 void DaemonConnection::send(const proto::Call& call, std::span<const int> fds) {

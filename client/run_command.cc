@@ -8,7 +8,9 @@
 #include "client/program_lookup.h"
 #include "client/terminal_output.h"
 #include "proto/errors.h"
+#include "proto/frame.h"
 #include "proto/interface.h"
+#include "proto/message.h"
 #include "proto/rlimits.h"
 
 #include <fcntl.h>
@@ -132,11 +134,23 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     params["group"] = *options.group;
   }
 
+  proto::Call call{std::string(proto::method::kMemberRun), std::move(params), !options.detach};
+  // patd drops a connection whose message exceeds kMaxFrameBytes, and all
+  // patctl would see is "Connection reset by peer". Refuse it here instead,
+  // as a shell reports execve's E2BIG (126).
+  if (std::size_t text = proto::encode(call).size() - 1; text > proto::kMaxFrameBytes) {
+    std::fprintf(stderr,
+                 "patctl: %s: argument list too long: arguments and environment take %zu bytes as a message to "
+                 "patd, which accepts at most %zu\n",
+                 printable(name).c_str(), text, proto::kMaxFrameBytes);
+    return proto::kExitCannotExecute;
+  }
+
   UniqueFd signals = install_signal_forwarding();
   try {
     auto connection = DaemonConnection::open(global.socket);
     std::array<int, 3> stdio = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
-    connection.send(proto::Call{std::string(proto::method::kMemberRun), params, !options.detach}, stdio);
+    connection.send(call, stdio);
     auto started = connection.receive(kReplyTimeout);
     if (started->error) {
       return report_refusal(started->error->name, started->error->message(), started->error->exit_code());

@@ -57,10 +57,6 @@ inline constexpr std::size_t kPathMax = 4096;
 inline constexpr unsigned long kSeccompIoctlNotifSetFlags = SECCOMP_IOW(4, __u64);  // SECCOMP_IOCTL_NOTIF_SET_FLAGS
 inline constexpr std::uint64_t kSeccompUserNotifFdSyncWakeUp = 1;       // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 
-// include/uapi/linux/pidfd.h (Linux 6.9): PIDFD_THREAD = O_EXCL, a pidfd for
-// a single thread rather than a thread group leader.
-inline constexpr unsigned kPidfdThread = 0200;  // O_EXCL on x86-64 (include/uapi/asm-generic/fcntl.h)
-
 // The kernel's `struct k_sigaction` for rt_sigaction(2) on x86-64
 // (arch/x86/include/uapi/asm/signal.h, include/linux/signal_types.h): unlike
 // glibc's struct sigaction, the mask is the kernel's 8-byte sigset_t.

@@ -20,7 +20,7 @@
 #include "tracer/elf_mapper.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 #include "tracer/program_resolver.h"
 
 namespace pat::tracer {

@@ -2,7 +2,7 @@
 
 #include "proto/hostcall.h"
 #include "tracer/kernel_abi.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 
 #include <sys/mman.h>
 #include <sys/shm.h>

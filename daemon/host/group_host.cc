@@ -1,6 +1,7 @@
 #include "daemon/host/group_host.h"
 
 #include "base/log.h"
+#include "base/pidfd.h"
 #include "proto/errors.h"
 #include "proto/group_object.h"
 #include "tracer/proc_stats.h"
@@ -199,16 +200,16 @@ void GroupHost::signal(pid_t pid, int signal) const {
                      {{"pid", pid}});
   }
   // The pidfd pins the exact process: no signal can reach a recycled pid.
-  if (::syscall(SYS_pidfd_send_signal, member->launched.pidfd.get(), signal, nullptr, 0) != 0 && errno != ESRCH) {
-    throw ErrorReply(ErrorCode::InternalError, std::string("pidfd_send_signal: ") + std::strerror(errno),
-                     {{"reason", std::strerror(errno)}});
+  auto sent = pidfd_signal(member->launched.pidfd.get(), signal);
+  if (!sent && sent.error().code != ESRCH) {
+    throw ErrorReply(ErrorCode::InternalError, sent.error().message(), {{"reason", sent.error().message()}});
   }
 }
 
 // Every member ran setsid(), so its pid is also the id of the process group
 // its fork children share: signalling the group reaches them too.
 void GroupHost::signal_process_group(const Member& member, int signal) const {
-  ::syscall(SYS_pidfd_send_signal, member.launched.pidfd.get(), signal, nullptr, 0);
+  (void)pidfd_signal(member.launched.pidfd.get(), signal);
   ::kill(-member.pid(), signal);
 }
 

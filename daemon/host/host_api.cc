@@ -52,14 +52,11 @@ void hang_up_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<Member
 }  // namespace
 
 void HostApi::register_methods(rpc::Service& service) {
-  auto bind = [this](auto member) {
-    return [this, member](rpc::CallContext& call) { return (this->*member)(call); };
-  };
-  service.add_method(proto::method::kHostDescribe, bind(&HostApi::describe));
-  service.add_method(proto::method::kHostWatch, bind(&HostApi::watch));
-  service.add_method(proto::method::kHostSpawn, bind(&HostApi::spawn));
-  service.add_method(proto::method::kHostSignal, bind(&HostApi::signal));
-  service.add_method(proto::method::kHostShutdown, bind(&HostApi::shutdown));
+  service.add_method(proto::method::kHostDescribe, this, &HostApi::describe);
+  service.add_method(proto::method::kHostWatch, this, &HostApi::watch);
+  service.add_method(proto::method::kHostSpawn, this, &HostApi::spawn);
+  service.add_method(proto::method::kHostSignal, this, &HostApi::signal);
+  service.add_method(proto::method::kHostShutdown, this, &HostApi::shutdown);
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {

@@ -4,6 +4,7 @@
 // outlives patd restarts and serves <group dir>/host.sock for patd.
 #include "base/log.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "daemon/host/group_host.h"
 #include "daemon/host/host_api.h"
 #include "daemon/rpc/unix_server.h"
@@ -12,7 +13,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <csignal>
 #include <cstring>
@@ -30,21 +30,10 @@ struct Options {
   std::string log_level = "info";
 };
 
+// 0600: only the owner (and root, i.e. patd) may talk to the host.
 Result<UniqueFd> listen_on(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path)) return SysError{ENAMETOOLONG, path};
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   ::unlink(path.c_str());  // a previous host's socket; this directory is ours
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return last_error("socket");
-  // 0600: only the owner (and root, i.e. patd) may talk to the host.
-  mode_t old = ::umask(0177);
-  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::umask(old);
-  if (rc != 0) return last_error("bind " + path);
-  if (::listen(fd.get(), 64) != 0) return last_error("listen " + path);
-  return fd;
+  return listen_unix_stream(path, 64);
 }
 
 void report_ready(int fd, const std::string& line) {

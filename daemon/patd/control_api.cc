@@ -66,16 +66,13 @@ json with_exit_status(json reply, const json& ended) {
 }  // namespace
 
 void ControlApi::register_methods(rpc::Service& service) {
-  auto bind = [this](auto member) {
-    return [this, member](rpc::CallContext& call) { return (this->*member)(call); };
-  };
-  service.add_method(proto::method::kDaemonStatus, bind(&ControlApi::daemon_status));
-  service.add_method(proto::method::kGroupCreate, bind(&ControlApi::group_create));
-  service.add_method(proto::method::kGroupList, bind(&ControlApi::group_list));
-  service.add_method(proto::method::kGroupShow, bind(&ControlApi::group_show));
-  service.add_method(proto::method::kGroupDestroy, bind(&ControlApi::group_destroy));
-  service.add_method(proto::method::kMemberRun, bind(&ControlApi::member_run));
-  service.add_method(proto::method::kMemberSignal, bind(&ControlApi::member_signal));
+  service.add_method(proto::method::kDaemonStatus, this, &ControlApi::daemon_status);
+  service.add_method(proto::method::kGroupCreate, this, &ControlApi::group_create);
+  service.add_method(proto::method::kGroupList, this, &ControlApi::group_list);
+  service.add_method(proto::method::kGroupShow, this, &ControlApi::group_show);
+  service.add_method(proto::method::kGroupDestroy, this, &ControlApi::group_destroy);
+  service.add_method(proto::method::kMemberRun, this, &ControlApi::member_run);
+  service.add_method(proto::method::kMemberSignal, this, &ControlApi::member_signal);
 }
 
 std::shared_ptr<Group> ControlApi::authorized_group(const rpc::PeerCredentials& peer, const std::string& name) const {

@@ -1,6 +1,7 @@
 #include "daemon/patd/group_registry.h"
 
 #include "base/log.h"
+#include "base/pidfd.h"
 #include "proto/errors.h"
 #include "proto/group_object.h"
 #include "proto/interface.h"
@@ -21,10 +22,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kHostStartTimeout{10'000};
 constexpr std::chrono::milliseconds kWatchRetryDelay{1'000};
-
-int pidfd_send_signal(int pidfd, int signal) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-}
 
 std::string describe_wait_status(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return "exit_code=" + std::to_string(info.si_status);
@@ -125,7 +122,7 @@ asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string&
     failure = e;
   }
   if (failure) {
-    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+    (void)pidfd_signal(group->host_pidfd.get(), SIGKILL);
     forget(group, "host failed to start");
     throw *failure;
   }
@@ -185,11 +182,11 @@ asio::awaitable<void> GroupRegistry::destroy(std::shared_ptr<Group> group, bool 
       throw *refusal;
     }
     spdlog::warn("event=group.kill group={} host_pid={} reason=host_unresponsive", group->name, group->host_pid);
-    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+    (void)pidfd_signal(group->host_pidfd.get(), SIGKILL);
   }
   if (!co_await group->exited.wait(grace + kHostCallTimeout)) {
     spdlog::warn("event=group.kill group={} host_pid={} reason=host_did_not_exit", group->name, group->host_pid);
-    pidfd_send_signal(group->host_pidfd.get(), SIGKILL);
+    (void)pidfd_signal(group->host_pidfd.get(), SIGKILL);
     co_await group->exited.wait(kHostCallTimeout);
   }
   forget(group, "destroyed");
@@ -282,11 +279,12 @@ asio::awaitable<void> GroupRegistry::adopt(RuntimeDir::GroupDirEntry entry) {
     spdlog::warn("event=group.not_adopted group={} reason={}", entry.name, log_quote(problem));
     co_return;
   }
-  group->host_pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, group->host_pid, 0)));
-  if (!group->host_pidfd) {
+  auto pidfd = pidfd_open(group->host_pid);
+  if (!pidfd) {
     spdlog::warn("event=group.not_adopted group={} reason=host_vanished", entry.name);
     co_return;
   }
+  group->host_pidfd = std::move(pidfd.value());
   group->state = Group::State::Running;
   groups_[entry.name] = group;
   spdlog::info("event=group.rediscovered group={} owner_uid={} host_pid={}", entry.name, entry.owner_uid,

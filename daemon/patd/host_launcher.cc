@@ -1,5 +1,7 @@
 #include "daemon/patd/host_launcher.h"
 
+#include "base/pidfd.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -116,9 +118,9 @@ Result<StartedHost> start_host(const HostSpec& spec) {
   if (pid < 0) return last_error("fork");
   if (pid == 0) run_child(plan);
 
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd) return last_error("pidfd_open " + std::to_string(pid));
-  return StartedHost{pid, std::move(pidfd), std::move(ready_read)};
+  auto pidfd = pidfd_open(pid);
+  if (!pidfd) return pidfd.error();
+  return StartedHost{pid, std::move(pidfd.value()), std::move(ready_read)};
 }
 
 }  // namespace pat::patd

@@ -76,6 +76,11 @@ class Service {
   explicit Service(ServiceIdentity identity) : identity_(std::move(identity)) {}
 
   void add_method(std::string_view name, MethodHandler handler);
+  // A handler that is a member function of `api`, which outlives the service.
+  template <class Api>
+  void add_method(std::string_view name, Api* api, asio::awaitable<void> (Api::*handler)(CallContext&)) {
+    add_method(name, [api, handler](CallContext& call) { return (api->*handler)(call); });
+  }
 
   // Serves one frame: parses it, routes it, and always answers (unless the
   // call is oneway). Never throws.

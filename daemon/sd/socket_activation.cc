@@ -13,6 +13,7 @@
 #include <optional>
 #include <utility>
 
+#include "base/pidfd.h"
 #include "daemon/sd/environment.h"
 
 namespace pat::sd {
@@ -26,11 +27,11 @@ constexpr long kPidFsMagic = 0x50494446;
 
 // This process's pidfd inode number (the id systemd passes as LISTEN_PIDFDID),
 // or nothing on kernels without pidfs, where all pidfds share one anonymous
-// inode and the number identifies nothing. A raw syscall: Debian 12's
-// <sys/pidfd.h> (glibc 2.36) lacks the extern "C" guards C++ needs.
+// inode and the number identifies nothing.
 std::optional<std::uint64_t> own_pidfd_inode() {
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
-  if (!pidfd) return std::nullopt;
+  auto opened = pidfd_open(::getpid());
+  if (!opened) return std::nullopt;
+  const UniqueFd& pidfd = opened.value();
   struct statfs fs {};
   struct stat st {};
   if (::fstatfs(pidfd.get(), &fs) != 0 || fs.f_type != kPidFsMagic) return std::nullopt;

@@ -14,7 +14,7 @@
 
 #include "tests/tracer/mini_host.h"
 #include "tests/tracer/test_files.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
@@ -126,7 +126,7 @@ TEST_CASE("a member shares the host's mm but not its fd table or signal handlers
   CHECK(kcmp(::getpid(), pid, KCMP_FS) != 0);
   // comm is the program's basename, as after execve.
   CHECK(read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n");
-  REQUIRE(pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
   REQUIRE(host.run_until_all_done());
   CHECK(m->signal == SIGKILL);
 }

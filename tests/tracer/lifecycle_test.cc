@@ -13,7 +13,7 @@
 
 #include "tests/tracer/mini_host.h"
 #include "tests/tracer/test_files.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
@@ -62,7 +62,7 @@ TEST_CASE("a member dies when its host dies") {
   REQUIRE(::read(pipe_fds[0], &member, sizeof(member)) == sizeof(member));
   ::close(pipe_fds[0]);
   REQUIRE(member > 0);
-  auto opened = pidfd_open(member);
+  auto opened = pat::pidfd_open(member);
   REQUIRE(opened.ok());
   pat::UniqueFd member_fd = std::move(opened.value());
   pollfd alive{member_fd.get(), POLLIN, 0};

@@ -1,5 +1,5 @@
 #include "tests/tracer/mini_host.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -119,7 +119,7 @@ RunResult run_member(LaunchSpec spec, std::chrono::milliseconds timeout) {
   host.watch(out);
   host.watch(err);
   if (!host.run_until_all_done(timeout)) {
-    if (!m->exited) (void)pidfd_signal(m->launched.pidfd.get(), SIGKILL);
+    if (!m->exited) (void)pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL);
     host.run_until_all_done(std::chrono::seconds(10));
     result.err = "timed out\n";
   }

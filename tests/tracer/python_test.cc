@@ -5,7 +5,7 @@
 #include <signal.h>
 
 #include "tests/tracer/mini_host.h"
-#include "tracer/pidfd.h"
+#include "base/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
@@ -58,7 +58,7 @@ TEST_CASE("a second python3.11 while one runs is an AddressConflict naming the f
   CHECK(e.conflict_end == image.end);
   CHECK(e.message.find("0x400000-") != std::string::npos);
 
-  REQUIRE(pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
   REQUIRE(host.run_until_all_done());
   // Once the first is gone and released, the range is free again.
   RunResult again = run_member(spec_for(kPython, {"python3.11", "-c", "print(1)"}));

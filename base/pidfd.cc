@@ -1,13 +1,19 @@
-#include "tracer/pidfd.h"
-
-#include "tracer/kernel_abi.h"
+#include "base/pidfd.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
 
-namespace pat::tracer {
+namespace pat {
+
+namespace {
+// include/uapi/linux/pidfd.h (Linux 6.9): PIDFD_THREAD = O_EXCL on x86-64
+// (include/uapi/asm-generic/fcntl.h), a pidfd for a single thread rather than
+// a thread group leader.
+constexpr unsigned kPidfdThread = 0200;
+}  // namespace
+
 
 Result<UniqueFd> pidfd_open(pid_t pid) {
   long fd = ::syscall(SYS_pidfd_open, pid, 0);
@@ -16,7 +22,7 @@ Result<UniqueFd> pidfd_open(pid_t pid) {
 }
 
 Result<UniqueFd> pidfd_open_thread(pid_t tid) {
-  long fd = ::syscall(SYS_pidfd_open, tid, kernel::kPidfdThread);
+  long fd = ::syscall(SYS_pidfd_open, tid, kPidfdThread);
   if (fd < 0) return last_error("pidfd_open thread " + std::to_string(tid));
   return UniqueFd(static_cast<int>(fd));
 }
@@ -26,4 +32,4 @@ Status pidfd_signal(int pidfd, int sig) {
   return ok_status();
 }
 
-}  // namespace pat::tracer
+}  // namespace pat

@@ -8,7 +8,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 
-namespace pat::tracer {
+namespace pat {
 
 Result<UniqueFd> pidfd_open(pid_t pid);
 
@@ -20,4 +20,4 @@ Result<UniqueFd> pidfd_open_thread(pid_t tid);
 // pidfd_send_signal(2) with no siginfo: like kill(2), without pid reuse races.
 Status pidfd_signal(int pidfd, int sig);
 
-}  // namespace pat::tracer
+}  // namespace pat
