@@ -4,7 +4,12 @@
   (b) by 2 threads of one /usr/bin/python3.11 (one GIL),
   (c) by 2 ordinary /usr/bin/python3.11 processes, in parallel,
   (d) by 1 /usr/bin/python3.11 process doing one unit (the baseline),
-  (e) by 1 pat-python member doing one unit (a member's own overhead).
+  (e) by 1 pat-python member doing one unit,
+  (f) by 1 pat-python process outside pat doing one unit, and
+  (g) by 2 pat-python processes outside pat, in parallel.
+(f) and (g) separate what pat costs from what pat-python's interpreter build
+costs: pat-python runs Debian's shared libpython3.11.so, position-independent
+code, while /usr/bin/python3.11 has the interpreter linked in statically.
 Each is the wall time from launching to the end of the last process, measured
 from outside the same way for every variant (so start-up counts for all).
 The unit is sized to take --seconds in (d) on this machine.
@@ -62,12 +67,15 @@ def main():
     with patbench.PrivatePatd(build) as patd:
         patd.patctl("group", "create", "cpu")
         member = patd.patctl_argv("run", "--group", "cpu", "--", str(build.pat_python), str(WORK), unit)
+        pat_python = [build.pat_python, WORK, unit]
         variants = {
             "members": lambda: wall_time_of_all([member, member]),
             "threads": lambda: wall_time_of_all([[PYTHON, WORK, unit, "2"]]),
             "processes": lambda: wall_time_of_all([[PYTHON, WORK, unit], [PYTHON, WORK, unit]]),
             "single_process": lambda: wall_time_of_all([[PYTHON, WORK, unit]]),
             "single_member": lambda: wall_time_of_all([member]),
+            "single_pat_python": lambda: wall_time_of_all([pat_python]),
+            "pat_python_processes": lambda: wall_time_of_all([pat_python, pat_python]),
         }
         samples = patbench.interleaved(variants, args.rounds, patbench.progress("cpu_members"))
 
@@ -79,6 +87,8 @@ def main():
         "processes": "(c) 2 python3.11 processes",
         "single_process": "(d) 1 python3.11 process, 1 unit",
         "single_member": "(e) 1 pat-python member, 1 unit",
+        "single_pat_python": "(f) 1 pat-python process (no pat), 1 unit",
+        "pat_python_processes": "(g) 2 pat-python processes (no pat)",
     }
     rows = []
     for name, description in descriptions.items():
@@ -91,10 +101,15 @@ def main():
     speedup = median["threads"] / median["members"]
     vs_processes = median["members"] / median["processes"]
     overhead = median["single_member"] / median["single_process"]
+    shared_mm = median["members"] / median["pat_python_processes"]
+    interpreter = median["single_pat_python"] / median["single_process"]
     patbench.print_table("Ratios (of medians)", ["ratio", "value", "target", "verdict"], [
-        ["threads / members (speed-up)", f"{speedup:.2f}x", ">= 1.80x", patbench.verdict(speedup, 1.8, True)],
-        ["members / processes", f"{vs_processes:.2f}", "<= 1.00", patbench.verdict(vs_processes, 1.0, False)],
-        ["1 member / 1 process", f"{overhead:.2f}", "-", "-"],
+        ["(b)/(a) threads / members (speed-up)", f"{speedup:.2f}x", ">= 1.80x", patbench.verdict(speedup, 1.8, True)],
+        ["(a)/(c) members / processes", f"{vs_processes:.2f}", "<= 1.00",
+         patbench.verdict(vs_processes, 1.0, False)],
+        ["(a)/(g) members / pat-python processes", f"{shared_mm:.2f}", "-", "-"],
+        ["(e)/(d) 1 member / 1 process", f"{overhead:.2f}", "-", "-"],
+        ["(f)/(d) pat-python / python3.11, no pat", f"{interpreter:.2f}", "-", "-"],
     ])
 
     patbench.print_load(start_info)
@@ -104,7 +119,9 @@ def main():
             {"rounds": args.rounds, "unit_seconds": args.seconds, "unit_rounds_of_work": rounds_of_work},
             {"seconds": samples, "stats": stats,
              "ratios": {"threads_over_members": speedup, "members_over_processes": vs_processes,
-                        "single_member_over_single_process": overhead}},
+                        "members_over_pat_python_processes": shared_mm,
+                        "single_member_over_single_process": overhead,
+                        "single_pat_python_over_single_process": interpreter}},
             start_info)
 
 
