@@ -250,6 +250,28 @@ TEST_CASE("a file that may not be executed exits 126: no x bit, a directory") {
   CHECK(in_path.err.find("data.txt") != std::string::npos);
 }
 
+TEST_CASE("an argument list that execve accepts runs as a member too") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  // About 0.75 MB of arguments: within execve's limit (a quarter of
+  // RLIMIT_STACK, 2 MiB by default; what xargs sizes its command lines by),
+  // but over 1 MiB once encoded as JSON strings in a Run call.
+  std::vector<std::string> argv = {"/bin/echo"};
+  for (int i = 0; i < 130'000; ++i) argv.push_back(std::to_string(i));
+  auto native = run(argv);
+  REQUIRE(native.exit_code == 0);
+  std::vector<std::string> args = {"run", "--group", "g", "--"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  auto member = patd.patctl(args);
+  INFO("stderr: ", member.err);
+  CHECK(member.exit_code == 0);
+  bool same_output = member.out == native.out;  // not CHECKed directly: 0.75 MB in a failure message
+  CHECK(same_output);
+  // If it is refused, then in one line, never as a bare transport error.
+  CHECK(lines_of(member.err).size() <= 1);
+  CHECK(member.err.find("Connection reset") == std::string::npos);
+}
+
 TEST_CASE("echo writes to patctl's stdout; cat reads patctl's stdin") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
