@@ -103,6 +103,22 @@ class PrivatePatd:
             raise RuntimeError(f"patctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
         return result
 
+    def create_group(self, name, *options):
+        self.patctl("group", "create", name, *options)
+
+    def run_member(self, group, argv, env=()):
+        """Runs argv as a member of `group` through patctl; its stdout."""
+        env_args = [arg for pair in env for arg in ("--env", pair)]
+        return self.patctl("run", "--group", group, *env_args, "--", *map(str, argv)).stdout
+
+    def member_argv(self, group, argv, env=()):
+        """The patctl command line that runs argv as a member of `group`."""
+        env_args = [arg for pair in env for arg in ("--env", pair)]
+        return self.patctl_argv("run", "--group", group, *env_args, "--", *map(str, argv))
+
+    def show(self, group):
+        return json.loads(self.patctl("group", "show", group, "--json").stdout)
+
     def host_pids(self):
         groups = self.runtime_dir / "groups"
         pids = []
@@ -145,6 +161,18 @@ def spawn_and_wait(argv, env=None):
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))}: exit {os.waitstatus_to_exitcode(status)}")
     return took
+
+
+def outputs_of_all(commands, env=None):
+    """Starts every command at once and waits for all; their stdouts. Each
+    must exit 0."""
+    processes = [subprocess.Popen([str(a) for a in c], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for c in commands]
+    outputs = [p.communicate() for p in processes]
+    for command, process, (out, err) in zip(commands, processes, outputs):
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, command))}: exit {process.returncode}: {err.strip()}")
+    return [out for out, _ in outputs]
 
 
 def interleaved(variants, rounds, on_round=None):
