@@ -2,9 +2,8 @@
 # Builds pat (Release, into BUILD_DIR, default ./build) and runs every
 # benchmark in turn, each printing its table and writing
 # bench/results/<name>.json. They run one after another, never at once: each
-# would be the others' noise. Extra arguments go to every benchmark built on
-# patbench.py (e.g. --no-json); member_memory.py (pat_bench.py) takes its
-# build tree from PAT_BUILD_DIR and no arguments.
+# would be the others' noise. Extra arguments go to every benchmark
+# (e.g. --no-json).
 #
 #   bench/run_all.sh                      # build ./build, run all
 #   BUILD_DIR=/tmp/b bench/run_all.sh     # another build tree
@@ -22,7 +21,3 @@ for bench in cpu_members brk_reroute run_latency daemon_throughput member_memory
   echo "== $bench"
   "$python" "$root/bench/$bench.py" --build-dir "$build_dir" "$@"
 done
-
-echo
-echo "== member_memory"
-PAT_BUILD_DIR="$build_dir" "$python" "$root/bench/member_memory.py"
