@@ -6,9 +6,10 @@
   (d) by 1 /usr/bin/python3.11 process doing one unit (the baseline),
   (e) by 1 pat-python member doing one unit,
   (f) by 1 pat-python process outside pat doing one unit, and
-  (g) by 2 pat-python processes outside pat, in parallel.
-(f) and (g) separate what pat costs from what pat-python's interpreter build
-costs: pat-python runs Debian's shared libpython3.11.so, position-independent
+  (g) by 2 pat-python processes outside pat, in parallel, and
+  (h) by 2 threads of one pat-python process outside pat.
+(f), (g) and (h) separate what pat costs from what pat-python's interpreter
+build costs: pat-python runs Debian's shared libpython3.11.so, position-independent
 code, while /usr/bin/python3.11 has the interpreter linked in statically.
 Each is the wall time from launching to the end of the last process, measured
 from outside the same way for every variant (so start-up counts for all).
@@ -76,6 +77,7 @@ def main():
             "single_member": lambda: wall_time_of_all([member]),
             "single_pat_python": lambda: wall_time_of_all([pat_python]),
             "pat_python_processes": lambda: wall_time_of_all([pat_python, pat_python]),
+            "pat_python_threads": lambda: wall_time_of_all([[*pat_python, "2"]]),
         }
         samples = patbench.interleaved(variants, args.rounds, patbench.progress("cpu_members"))
 
@@ -89,6 +91,7 @@ def main():
         "single_member": "(e) 1 pat-python member, 1 unit",
         "single_pat_python": "(f) 1 pat-python process (no pat), 1 unit",
         "pat_python_processes": "(g) 2 pat-python processes (no pat)",
+        "pat_python_threads": "(h) 2 threads, one pat-python (no pat)",
     }
     rows = []
     for name, description in descriptions.items():
@@ -103,11 +106,15 @@ def main():
     overhead = median["single_member"] / median["single_process"]
     shared_mm = median["members"] / median["pat_python_processes"]
     interpreter = median["single_pat_python"] / median["single_process"]
+    same_interpreter_speedup = median["pat_python_threads"] / median["members"]
     patbench.print_table("Ratios (of medians)", ["ratio", "value", "target", "verdict"], [
         ["(b)/(a) threads / members (speed-up)", f"{speedup:.2f}x", ">= 1.80x", patbench.verdict(speedup, 1.8, True)],
         ["(a)/(c) members / processes", f"{vs_processes:.2f}", "<= 1.00",
          patbench.verdict(vs_processes, 1.0, False)],
-        ["(a)/(g) members / pat-python processes", f"{shared_mm:.2f}", "-", "-"],
+        ["(h)/(a) threads / members, same interpreter", f"{same_interpreter_speedup:.2f}x", ">= 1.80x",
+         patbench.verdict(same_interpreter_speedup, 1.8, True)],
+        ["(a)/(g) members / processes, same interpreter", f"{shared_mm:.2f}", "<= 1.00",
+         patbench.verdict(shared_mm, 1.0, False)],
         ["(e)/(d) 1 member / 1 process", f"{overhead:.2f}", "-", "-"],
         ["(f)/(d) pat-python / python3.11, no pat", f"{interpreter:.2f}", "-", "-"],
     ])
@@ -120,6 +127,7 @@ def main():
             {"seconds": samples, "stats": stats,
              "ratios": {"threads_over_members": speedup, "members_over_processes": vs_processes,
                         "members_over_pat_python_processes": shared_mm,
+                        "pat_python_threads_over_members": same_interpreter_speedup,
                         "single_member_over_single_process": overhead,
                         "single_pat_python_over_single_process": interpreter}},
             start_info)
