@@ -302,7 +302,10 @@ void GroupHost::exit_if_ephemeral_and_idle() {
   if (config_.ephemeral && members_.empty() && !shutting_down_) {
     spdlog::info("event=host.ephemeral_exit group={}", config_.group);
     shutting_down_ = true;
-    request_exit_();
+    // Posted, not called: the spawn call waiting for this member resumes from
+    // handlers already queued, and its final reply must be queued before the
+    // sessions flush and close.
+    asio::post(io_, request_exit_);
   }
 }
 

@@ -53,12 +53,17 @@ int run(const Options& options) {
 
   asio::io_context io;
   std::unique_ptr<rpc::UnixServer> server;
+  // Exit once patd has every reply queued so far (a spawn's final status, the
+  // Shutdown reply): sessions flush and close, then the loop stops. A peer
+  // that does not read gets a second at most.
+  asio::steady_timer exit_deadline(io);
   auto request_exit = [&] {
-    if (server) server->stop();
     ::unlink((options.group_dir + "/host.sock").c_str());
-    // Let replies already queued (a spawn's final status) reach patd first.
-    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
-    timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
+    if (server) server->shut_down([&io] { io.stop(); });
+    exit_deadline.expires_after(std::chrono::seconds(1));
+    exit_deadline.async_wait([&io](boost::system::error_code ec) {
+      if (!ec) io.stop();
+    });
   };
   host::GroupHost group_host(io, {options.group, options.group_dir, options.ephemeral, options.allow_cross_mapping},
                              request_exit);

@@ -94,11 +94,25 @@ void Session::finish_if_done() {
 UnixServer::UnixServer(asio::io_context& io, LocalAcceptor acceptor, const Service& service, ServerLimits limits)
     : io_(io), acceptor_(std::move(acceptor)), service_(service), limits_(limits) {}
 
+void UnixServer::session_closed() {
+  --connections_;
+  if (connections_ == 0 && on_all_closed_) std::exchange(on_all_closed_, nullptr)();
+}
+
 void UnixServer::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
 
 void UnixServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+}
+
+void UnixServer::shut_down(std::function<void()> closed) {
+  stop();
+  on_all_closed_ = std::move(closed);
+  for (auto& weak : sessions_) {
+    if (auto session = weak.lock()) session->finish();
+  }
+  if (connections_ == 0 && on_all_closed_) std::exchange(on_all_closed_, nullptr)();
 }
 
 void UnixServer::refuse(LocalSocket socket, const char* why) {
@@ -132,7 +146,9 @@ asio::awaitable<void> UnixServer::accept_loop() {
     }
     ++connections_;
     auto framed = std::make_shared<FramedSocket>(std::move(socket));
-    auto session = std::make_shared<Session>(framed, std::move(*peer), service_, limits_, [this] { --connections_; });
+    auto session = std::make_shared<Session>(framed, std::move(*peer), service_, limits_, [this] { session_closed(); });
+    std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) { return weak.expired(); });
+    sessions_.push_back(session);
     session->start();
   }
 }

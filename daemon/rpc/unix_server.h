@@ -30,6 +30,8 @@ class Session : public std::enable_shared_from_this<Session> {
           const ServerLimits& limits, std::function<void()> on_closed);
   ~Session();
   void start();
+  // Sends what is queued, then closes: the server is going away.
+  void finish() { socket_->close_after_flush(); }
 
  private:
   asio::awaitable<void> read_loop();
@@ -55,18 +57,24 @@ class UnixServer {
   UnixServer(asio::io_context& io, LocalAcceptor acceptor, const Service& service, ServerLimits limits);
   void start();
   void stop();  // stops accepting; running sessions finish on their own
+  // Stops accepting, lets every session flush its replies and close, and
+  // calls `closed` once the last one is gone.
+  void shut_down(std::function<void()> closed);
   std::size_t connections() const { return connections_; }
   const ServerLimits& limits() const { return limits_; }
 
  private:
   asio::awaitable<void> accept_loop();
   void refuse(LocalSocket socket, const char* why);
+  void session_closed();
 
   asio::io_context& io_;
   LocalAcceptor acceptor_;
   const Service& service_;
   ServerLimits limits_;
   std::size_t connections_ = 0;
+  std::vector<std::weak_ptr<Session>> sessions_;
+  std::function<void()> on_all_closed_;
 };
 
 }  // namespace pat::rpc
