@@ -2,18 +2,20 @@
 // shell that started it, like the program itself: its stdio are the member's,
 // signals sent to patctl reach the member, and patctl's exit status is the
 // member's (128+N when signal N killed it).
+#include "base/result.h"
 #include "base/unique_fd.h"
 #include "client/commands.h"
 #include "client/daemon_connection.h"
 #include "client/program_lookup.h"
 #include "client/terminal_output.h"
 #include "proto/errors.h"
-#include "proto/frame.h"
 #include "proto/interface.h"
 #include "proto/message.h"
 #include "proto/rlimits.h"
+#include "proto/run_arguments.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +107,30 @@ void forward_signal(const GlobalOptions& global, const std::string& group, long 
   }
 }
 
+// Writes {"argv", "env"} into a sealed memfd and takes them out of `params`.
+Result<UniqueFd> move_arguments_to_memfd(json& params) {
+  std::string text = json{{"argv", params["argv"]}, {"env", params["env"]}}.dump();
+  if (text.size() > proto::kMaxArgumentsBytes) {
+    return SysError{E2BIG, std::to_string(text.size()) + " bytes, at most " +
+                               std::to_string(proto::kMaxArgumentsBytes) + " can be passed"};
+  }
+  UniqueFd fd(::memfd_create("pat-run-arguments", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return last_error("memfd_create");
+  for (std::size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0) return last_error("writing the argument list");
+    done += static_cast<std::size_t>(n);
+  }
+  // Sealed: nobody can change what patd forwards and the host reads.
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    return last_error("sealing the argument list");
+  }
+  params.erase("argv");
+  params.erase("env");
+  params["arguments_in_fd"] = true;
+  return fd;
+}
+
 }  // namespace
 
 int run_command(const GlobalOptions& global, const RunOptions& options) {
@@ -135,22 +161,25 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   }
 
   proto::Call call{std::string(proto::method::kMemberRun), std::move(params), !options.detach};
-  // patd drops a connection whose message exceeds kMaxFrameBytes, and all
-  // patctl would see is "Connection reset by peer". Refuse it here instead,
-  // as a shell reports execve's E2BIG (126).
-  if (std::size_t text = proto::encode(call).size() - 1; text > proto::kMaxFrameBytes) {
-    std::fprintf(stderr,
-                 "patctl: %s: argument list too long: arguments and environment take %zu bytes as a message to "
-                 "patd, which accepts at most %zu\n",
-                 printable(name).c_str(), text, proto::kMaxFrameBytes);
-    return proto::kExitCannotExecute;
+  // Too big for one message: argv and env travel in a sealed memfd instead
+  // (proto/run_arguments.h), as far as execve itself would take them.
+  UniqueFd arguments;
+  if (proto::encode(call).size() > proto::kInlineArgumentsLimit) {
+    auto moved = move_arguments_to_memfd(call.parameters);
+    if (!moved) {
+      std::fprintf(stderr, "patctl: %s: argument list too long: %s\n", printable(name).c_str(),
+                   moved.error().message().c_str());
+      return proto::kExitCannotExecute;
+    }
+    arguments = std::move(moved.value());
   }
 
   UniqueFd signals = install_signal_forwarding();
   try {
     auto connection = DaemonConnection::open(global.socket);
-    std::array<int, 3> stdio = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
-    connection.send(call, stdio);
+    std::vector<int> fds = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+    if (arguments) fds.push_back(arguments.get());
+    connection.send(call, fds);
     auto started = connection.receive(kReplyTimeout);
     if (started->error) {
       return report_refusal(started->error->name, started->error->message(), started->error->exit_code());

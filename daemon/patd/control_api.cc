@@ -4,6 +4,7 @@
 #include "proto/group_object.h"
 #include "proto/interface.h"
 #include "proto/params.h"
+#include "proto/run_arguments.h"
 
 #include <spdlog/spdlog.h>
 
@@ -25,24 +26,27 @@ HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.
 
 // The parameters of io.pat.Member.Run that the host needs, checked here so a
 // malformed call never reaches a host.
-json spawn_parameters(const ParamReader& params) {
+json spawn_parameters(const json& params_object) {
+  ParamReader params(params_object);
   auto program = params.string("program");
   if (program.empty() || program.front() != '/') {
     throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"program\": expected an absolute path",
                      {{"parameter", "program"}, {"expected", "an absolute path"}});
   }
-  auto argv = params.string_array("argv");
-  if (argv.empty()) {
-    throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"argv\": expected at least argv[0]",
-                     {{"parameter", "argv"}, {"expected", "a non-empty array of strings"}});
-  }
-  auto env = params.optional_string_array("env").value_or(std::vector<std::string>{});
   auto cwd = params.optional_string("cwd").value_or("/");
   if (cwd.empty() || cwd.front() != '/') {
     throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"cwd\": expected an absolute path",
                      {{"parameter", "cwd"}, {"expected", "an absolute path"}});
   }
-  json out = {{"program", program}, {"argv", argv}, {"env", env}, {"cwd", cwd}};
+  json out = {{"program", program}, {"cwd", cwd}};
+  // argv and env inline, or in the fourth descriptor, which only the host reads.
+  if (proto::arguments_in_descriptor(params_object)) {
+    out["arguments_in_fd"] = true;
+  } else {
+    auto arguments = proto::read_run_arguments(params_object);
+    out["argv"] = arguments.argv;
+    out["env"] = arguments.env;
+  }
   if (auto umask = params.optional_integer("umask", 0, 0777)) out["umask"] = *umask;
   if (const auto* rlimits = params.optional_object("rlimits")) out["rlimits"] = *rlimits;
   out["detach"] = params.boolean("detach", false);
@@ -143,13 +147,8 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
   if (!call.call().more && !params.boolean("detach", false)) {
     throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Member.Run streams replies: call it with \"more\": true");
   }
-  json spawn = spawn_parameters(params);
-  if (call.fds().size() != 3) {
-    throw ErrorReply(ErrorCode::InvalidParameter,
-                     "io.pat.Member.Run needs exactly 3 file descriptors (stdin, stdout, stderr) passed with "
-                     "SCM_RIGHTS, got " + std::to_string(call.fds().size()),
-                     {{"parameter", "fds"}, {"expected", "3 file descriptors"}});
-  }
+  json spawn = spawn_parameters(call.params());
+  proto::check_run_descriptors(call.params(), call.fds().size());
   std::shared_ptr<Group> group;
   if (params.boolean("new_group", false)) {
     group = co_await registry_.create(registry_.ephemeral_name(), credentials_of(call.peer()),
