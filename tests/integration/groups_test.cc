@@ -223,3 +223,44 @@ TEST_CASE("a second patd on the same runtime directory refuses to start") {
   CHECK(second.log().find("another patd is serving") != std::string::npos);
   CHECK(first.answering());
 }
+
+TEST_CASE("patctl exit codes: 125 for usage errors and an unreachable daemon, 1 for refusals") {
+  auto unreachable = run({patctl_binary(), "--socket", "/nonexistent/patd.sock", "status"});
+  CHECK(unreachable.exit_code == 125);
+  CHECK(unreachable.err.find("cannot reach patd at /nonexistent/patd.sock") != std::string::npos);
+  CHECK(std::count(unreachable.err.begin(), unreachable.err.end(), '\n') == 1);  // one line
+
+  PatdInstance patd;
+  CHECK(patd.patctl({"group"}).exit_code == 125);                  // subcommand missing
+  CHECK(patd.patctl({"group", "create"}).exit_code == 125);        // NAME missing
+  CHECK(patd.patctl({"no-such-command"}).exit_code == 125);
+  CHECK(patd.patctl({"run", "/bin/true"}).exit_code == 125);       // neither --group nor --new-group
+  CHECK(patd.patctl({"--help"}).exit_code == 0);
+  auto refused = patd.patctl({"group", "show", "missing"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err == "patctl: no group named missing (io.pat.GroupNotFound)\n");
+  CHECK(patd.patctl({"status", "--json"}).exit_code == 0);
+  CHECK(patd.patctl({"--json", "status"}).exit_code == 0);
+}
+
+TEST_CASE("destroy refuses while members run, and --force ends them: SIGTERM, grace, SIGKILL") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "busy"}).exit_code == 0);
+  // One member that ends on SIGTERM, one that ignores it.
+  patd.run_detached("busy", {"/bin/sleep", "60"});
+  patd.run_detached("busy", {"/bin/sh", "-c", "trap '' TERM; sleep 60"});
+  auto group = patd.patctl_json({"group", "show", "busy"});
+  REQUIRE(group["members"].size() == 2);
+  auto refused = patd.patctl({"group", "destroy", "busy"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("io.pat.GroupBusy") != std::string::npos);
+  CHECK(patd.patctl_json({"group", "show", "busy"})["members"].size() == 2);  // untouched
+  auto start = std::chrono::steady_clock::now();
+  auto forced = patd.patctl({"group", "destroy", "busy", "--force", "--grace-ms", "500"});
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(forced.exit_code == 0);
+  CHECK(took >= std::chrono::milliseconds(500));   // waited for the one ignoring SIGTERM
+  CHECK(took < std::chrono::milliseconds(5'000));  // and then killed it
+  CHECK_FALSE(process_alive(host_pid_of(group)));
+  for (const auto& member : group["members"]) CHECK_FALSE(process_alive(member["pid"].get<pid_t>()));
+}

@@ -47,36 +47,6 @@ bool exited(const PatdInstance& patd, const std::string& group, long pid) {
   return false;
 }
 
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out.append("'\\''");
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('\'');
-  return out;
-}
-
-// patctl run --detach, with patctl's (and so the member's) stdio on files:
-// the test's pipes must not be held open by a member that outlives patctl.
-long run_detached(const PatdInstance& patd, const std::string& group, const std::vector<std::string>& command) {
-  std::string out = patd.dir().path() + "/detached.out";
-  std::string script = patctl_binary() + " --socket " + patd.socket() + " run --json -d -g " + group + " --";
-  for (const auto& arg : command) {
-    script.push_back(' ');
-    script.append(shell_quote(arg));
-  }
-  script.append(" </dev/null >" + out + " 2>>" + patd.dir().path() + "/detached.err");
-  auto result = run({"/bin/sh", "-c", script});
-  REQUIRE(result.exit_code == 0);
-  auto text = read_file(out);
-  auto line = text.substr(0, text.find('\n'));
-  return json::parse(line).at("pid").get<long>();
-}
-
 constexpr long long kMiB = 1 << 20;
 
 }  // namespace
@@ -122,7 +92,7 @@ TEST_CASE("a member killed with SIGKILL is fully reclaimed") {
   REQUIRE(patd.patctl({"group", "create", "killed"}).exit_code == 0);
   REQUIRE(patd.patctl({"run", "-g", "killed", "/bin/true"}).exit_code == 0);
   GroupMemory before = memory_of(patd, "killed");
-  long pid = run_detached(patd, "killed",
+  long pid = patd.run_detached("killed",
                           {pat_python(), "-c", "import time; x = bytearray(96 << 20); x[::4096] = b'k' * len(x[::4096]); "
                                                "time.sleep(120)"});
   bool grown = eventually([&] {
@@ -143,7 +113,7 @@ TEST_CASE("a member that execs out is fully reclaimed while the new program runs
   REQUIRE(patd.patctl({"group", "create", "execer"}).exit_code == 0);
   REQUIRE(patd.patctl({"run", "-g", "execer", "/bin/true"}).exit_code == 0);
   GroupMemory before = memory_of(patd, "execer");
-  long pid = run_detached(patd, "execer",
+  long pid = patd.run_detached("execer",
                           {pat_python(), "-c", "import os; x = bytearray(64 << 20); x[::4096] = b'e' * len(x[::4096]); "
                                                "os.execv('/bin/sleep', ['sleep', '30'])"});
   REQUIRE(eventually([&] { return member(patd, "execer", pid).value("state", "") == "execed"; }));
@@ -158,7 +128,7 @@ TEST_CASE("a member cannot map over, unmap or mprotect another member's memory")
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "guarded"}).exit_code == 0);
   std::string address_file = patd.dir().path() + "/held.addr";
-  long holder = run_detached(patd, "guarded", {kPrograms + "/map_probe", "hold", "30", address_file});
+  long holder = patd.run_detached("guarded", {kPrograms + "/map_probe", "hold", "30", address_file});
   REQUIRE(eventually([&] { return read_file(address_file).find('\n') != std::string::npos; }));
   std::string address = read_file(address_file);
   address.pop_back();
@@ -186,7 +156,7 @@ TEST_CASE("--allow-cross-mapping lets members map over each other") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "open", "--allow-cross-mapping"}).exit_code == 0);
   std::string address_file = patd.dir().path() + "/held.addr";
-  long holder = run_detached(patd, "open", {kPrograms + "/map_probe", "hold", "30", address_file});
+  long holder = patd.run_detached("open", {kPrograms + "/map_probe", "hold", "30", address_file});
   REQUIRE(eventually([&] { return read_file(address_file).find('\n') != std::string::npos; }));
   std::string address = read_file(address_file);
   address.pop_back();
@@ -216,8 +186,8 @@ TEST_CASE("/proc/self/exe and $ORIGIN name the member's own program") {
 TEST_CASE("group show: each member's argv, CPU time, threads and memory; the group's RSS once") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "shown"}).exit_code == 0);
-  long pid = run_detached(
-      patd, "shown",
+  long pid = patd.run_detached(
+      "shown",
       {pat_python(), "-c",
        "import threading, time\n"
        "x = bytearray(48 << 20); x[::4096] = b's' * len(x[::4096])\n"

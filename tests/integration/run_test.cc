@@ -95,20 +95,6 @@ struct BackgroundPatctl {
   Background process;
 };
 
-// `patctl run --detach -g GROUP COMMAND...`; the member's pid.
-pid_t detach(const PatdInstance& patd, const ScratchDir& scratch, const std::string& group,
-             const std::vector<std::string>& command) {
-  std::vector<std::string> args = {"run", "--detach", "--group", group, "--"};
-  args.insert(args.end(), command.begin(), command.end());
-  BackgroundPatctl patctl(patd, scratch, args);
-  auto status = patctl.process.wait(kPatctlTimeout);
-  INFO("patctl run --detach stderr: ", patctl.err());
-  REQUIRE(status == 0);
-  pid_t pid = std::stoi(patctl.out());
-  REQUIRE(pid > 0);
-  return pid;
-}
-
 json show(const PatdInstance& patd, const std::string& group) { return patd.patctl_json({"group", "show", group}); }
 
 std::optional<json> entry_with_pid(const json& entries, pid_t pid) {
@@ -458,8 +444,8 @@ TEST_CASE("--detach prints the pid and returns; the member is listed, then in re
   CHECK((*listed)["started"].get<std::string>().size() == 24);  // 2026-11-27T10:00:00.123Z
 
   // Ends by itself with a status, or by a signal.
-  pid_t quick = detach(patd, scratch, "g", {"sh", "-c", "exit 9"});
-  pid_t signalled = detach(patd, scratch, "g", {"sh", "-c", "kill -TERM $$"});
+  pid_t quick = patd.run_detached("g", {"sh", "-c", "exit 9"});
+  pid_t signalled = patd.run_detached("g", {"sh", "-c", "kill -TERM $$"});
   CHECK(eventually([&] { return recent_exit_of(patd, "g", quick).has_value(); }));
   CHECK(eventually([&] { return recent_exit_of(patd, "g", signalled).has_value(); }));
   auto quick_exit = recent_exit_of(patd, "g", quick);
@@ -586,9 +572,9 @@ TEST_CASE("members of a group share one address space and nothing else") {
   auto group = patd.patctl_json({"group", "create", "shared"});
   pid_t host = group["host_pid"].get<pid_t>();
   REQUIRE(patd.patctl({"group", "create", "apart"}).exit_code == 0);
-  pid_t a = detach(patd, scratch, "shared", {"sleep", "30"});
-  pid_t b = detach(patd, scratch, "shared", {"sleep", "30"});
-  pid_t elsewhere = detach(patd, scratch, "apart", {"sleep", "30"});
+  pid_t a = patd.run_detached("shared", {"sleep", "30"});
+  pid_t b = patd.run_detached("shared", {"sleep", "30"});
+  pid_t elsewhere = patd.run_detached("apart", {"sleep", "30"});
 
   // kcmp(2): 0 means "the same object", 1 or 2 an ordering of different ones.
   CHECK(kcmp(a, b, KCMP_VM) == 0);
@@ -611,7 +597,7 @@ TEST_CASE("a second copy of ET_EXEC python3.11 in a group exits 126, naming the 
   PatdInstance patd;
   ScratchDir scratch;
   REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
-  pid_t holder = detach(patd, scratch, "g", {"/usr/bin/python3.11", "-c", "import time; time.sleep(30)"});
+  pid_t holder = patd.run_detached("g", {"/usr/bin/python3.11", "-c", "import time; time.sleep(30)"});
   auto second = patd.patctl({"run", "--group", "g", "/usr/bin/python3.11", "-c", "pass"});
   CHECK(second.exit_code == 126);
   CHECK(lines_of(second.err).size() == 1);
@@ -655,7 +641,7 @@ TEST_CASE("a member that segfaults exits 139; the rest of its group runs on") {
   ScratchDir scratch;
   auto group = patd.patctl_json({"group", "create", "g"});
   pid_t host = group["host_pid"].get<pid_t>();
-  pid_t bystander = detach(patd, scratch, "g", {"sleep", "30"});
+  pid_t bystander = patd.run_detached("g", {"sleep", "30"});
   // No core file: it would hold the whole shared address space.
   auto faulted = patctl_after(patd, "cd " + scratch.path() + " && ulimit -c 0",
                               {"run", "--group", "g", member_program("segfault")});

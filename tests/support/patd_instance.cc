@@ -106,6 +106,21 @@ nlohmann::json PatdInstance::patctl_json(const std::vector<std::string>& args) c
   return nlohmann::json::parse(result.out);
 }
 
+pid_t PatdInstance::run_detached(const std::string& group, const std::vector<std::string>& command) const {
+  static int counter = 0;
+  std::string base = dir_->path() + "/detached-" + std::to_string(++counter);
+  std::vector<std::string> argv = {bin_dir_ + "/patctl", "--socket", socket(), "run", "--detach", "--group", group,
+                                   "--"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  Background patctl(argv, base + ".out", base + ".err");
+  auto status = patctl.wait(std::chrono::milliseconds(30'000));
+  INFO("patctl run --detach: ", read_file(base + ".err"));
+  REQUIRE(status == 0);
+  pid_t pid = std::stoi(read_file(base + ".out"));
+  REQUIRE(pid > 0);
+  return pid;
+}
+
 void PatdInstance::kill_daemon(int signal) {
   process_->signal(signal);
   REQUIRE(process_->wait(std::chrono::milliseconds(10'000)).has_value());

@@ -58,6 +58,11 @@ class PatdInstance {
   Completed patctl_as(const std::string& user, const std::vector<std::string>& args) const;
   // patctl ... --json, expecting success; the parsed output.
   nlohmann::json patctl_json(const std::vector<std::string>& args) const;
+  // `patctl run --detach -g GROUP -- COMMAND...`, expecting success; the
+  // member's pid. patctl's stdio (which the member inherits) are files in
+  // the runtime directory: a member outliving patctl must not hold open a
+  // pipe that run() waits on.
+  pid_t run_detached(const std::string& group, const std::vector<std::string>& command) const;
 
   // Ends patd without touching groups (SIGKILL or SIGTERM), as a crash or a
   // restart would.
