@@ -30,9 +30,17 @@ struct RunOptions {
   bool clear_env = false;
   std::optional<std::string> cwd;
   bool detach = false;
+  std::optional<std::string> output;  // --output FILE: the member's stdout and stderr
   std::vector<std::string> command;  // PROG ARGS...
 };
 int run_command(const GlobalOptions& global, const RunOptions& options);
+
+struct TopOptions {
+  std::optional<std::string> group;  // only this group
+  double interval = 2.0;             // seconds between refreshes
+  bool once = false;                 // one snapshot (CPU% over half a second), then exit
+};
+int top_command(const GlobalOptions& global, const TopOptions& options);
 
 // Shared by the commands: one call to patd. The reply's parameters, or the
 // exit code after the error went to stderr.

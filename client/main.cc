@@ -32,7 +32,8 @@ std::optional<std::vector<std::string>> split_run_command(std::vector<std::strin
       return command;
     }
     if (it->empty() || it->front() != '-') return std::nullopt;  // PROG: no separator
-    bool takes_value = *it == "-g" || *it == "--group" || *it == "-e" || *it == "--env" || *it == "--cwd";
+    bool takes_value = *it == "-g" || *it == "--group" || *it == "-e" || *it == "--env" || *it == "--cwd" ||
+                       *it == "-o" || *it == "--output";
     if (takes_value && it + 1 != args.end()) ++it;
   }
   return std::nullopt;
@@ -109,6 +110,16 @@ int main(int argc, char** argv) {
   json_flag(destroy);
   destroy->callback([&] { exit_code = group_destroy_command(global, name, force, grace_ms); });
 
+  TopOptions top_options;
+  auto* top = app.add_subcommand("top", "Members of every group, busiest first, refreshed like top(1)");
+  top->add_option("--group,-g", top_options.group, "Only this group");
+  top->add_option("--interval,-n", top_options.interval, "Seconds between refreshes")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  top->add_flag("--once", top_options.once, "Print one snapshot and exit");
+  json_flag(top);
+  top->callback([&] { exit_code = top_command(global, top_options); });
+
   RunOptions run_options;
   auto* run = app.add_subcommand("run", "Run a program as a member of a group");
   auto* group_option = run->add_option("--group,-g", run_options.group, "The group to run in");
@@ -121,7 +132,9 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   run->add_flag("--clear-env", run_options.clear_env, "Start from an empty environment");
   run->add_option("--cwd", run_options.cwd, "Working directory (default: the current one)");
-  run->add_flag("--detach,-d", run_options.detach, "Print the member's pid and return at once");
+  run->add_flag("--detach,-d", run_options.detach,
+                "Print the member's pid and return at once (its stdin is /dev/null)");
+  run->add_option("--output,-o", run_options.output, "Append the member's stdout and stderr to FILE");
   json_flag(run);
   // Everything from PROG on belongs to PROG, --flags included: CLI11 hands it
   // over untouched as the subcommand's remaining arguments.

@@ -107,6 +107,32 @@ void forward_signal(const GlobalOptions& global, const std::string& group, long 
   }
 }
 
+// The member's stdin, stdout and stderr: patctl's own, except that a detached
+// member reads /dev/null (nobody waits on the terminal for it) and --output
+// sends both output streams to a file (appended). Without --output, a
+// detached member keeps patctl's stdout: `pid=$(patctl run -d ...)` waits
+// until the member closes it — hence --output.
+struct MemberStdio {
+  UniqueFd input, output;
+  std::vector<int> numbers() const {
+    int in = input ? input.get() : STDIN_FILENO;
+    return {in, output ? output.get() : STDOUT_FILENO, output ? output.get() : STDERR_FILENO};
+  }
+};
+
+Result<MemberStdio> member_stdio(const RunOptions& options) {
+  MemberStdio stdio;
+  if (options.detach) {
+    stdio.input = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!stdio.input) return last_error("open /dev/null");
+  }
+  if (options.output) {
+    stdio.output = UniqueFd(::open(options.output->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666));
+    if (!stdio.output) return last_error("--output " + *options.output);
+  }
+  return stdio;
+}
+
 // Writes {"argv", "env"} into a sealed memfd and takes them out of `params`.
 Result<UniqueFd> move_arguments_to_memfd(json& params) {
   std::string text = json{{"argv", params["argv"]}, {"env", params["env"]}}.dump();
@@ -174,10 +200,15 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     arguments = std::move(moved.value());
   }
 
+  auto stdio = member_stdio(options);
+  if (!stdio) {
+    std::fprintf(stderr, "patctl: %s\n", stdio.error().message().c_str());
+    return proto::kExitPatError;
+  }
   UniqueFd signals = install_signal_forwarding();
   try {
     auto connection = DaemonConnection::open(global.socket);
-    std::vector<int> fds = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+    std::vector<int> fds = stdio->numbers();
     if (arguments) fds.push_back(arguments.get());
     connection.send(call, fds);
     auto started = connection.receive(kReplyTimeout);

@@ -30,15 +30,19 @@ _patctl() {
   case "$prev" in
     --socket) _filedir; return ;;
     --cwd) _filedir -d; return ;;
+    --output | -o) _filedir; return ;;
     --group | -g) COMPREPLY=($(compgen -W "$(_patctl_groups)" -- "$cur")); return ;;
   esac
 
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "status group run --socket --json --help --version" -- "$cur"))
+      COMPREPLY=($(compgen -W "status group run top --socket --json --help --version" -- "$cur"))
       ;;
     status)
       COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
+      ;;
+    top)
+      COMPREPLY=($(compgen -W "--group --interval --once --json --help" -- "$cur"))
       ;;
     group)
       case "$subcommand" in
@@ -54,7 +58,7 @@ _patctl() {
         # Past PROG: complete the program's own arguments as files.
         _filedir
       elif [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "--group --new-group --env --clear-env --cwd --detach --json --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--group --new-group --env --clear-env --cwd --detach --output --json --help" -- "$cur"))
       else
         COMPREPLY=($(compgen -c -- "$cur"))
       fi

@@ -264,3 +264,27 @@ TEST_CASE("destroy refuses while members run, and --force ends them: SIGTERM, gr
   CHECK_FALSE(process_alive(host_pid_of(group)));
   for (const auto& member : group["members"]) CHECK_FALSE(process_alive(member["pid"].get<pid_t>()));
 }
+
+TEST_CASE("patctl top: the busiest member first, with its CPU share; --output captures a detached member") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "watched"}).exit_code == 0);
+  std::string log = patd.dir().path() + "/busy.log";
+  auto busy = patd.patctl({"run", "-d", "-o", log, "-g", "watched", "/bin/sh", "-c", "echo started; while :; do :; done"});
+  REQUIRE(busy.exit_code == 0);  // returned although the member runs on: its output went to the file
+  pid_t busy_pid = std::stoi(busy.out);
+  pid_t idle_pid = patd.run_detached("watched", {"/bin/sleep", "30"});
+  REQUIRE(eventually([&] { return read_file(log) == "started\n"; }));
+  auto top = patd.patctl({"top", "--once", "--json"});
+  REQUIRE(top.exit_code == 0);
+  auto snapshot = json::parse(top.out);
+  REQUIRE(snapshot["members"].size() == 2);
+  CHECK(snapshot["members"][0]["pid"] == busy_pid);  // sorted by CPU
+  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 50.0);
+  CHECK(snapshot["members"][1]["pid"] == idle_pid);
+  CHECK(snapshot["members"][1]["cpu_percent"].get<double>() < 10.0);
+  CHECK(snapshot["members"][0]["group"] == "watched");
+  auto table = patd.patctl({"top", "--once"});
+  CHECK(table.out.find("CPU%") != std::string::npos);
+  CHECK(table.out.find(std::to_string(busy_pid)) < table.out.find(std::to_string(idle_pid)));
+  ::kill(busy_pid, SIGKILL);
+}
