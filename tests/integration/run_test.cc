@@ -512,7 +512,7 @@ TEST_CASE("--new-group --detach: the fresh group is gone once its detached membe
   CHECK_FALSE(std::filesystem::exists(patd.dir().path() + "/groups/" + fresh));
 }
 
-TEST_CASE("pat-python: json, ssl, threads, subprocess and a fork Pool") {
+TEST_CASE("pat-python: json, ssl, threads, subprocess, and multiprocessing pools with fork and spawn") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "py"}).exit_code == 0);
   auto result = patd.patctl({"run", "--group", "py", pat_python(), member_script("stdlib_workout.py")},
@@ -524,7 +524,8 @@ TEST_CASE("pat-python: json, ssl, threads, subprocess and a fork Pool") {
         "ssl True True 68d753f055b1a15b\n"
         "threads [333283335000, 2666466670000, 8999550005000, 21332533340000]\n"
         "subprocess from-echo\n"
-        "pool [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n");
+        "pool [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n"
+        "spawn pool 328350\n");
 }
 
 TEST_CASE("numpy under pat-python") {

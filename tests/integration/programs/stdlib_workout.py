@@ -41,6 +41,10 @@ def main():
     with multiprocessing.get_context("fork").Pool(2) as pool:
         print("pool", pool.map(square, range(10)))
 
+    # spawn re-runs sys.executable (pat-python) as fresh processes.
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        print("spawn pool", sum(pool.map(square, range(100))))
+
 
 if __name__ == "__main__":
     main()
