@@ -62,7 +62,10 @@ UniqueFd install_signal_forwarding() {
   return UniqueFd(fds[0]);
 }
 
-std::vector<std::string> member_environment(const RunOptions& options) {
+// The caller's environment (unless --clear-env) with --env applied, plus
+// PATD_SOCKET naming the daemon patctl used, unless set already: code inside
+// a member (pat.Executor starting workers) finds patd through it.
+std::vector<std::string> member_environment(const RunOptions& options, const std::string& socket) {
   std::map<std::string, std::string> env;
   std::vector<std::string> order;
   auto put = [&](const std::string& entry) {
@@ -75,6 +78,7 @@ std::vector<std::string> member_environment(const RunOptions& options) {
     for (char** entry = environ; *entry != nullptr; ++entry) put(*entry);
   }
   for (const auto& entry : options.env) put(entry);
+  if (!env.contains("PATD_SOCKET")) put("PATD_SOCKET=" + std::filesystem::absolute(socket).string());
   std::vector<std::string> out;
   for (const auto& key : order) out.push_back(key + "=" + env[key]);
   return out;
@@ -175,7 +179,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
                                 : std::filesystem::current_path().string();
   json params = {{"program", std::get<std::string>(found)},
                  {"argv", options.command},
-                 {"env", member_environment(options)},
+                 {"env", member_environment(options, global.socket)},
                  {"cwd", cwd},
                  {"umask", current_umask()},
                  {"rlimits", proto::current_rlimits()},
