@@ -288,3 +288,27 @@ TEST_CASE("patctl top: the busiest member first, with its CPU share; --output ca
   CHECK(table.out.find(std::to_string(busy_pid)) < table.out.find(std::to_string(idle_pid)));
   ::kill(busy_pid, SIGKILL);
 }
+
+TEST_CASE("a host killed while a member runs: patctl says so, the member dies with it, patd serves on") {
+  PatdInstance patd;
+  auto group = patd.patctl_json({"group", "create", "doomed"});
+  pid_t host = host_pid_of(group);
+  RuntimeDirectory scratch;
+  Background patctl({patctl_binary(), "--socket", patd.socket(), "run", "-g", "doomed", "/bin/sleep", "60"},
+                    scratch.path() + "/out", scratch.path() + "/err");
+  pid_t member = 0;
+  REQUIRE(eventually([&] {
+    auto shown = patd.patctl_json({"group", "show", "doomed"});
+    if (shown["members"].empty()) return false;
+    member = shown["members"][0]["pid"].get<pid_t>();
+    return true;
+  }));
+  REQUIRE(::kill(host, SIGKILL) == 0);
+  auto status = patctl.wait(std::chrono::milliseconds(10'000));
+  REQUIRE(status.has_value());
+  CHECK(*status == 1);
+  CHECK(read_file(scratch.path() + "/err").find("io.pat.GroupUnavailable") != std::string::npos);
+  CHECK(eventually([&] { return !process_alive(member); }));  // PR_SET_PDEATHSIG
+  CHECK(eventually([&] { return patd.patctl_json({"group", "list"}).empty(); }));
+  CHECK(patd.patctl({"group", "create", "doomed"}).exit_code == 0);
+}
