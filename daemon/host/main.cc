@@ -45,6 +45,9 @@ void report_ready(int fd, const std::string& line) {
 int run(const Options& options) {
   setup_logging("pat-host", options.log_level);
   std::signal(SIGPIPE, SIG_IGN);
+  // A stray SIGHUP would end the host and every member with it (they die with
+  // their host). Members start with default dispositions regardless.
+  std::signal(SIGHUP, SIG_IGN);
   auto listener = listen_on(options.group_dir + "/host.sock");
   if (!listener) {
     report_ready(options.ready_fd, "ERROR " + listener.error().message() + "\n");

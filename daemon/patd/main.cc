@@ -71,6 +71,9 @@ int run(const Options& options) {
   // Read (and remove) the sd-daemon variables first, so no host inherits them.
   auto notifier = sd::Notifier::from_environment();
   std::signal(SIGPIPE, SIG_IGN);
+  // SIGHUP (a closed terminal, `systemctl reload`) must not end patd: there
+  // is no configuration to reload, and its default action would.
+  std::signal(SIGHUP, SIG_IGN);
   raise_fd_limit();
 
   patd::RuntimeDir runtime(options.runtime_dir);

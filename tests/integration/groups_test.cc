@@ -312,3 +312,16 @@ TEST_CASE("a host killed while a member runs: patctl says so, the member dies wi
   CHECK(eventually([&] { return patd.patctl_json({"group", "list"}).empty(); }));
   CHECK(patd.patctl({"group", "create", "doomed"}).exit_code == 0);
 }
+
+TEST_CASE("SIGHUP ends neither patd nor a host; members still get default dispositions") {
+  PatdInstance patd;
+  pid_t host = host_pid_of(patd.patctl_json({"group", "create", "hup"}));
+  patd.process().signal(SIGHUP);
+  ::kill(host, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(patd.answering());
+  CHECK(process_alive(host));
+  // A member's SIGHUP is not ignored (the host's SIG_IGN is reset at launch).
+  auto member = patd.patctl({"run", "-g", "hup", "/bin/sh", "-c", "kill -HUP $$; sleep 5"});
+  CHECK(member.exit_code == 128 + SIGHUP);
+}
