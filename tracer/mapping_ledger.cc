@@ -13,6 +13,7 @@ const char* to_string(MappingKind kind) {
     case MappingKind::Mapping: return "mapping";
     case MappingKind::SysvShm: return "shm";
     case MappingKind::Pinned: return "pinned";
+    case MappingKind::GroupArena: return "group-arena";
   }
   return "?";
 }

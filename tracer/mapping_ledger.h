@@ -28,6 +28,7 @@ enum class MappingKind : std::uint8_t {
   Mapping,         // anything the member mapped itself (libraries, arenas, thread stacks...)
   SysvShm,         // a SysV shared memory attachment (shmat)
   Pinned,          // handed to other members on purpose: outlives its maker
+  GroupArena,      // the group's own data-plane arena (libpat): no member owns it, never reclaimed
 };
 const char* to_string(MappingKind kind);
 

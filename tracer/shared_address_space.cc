@@ -107,6 +107,10 @@ std::size_t SharedAddressSpace::reclaim(OwnerId owner) {
   return unmapped;
 }
 
+void SharedAddressSpace::assign_to_group(Range range) { ledger_.assign(range, kGroupOwner, MappingKind::GroupArena); }
+
+bool SharedAddressSpace::release_pin(std::uint64_t id) { return unpin(id).kind == SyscallReply::Kind::Value; }
+
 void SharedAddressSpace::refuse(pid_t task, const char* syscall, Range range, const MappingLedger::Segment& other) {
   if (!on_refusal) return;
   auto it = members_.find(other.owner);

@@ -53,6 +53,17 @@ class SharedAddressSpace {
   // bytes unmapped.
   std::size_t reclaim(OwnerId owner);
 
+  // `range` is the group's own memory from now on (the data-plane arena the
+  // host maps at start, docs/dataplane.md): owned by kGroupOwner, never
+  // reclaimed, and members' MAP_FIXED, munmap, mremap, mprotect or pins over
+  // it are refused like any other foreign memory.
+  void assign_to_group(Range range);
+  // Releases pin `id` as PAT_HOSTCALL_UNPIN would, for the host itself: it
+  // drops the last reference of a shared buffer whose holder died. False when
+  // there is no such pin (already released: pin ids are never reused, so a
+  // second release is harmless).
+  bool release_pin(std::uint64_t id);
+
   static bool is_mapping_call(long nr);
   // One of the calls above, for `owner`, asked by task `task`. The caller has
   // checked that the notification is still valid: this performs the call.
@@ -77,6 +88,8 @@ class SharedAddressSpace {
   // Memory that held pins when its maker unmapped it or died: owned by the
   // group until the last pin on it goes.
   static constexpr OwnerId kPinHolder = 1;
+  // The group's own memory (assign_to_group): never handed back to anyone.
+  static constexpr OwnerId kGroupOwner = 2;
 
   SyscallReply do_mmap(const seccomp_data& call, pid_t task, OwnerId owner, int member_pidfd);
   SyscallReply do_munmap(const seccomp_data& call, pid_t task, OwnerId owner);
@@ -98,7 +111,7 @@ class SharedAddressSpace {
   bool allow_cross_mapping_;
   MappingLedger ledger_;
   std::map<OwnerId, pid_t> members_;
-  OwnerId next_owner_ = 2;  // 0 is nobody, 1 the pin holder
+  OwnerId next_owner_ = 3;  // 0 is nobody, 1 the pin holder, 2 the group
   std::map<std::uint64_t, Pin> pins_;
   std::uint64_t next_pin_ = 1;
 };
