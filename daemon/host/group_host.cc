@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "base/pidfd.h"
+#include "pat/pat.hpp"
 #include "proto/errors.h"
 #include "proto/group_object.h"
 #include "tracer/proc_stats.h"
@@ -67,12 +68,14 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       config_(std::move(config)),
       request_exit_(std::move(request_exit)),
       created_(unix_now()),
-      space_(config_.allow_cross_mapping) {
+      space_(config_.allow_cross_mapping),
+      arena_retry_(io) {
   space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
                  config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
                  refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
   };
+  create_arena();
   if (config_.ephemeral) {
     auto timer = std::make_shared<asio::steady_timer>(io_, kEphemeralIdleLimit);
     timer->async_wait([this, timer](boost::system::error_code ec) {
@@ -117,6 +120,20 @@ json GroupHost::describe(Detail detail) const {
 
 json GroupHost::address_space_json() const {
   json memory = {{"pinned_regions", space_.pin_count()}};
+  if (arena_) {
+    auto arena = arena_->stats();
+    memory["arena"] = {{"size_bytes", arena.arena_bytes},
+                       {"members", arena.members},
+                       {"members_ending", arena.members_ending},
+                       {"channels", arena.channels},
+                       {"buffers", arena.buffers},
+                       {"buffer_bytes", arena.buffer_bytes},
+                       {"retained_free_bytes", arena.retained_free_bytes},
+                       {"discarded_bytes", arena.discarded_bytes},
+                       {"owed_frees", arena.owed_frees},
+                       {"allocator_owner_deaths", arena.allocator_owner_deaths},
+                       {"allocator_damaged", arena.allocator_damaged}};
+  }
   if (auto stats = tracer::read_address_space_stats(::getpid())) {
     memory["size_bytes"] = stats->size_bytes;
     memory["rss_bytes"] = stats->rss_bytes;
@@ -166,6 +183,7 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   spawned_any_ = true;
   double requested = unix_now();
   spec.extra_env["PAT_GROUP"] = config_.group;
+  if (arena_) spec.extra_env[dataplane::kArenaVariable] = arena_->environment_value();
   apply_allocator_defaults(spec);
   auto launched = launcher_.launch(spec);
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
@@ -176,6 +194,11 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   auto member = std::make_shared<Member>(io_.get_executor(), std::move(std::get<tracer::LaunchedMember>(launched)));
   auto owner = space_.add_member(member->pid(), *member->launched.layout);
   member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
+  // Recorded before the member can look: its first rerouted syscall waits
+  // for this event loop, which runs only after spawn() returns.
+  if (arena_ && !arena_->member_started(member->pid(), member->launched.argv)) {
+    spdlog::warn("event=arena.member_table_full group={} pid={}", config_.group, member->pid());
+  }
   member->detached = detached;
   member->started = requested;
   members_[member->pid()] = member;
@@ -294,8 +317,36 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
 void GroupHost::reclaim(Member& member) {
   if (member.reclaimed) return;
   member.reclaimed = true;
+  // The arena first: releasing the member's references may unpin External
+  // buffers it made, whose pages then go back to it and are unmapped just
+  // below with the rest; pages still pinned by others stay (kPinHolder).
+  release_in_arena(member);
   auto bytes = space_.reclaim(member.syscalls->owner());
   spdlog::debug("event=member.reclaimed group={} pid={} bytes={}", config_.group, member.pid(), bytes);
+}
+
+void GroupHost::create_arena() {
+  try {
+    arena_ = dataplane::ArenaHost::create(config_.group, [this](std::uint64_t pin) { space_.release_pin(pin); });
+  } catch (const pat::Error& error) {
+    spdlog::warn("event=arena.unavailable group={} reason={}", config_.group, log_quote(error.what()));
+    return;
+  }
+  auto where = arena_->location();
+  // The group's own memory: members may not map over, unmap or pin it.
+  space_.assign_to_group(tracer::Range{where.address, where.address + where.size});
+  spdlog::info("event=arena.ready group={} start={} size={}", config_.group, hex(where.address), where.size);
+}
+
+void GroupHost::release_in_arena(const Member& member) {
+  if (arena_ && !arena_->member_ended(member.pid())) retry_arena_cleanup_later();
+}
+
+void GroupHost::retry_arena_cleanup_later() {
+  arena_retry_.expires_after(std::chrono::milliseconds(5));
+  arena_retry_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !arena_->retry()) retry_arena_cleanup_later();
+  });
 }
 
 void GroupHost::exit_if_ephemeral_and_idle() {

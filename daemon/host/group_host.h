@@ -6,6 +6,7 @@
 
 #include "daemon/host/member.h"
 #include "daemon/rpc/asio.h"
+#include "libpat/src/arena_host.h"
 #include "tracer/shared_address_space.h"
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,12 @@ class GroupHost {
   asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
   asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
   void reclaim(Member& member);
+  // The data plane (libpat/src/arena_host.h): maps the group's arena; and
+  // what a member held there is released when it ends, retried on a timer
+  // while a live member holds a lock the cleanup needs.
+  void create_arena();
+  void release_in_arena(const Member& member);
+  void retry_arena_cleanup_later();
   void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
   void signal_process_group(const Member& member, int signal) const;
   [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
@@ -71,6 +78,8 @@ class GroupHost {
   double created_;
   tracer::MemberLauncher launcher_;
   tracer::SharedAddressSpace space_;
+  std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
+  asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
   std::deque<nlohmann::json> recent_exits_;           // oldest first
   std::map<std::uint64_t, Watcher> watchers_;
