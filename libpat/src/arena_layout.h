@@ -172,8 +172,10 @@ struct ChannelSlot {
   std::uint32_t max_buffers;                 // handles per message
   std::uint32_t slot_bytes;                  // stride of the ring's MessageSlots
   Offset ring;                               // arena block of capacity * slot_bytes
-  std::uint64_t head;                        // next to receive; head++ commits a receive
-  std::uint64_t tail;                        // next to fill; tail++ commits a send
+  // Changed under the lock only; atomic so that a waiter may spin on them
+  // without it (channel_queue.cc).
+  std::atomic<std::uint64_t> head;           // next to receive; head++ commits a receive
+  std::atomic<std::uint64_t> tail;           // next to fill; tail++ commits a send
   // Futex words (futex(2), private: the key is (mm, address), the same for
   // every member). Bumped under the lock whenever a waiter may need to look.
   std::atomic<std::uint32_t> items_seq;      // receivers wait on it

@@ -80,7 +80,8 @@ std::size_t ChannelDirectory::create(std::string_view name, std::uint32_t hash, 
   c.max_bytes = options.max_bytes;
   c.max_buffers = options.max_buffers;
   c.slot_bytes = static_cast<std::uint32_t>(ChannelQueue::slot_bytes(options.max_bytes, options.max_buffers));
-  c.head = c.tail = 0;
+  c.head.store(0);
+  c.tail.store(0);
   c.senders_waiting = c.receivers_waiting = 0;
   c.senders_lost_by_death = c.receivers_lost_by_death = 0;
   c.messages_sent = c.messages_received = 0;
@@ -175,7 +176,7 @@ void ChannelDirectory::detach(const Opened& opened, Role role) {
 bool ChannelDirectory::destroy_if_unused(std::size_t channel, RobustLock::Mode mode) {
   ChannelTable& table = arena_.channels();
   ChannelSlot& c = table.slots[channel];
-  if (c.head != c.tail) return true;  // messages wait for a receiver
+  if (c.head.load() != c.tail.load()) return true;  // messages wait for a receiver
   for (const Attachment& a : c.attachments) {
     if (a.member_slot != 0) return true;
   }

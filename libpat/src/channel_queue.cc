@@ -2,6 +2,8 @@
 
 #include "libpat/src/buffer_store.h"
 
+#include <sched.h>
+
 #include <cassert>
 #include <cstring>
 
@@ -15,6 +17,21 @@ constexpr std::size_t align_up(std::size_t value, std::size_t alignment) {
 
 bool attached(const Attachment& a) { return a.member_slot != 0; }
 
+// Spinning only pays when the peer can run at the same time.
+bool several_cpus() {
+  static const bool answer = [] {
+    cpu_set_t cpus;
+    return ::sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1;
+  }();
+  return answer;
+}
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // The waiter counts are sums over the attachments; a holder that died may
 // have changed one side and not the other.
 void repair(ChannelSlot& channel) {
@@ -26,7 +43,7 @@ void repair(ChannelSlot& channel) {
   }
   channel.senders_waiting = senders;
   channel.receivers_waiting = receivers;
-  assert(channel.tail - channel.head <= channel.capacity);
+  assert(channel.tail.load() - channel.head.load() <= channel.capacity);
 }
 
 }  // namespace
@@ -48,7 +65,20 @@ std::byte* ChannelQueue::ring_slot(std::uint64_t position) const {
 
 bool ChannelQueue::ready(Side side) const {
   const ChannelSlot& c = slot();
-  return side == Side::Send ? c.tail - c.head < c.capacity : c.head != c.tail;
+  std::uint64_t head = c.head.load(std::memory_order_acquire), tail = c.tail.load(std::memory_order_acquire);
+  return side == Side::Send ? tail - head < c.capacity : head != tail;
+}
+
+bool ChannelQueue::spin_until_ready(Side side, Deadline deadline) const {
+  auto until = std::chrono::steady_clock::now() + kSpin;
+  if (deadline && *deadline < until) until = *deadline;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (ready(side) || closed()) return true;
+      cpu_relax();
+    }
+  } while (std::chrono::steady_clock::now() < until);
+  return false;
 }
 
 bool ChannelQueue::peer_died(Side side) const {
@@ -68,11 +98,19 @@ ChannelStatus ChannelQueue::await(RobustLock& held, Side side, Deadline deadline
   auto& word = side == Side::Send ? c.space_seq : c.items_seq;
   auto& waiting = side == Side::Send ? c.senders_waiting : c.receivers_waiting;
   auto& my_waiting = side == Side::Send ? me.waiting_senders : me.waiting_receivers;
+  bool spun = false;
   for (;;) {
-    if (closed() && (side == Side::Send || c.head == c.tail)) return ChannelStatus::Closed;
+    if (closed() && (side == Side::Send || c.head.load() == c.tail.load())) return ChannelStatus::Closed;
     if (ready(side)) return ChannelStatus::Ok;
     if (peer_died(side)) return ChannelStatus::PeerDied;
     if (deadline && std::chrono::steady_clock::now() >= *deadline) return ChannelStatus::TimedOut;
+    if (!spun && several_cpus()) {
+      spun = true;
+      held.unlock();
+      spin_until_ready(side, deadline);
+      held = lock(c, RobustLock::Mode::Wait);
+      continue;
+    }
     std::uint32_t seen = word.load(std::memory_order_relaxed);
     waiting++;
     my_waiting++;
@@ -93,7 +131,8 @@ ChannelStatus ChannelQueue::send(std::span<const std::byte> bytes, std::span<con
   if (ChannelStatus status = await(held, Side::Send, deadline, return_on_signal); status != ChannelStatus::Ok) {
     return status;
   }
-  std::byte* out = ring_slot(c.tail);
+  std::uint64_t tail = c.tail.load(std::memory_order_relaxed);
+  std::byte* out = ring_slot(tail);
   MessageSlotHeader header{static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(handles.size()),
                            sender, 0};
   std::memcpy(out, &header, sizeof(header));
@@ -104,7 +143,7 @@ ChannelStatus ChannelQueue::send(std::span<const std::byte> bytes, std::span<con
   // The message's own references, counted before it becomes visible.
   BufferStore buffers(arena_);
   for (Handle handle : handles) buffers.add_reference(handle);
-  c.tail++;  // commit
+  c.tail.store(tail + 1, std::memory_order_release);  // commit
   c.messages_sent++;
   bool wake = c.receivers_waiting > 0;
   if (wake) c.items_seq.fetch_add(1, std::memory_order_relaxed);
@@ -119,7 +158,8 @@ ChannelStatus ChannelQueue::receive(ReceivedMessage& out, Deadline deadline, boo
   if (ChannelStatus status = await(held, Side::Receive, deadline, return_on_signal); status != ChannelStatus::Ok) {
     return status;
   }
-  const std::byte* in = ring_slot(c.head);
+  std::uint64_t head = c.head.load(std::memory_order_relaxed);
+  const std::byte* in = ring_slot(head);
   MessageSlotHeader header;
   std::memcpy(&header, in, sizeof(header));
   assert(header.bytes <= c.max_bytes && header.buffers <= c.max_buffers);
@@ -128,7 +168,7 @@ ChannelStatus ChannelQueue::receive(ReceivedMessage& out, Deadline deadline, boo
   if (header.buffers != 0) std::memcpy(out.handles.data(), in + sizeof(header), header.buffers * sizeof(Handle));
   const std::byte* payload = in + sizeof(header) + std::size_t{c.max_buffers} * sizeof(Handle);
   out.bytes.assign(payload, payload + header.bytes);
-  c.head++;  // commit: the references are the receiver's from here on
+  c.head.store(head + 1, std::memory_order_release);  // commit: the references are the receiver's from here on
   c.messages_received++;
   bool wake = c.senders_waiting > 0;
   if (wake) c.space_seq.fetch_add(1, std::memory_order_relaxed);
@@ -153,7 +193,7 @@ void ChannelQueue::close() {
 std::size_t ChannelQueue::queued() const {
   ChannelSlot& c = slot();
   RobustLock held = lock(c, RobustLock::Mode::Wait);
-  return c.tail - c.head;
+  return c.tail.load() - c.head.load();
 }
 
 bool ChannelQueue::closed() const {
