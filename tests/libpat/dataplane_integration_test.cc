@@ -239,3 +239,22 @@ TEST_CASE("members see the group and each other; a process outside is told why i
   auto stale = run({kRelay, "in-group"}, RunOptions{.env_overrides = {{"PAT_ARENA", "0x7f0000000000:0x1000000000"}}});
   CHECK(stale.out.find("0: pat_in_group: not in a pat group: no pat host answers this process") == 0);
 }
+
+TEST_CASE("members cannot map over, unmap or mprotect the group's arena") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "guarded"}).exit_code == 0);
+  auto env = patd.patctl({"run", "-g", "guarded", "/usr/bin/env"});
+  auto at = env.out.find("PAT_ARENA=0x");
+  REQUIRE(at != std::string::npos);
+  std::string address = env.out.substr(at + 10, env.out.find(':', at) - at - 10);
+  auto clobber = patd.patctl({"run", "-g", "guarded", MAP_PROBE, "clobber", address});
+  INFO(clobber.err);
+  CHECK(clobber.out == "mmap=" + std::to_string(ENOMEM) + " munmap=" + std::to_string(EINVAL) +
+                           " mprotect=" + std::to_string(ENOMEM) + "\n");
+  CHECK(patd.log().find("event=mapping.refused group=guarded") != std::string::npos);
+  CHECK(patd.log().find("other_kind=group-arena") != std::string::npos);
+  // The arena is intact: members still use it.
+  auto listed = patd.patctl({"run", "-g", "guarded", "--", kRelay, "members"});
+  CHECK(listed.exit_code == 0);
+  CHECK(listed.out.rfind("group=guarded\n", 0) == 0);
+}
