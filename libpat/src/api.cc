@@ -32,8 +32,14 @@ class ChannelHandle {
  public:
   ChannelHandle(MemberSession& session, dataplane::ChannelDirectory::Opened opened, Role role)
       : session_(session), opened_(opened), role_(role), name_(slot().name) {}
+  // A heap found damaged while destroying an empty channel leaves its ring
+  // allocated; a destructor must not throw.
   ~ChannelHandle() {
-    if (!session_.disowned()) dataplane::ChannelDirectory(session_.arena()).detach(opened_, role_);
+    if (session_.disowned()) return;
+    try {
+      dataplane::ChannelDirectory(session_.arena()).detach(opened_, role_);
+    } catch (const Error&) {
+    }
   }
   ChannelHandle(const ChannelHandle&) = delete;
   ChannelHandle& operator=(const ChannelHandle&) = delete;
@@ -42,6 +48,12 @@ class ChannelHandle {
   dataplane::ChannelQueue queue() const { return {session_.arena(), opened_.channel, opened_.attachment}; }
   dataplane::ChannelSlot& slot() const { return session_.arena().channels().slots[opened_.channel]; }
   const std::string& name() const { return name_; }
+  // Throws InvalidArgument unless the channel was opened with `role`.
+  void require(Role role, const char* what) const {
+    if ((static_cast<unsigned>(role_) & static_cast<unsigned>(role)) == 0) {
+      throw Error(Errc::InvalidArgument, "channel '" + name_ + "' was opened without the right to " + what);
+    }
+  }
 
  private:
   MemberSession& session_;
@@ -167,6 +179,7 @@ detail::ChannelHandle& Channel::attached() const {
 }
 
 bool Channel::send(const Message& message, std::optional<std::chrono::nanoseconds> timeout, Wait wait) {
+  attached().require(Role::Send, "send");
   const dataplane::ChannelSlot& slot = attached().slot();
   if (message.bytes.size() > slot.max_bytes || message.buffers.size() > slot.max_buffers) {
     throw Error(Errc::TooLarge, "channel '" + name() + "' takes up to " + std::to_string(slot.max_bytes) +
@@ -183,6 +196,7 @@ bool Channel::send(const Message& message, std::optional<std::chrono::nanosecond
 }
 
 std::optional<Message> Channel::receive(std::optional<std::chrono::nanoseconds> timeout, Wait wait) {
+  attached().require(Role::Receive, "receive");
   dataplane::ReceivedMessage received;
   auto status = attached().queue().receive(received, deadline_after(timeout), wait == Wait::ReturnOnSignal);
   if (!ok_or_timed_out(status, name(), "sending on")) return std::nullopt;

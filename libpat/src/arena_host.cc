@@ -46,8 +46,7 @@ bool ArenaHost::member_ended(pid_t pid) {
   auto slot = table.find_alive(pid);
   if (!slot) return !cleanup_pending();  // never recorded (table was full), or ended already
   table.mark_ending(*slot);
-  bool done = finish_ending(*slot);
-  return pay_owed_frees() && done;
+  return retry();
 }
 
 // The order, top to bottom; each step can be repeated, so an interrupted
@@ -85,10 +84,25 @@ bool ArenaHost::pay_owed_frees() {
   return true;
 }
 
+// A damaged heap (a member died inside it and the check failed) frees
+// nothing any more: what the ended members held stays allocated, their slots
+// are released all the same, and the host goes on serving the group.
 bool ArenaHost::retry() {
-  bool done = true;
-  for (std::size_t slot : MemberTable(arena_).ending()) done = finish_ending(slot) && done;
-  return pay_owed_frees() && done;
+  MemberTable table(arena_);
+  try {
+    bool done = true;
+    for (std::size_t slot : table.ending()) done = finish_ending(slot) && done;
+    return pay_owed_frees() && done;
+  } catch (const Error&) {
+    owed_frees_.clear();
+    for (std::size_t index : table.ending()) {
+      MemberSlot& slot = arena_.member(index);
+      for (PendingFree& pending : slot.pending_frees) pending.handle.store(0);
+      slot.holder_set.store(0);
+      table.release(index);
+    }
+    return true;
+  }
 }
 
 bool ArenaHost::cleanup_pending() const { return !owed_frees_.empty() || !MemberTable(arena_).ending().empty(); }

@@ -174,29 +174,32 @@ void ChannelDirectory::detach(const Opened& opened, Role role) {
 }
 
 bool ChannelDirectory::destroy_if_unused(std::size_t channel, RobustLock::Mode mode) {
-  ChannelTable& table = arena_.channels();
-  ChannelSlot& c = table.slots[channel];
+  ChannelSlot& c = arena_.channels().slots[channel];
   if (c.head.load() != c.tail.load()) return true;  // messages wait for a receiver
   for (const Attachment& a : c.attachments) {
     if (a.member_slot != 0) return true;
   }
-  BlockAllocator allocator(arena_);
-  auto heap = allocator.lock(mode);
-  if (!heap) return false;
-  heap->deallocate(arena_.at<void>(c.ring));
-  c.ring = 0;
-  table.entries[channel].state.store(ChannelState::Free, std::memory_order_release);
-  return true;
+  return release_entry(channel, mode);
 }
 
 bool ChannelDirectory::reclaim_abandoned(std::size_t channel, RobustLock::Mode mode) {
+  return release_entry(channel, mode);
+}
+
+// Frees the ring (if it was allocated) and the entry. On a damaged heap the
+// ring stays allocated, and the entry is freed all the same: callers run in
+// destructors and in the host, which must go on.
+bool ChannelDirectory::release_entry(std::size_t channel, RobustLock::Mode mode) {
   ChannelTable& table = arena_.channels();
   ChannelSlot& c = table.slots[channel];
   if (c.ring != 0) {
-    BlockAllocator allocator(arena_);
-    auto heap = allocator.lock(mode);
-    if (!heap) return false;
-    heap->deallocate(arena_.at<void>(c.ring));
+    try {
+      BlockAllocator allocator(arena_);
+      auto heap = allocator.lock(mode);
+      if (!heap) return false;
+      heap->deallocate(arena_.at<void>(c.ring));
+    } catch (const Error&) {
+    }
     c.ring = 0;
   }
   table.entries[channel].state.store(ChannelState::Free, std::memory_order_release);

@@ -49,6 +49,7 @@ class ChannelDirectory {
   bool destroy_if_unused(std::size_t channel, RobustLock::Mode mode);
   // An entry left Creating by a member that died in create(). False if busy.
   bool reclaim_abandoned(std::size_t channel, RobustLock::Mode mode);
+  bool release_entry(std::size_t channel, RobustLock::Mode mode);
 
   Arena arena_;
 };

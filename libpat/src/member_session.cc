@@ -1,5 +1,7 @@
 #include "libpat/src/member_session.h"
 
+#include "pat/pat.hpp"
+
 #include <cassert>
 
 namespace pat::detail {
@@ -49,7 +51,8 @@ std::shared_ptr<detail::Holding> MemberSession::adopt(Handle handle) {
 
 // Removed from the set first, then the count: a member dying in between
 // leaks the reference rather than freeing the buffer under someone else.
-void MemberSession::release(Handle handle) {
+// Runs in destructors: a heap found damaged leaves the buffer allocated.
+void MemberSession::release(Handle handle) noexcept {
   if (disowned()) return;
   {
     std::lock_guard guard(mutex_);
@@ -59,7 +62,11 @@ void MemberSession::release(Handle handle) {
     uses_.erase(it);
     HolderSet(arena_, slot()).erase(handle);
   }
-  if (buffers_.drop_reference(handle)) buffers_.free(handle, slot(), unpin_);
+  try {
+    if (buffers_.drop_reference(handle)) buffers_.free(handle, slot(), unpin_);
+  } catch (const Error&) {
+    // ArenaDamaged: nothing more can be freed in this group.
+  }
 }
 
 std::size_t MemberSession::holdings() const {

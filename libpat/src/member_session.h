@@ -78,7 +78,7 @@ class MemberSession {
 
  private:
   friend class detail::Holding;
-  void release(Handle handle);
+  void release(Handle handle) noexcept;
 
   Arena arena_;
   BufferStore buffers_;

@@ -289,8 +289,14 @@ TEST_CASE("channel names and options are checked") {
   CHECK(error_of([] { Channel::open(std::string(128, 'n')); }) == Errc::InvalidArgument);
   CHECK(error_of([] { Channel::open("zero", pat::Role::Both, {.capacity = 0}); }) == Errc::InvalidArgument);
   CHECK(error_of([] { Channel::open("huge", pat::Role::Both, {.max_bytes = 2 << 20}); }) == Errc::InvalidArgument);
+  auto send_only = Channel::open("roles", pat::Role::Send);
+  CHECK(error_of([&] { send_only.receive(0ns); }) == Errc::InvalidArgument);
+  auto receive_only = Channel::open("roles", pat::Role::Receive);
+  CHECK(error_of([&] { receive_only.send(Message("x")); }) == Errc::InvalidArgument);
+  Channel moved = std::move(send_only);
+  CHECK(error_of([&] { send_only.send(Message("x")); }) == Errc::InvalidArgument);
   auto first = Channel::open("same", pat::Role::Both, {.capacity = 5});
   auto second = Channel::open("same", pat::Role::Both, {.capacity = 99});  // the creator's limits win
   CHECK(second.limits().capacity == 5);
-  CHECK(group.stats().channels == 1);
+  CHECK(group.stats().channels == 2);
 }
