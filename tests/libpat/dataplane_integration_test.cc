@@ -51,6 +51,31 @@ class BackgroundMember {
   std::unique_ptr<Background> process_;
 };
 
+// What a channel_stress consumer printed: the (producer, sequence) pairs it
+// received, and whether it reported damage.
+struct Consumed {
+  std::vector<std::pair<int, int>> stamps;
+  bool closed_cleanly = false;
+};
+
+Consumed parse_consumer(const std::string& out) {
+  Consumed consumed;
+  std::istringstream lines(out);
+  std::string word;
+  while (lines >> word) {
+    if (word == "got") {
+      int producer = -1, sequence = -1;
+      lines >> producer >> sequence;
+      consumed.stamps.emplace_back(producer, sequence);
+    } else if (word == "closed") {
+      std::string received, damaged;
+      lines >> received >> damaged;
+      consumed.closed_cleanly = received == "received=" + std::to_string(consumed.stamps.size()) && damaged == "damaged=0";
+    }
+  }
+  return consumed;
+}
+
 // The pid a member printed as "... pid=N" is not known here; members are
 // found through the group instead.
 std::vector<long> member_pids(const PatdInstance& patd, const std::string& group) {
@@ -88,29 +113,76 @@ TEST_CASE("channel stress across members: 4 producers and 4 consumers, every mes
   for (auto& consumer : consumers) {
     INFO(consumer->err());
     REQUIRE(consumer->wait() == 0);
-    std::istringstream lines(consumer->out());
-    std::string word;
-    std::size_t mine = 0;
-    while (lines >> word) {
-      if (word == "got") {
-        int producer = -1, sequence = -1;
-        lines >> producer >> sequence;
-        seen.emplace(producer, sequence);
-        mine++;
-      } else if (word == "closed") {
-        std::string received, damaged;
-        lines >> received >> damaged;
-        CHECK(received == "received=" + std::to_string(mine));
-        CHECK(damaged == "damaged=0");
-      }
-    }
-    total += mine;
-    MESSAGE("a consumer received " << mine);
+    Consumed consumed = parse_consumer(consumer->out());
+    CHECK(consumed.closed_cleanly);
+    seen.insert(consumed.stamps.begin(), consumed.stamps.end());
+    total += consumed.stamps.size();
+    MESSAGE("a consumer received " << consumed.stamps.size());
   }
   CHECK(total == std::size_t{kProducers} * kPerProducer);
   CHECK(seen.size() == std::size_t{kProducers} * kPerProducer);
   CHECK(eventually([&] {
     auto arena = arena_of(patd, "stress");
+    return arena["buffers"] == 0 && arena["channels"] == 0 && arena["members_ending"] == 0;
+  }));
+}
+
+TEST_CASE("a consumer member killed mid-stream: the others get every message it did not take, nothing leaks") {
+  constexpr int kProducers = 2, kPerProducer = 1500;
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "victim"}).exit_code == 0);
+  BackgroundMember coordinator(patd, "victim", {kStress, "coordinate", "jobs", "2", "3"}, "coordinator");
+  std::vector<std::unique_ptr<BackgroundMember>> consumers;
+  for (int c = 0; c < 3; ++c) {
+    consumers.push_back(std::make_unique<BackgroundMember>(
+        patd, "victim", std::vector<std::string>{kStress, "consume", "jobs"}, "consumer" + std::to_string(c)));
+  }
+  std::vector<std::unique_ptr<BackgroundMember>> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.push_back(std::make_unique<BackgroundMember>(
+        patd, "victim",
+        std::vector<std::string>{kStress, "produce", "jobs", std::to_string(p), std::to_string(kPerProducer), "300"},
+        "producer" + std::to_string(p)));
+  }
+  // The victim: the first consumer, once it has received a hundred messages.
+  REQUIRE(eventually([&] { return parse_consumer(consumers[0]->out()).stamps.size() >= 100; }));
+  long victim = 0;
+  auto shown = patd.patctl_json({"group", "show", "victim"});  // kept: iterating a temporary's member dangles
+  for (const auto& member : shown["members"]) {
+    if (member["argv"].size() == 3 && member["argv"][1] == "consume" && victim == 0) victim = member["pid"].get<long>();
+  }
+  // Which consumer member is consumers[0] is not known; any one will do:
+  // all three print what they received, and the dead one's lines stop.
+  REQUIRE(victim != 0);
+  REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);
+  for (auto& producer : producers) {
+    INFO(producer->err());
+    CHECK(producer->wait() == 0);
+  }
+  CHECK(coordinator.wait() == 0);
+  std::map<std::pair<int, int>, int> times_seen;
+  int killed = 0;
+  for (auto& consumer : consumers) {
+    auto status = consumer->wait();
+    Consumed consumed = parse_consumer(consumer->out());
+    if (status == 128 + SIGKILL) {
+      killed++;
+    } else {
+      INFO(consumer->err());
+      CHECK(status == 0);
+      CHECK(consumed.closed_cleanly);
+    }
+    for (const auto& stamp : consumed.stamps) times_seen[stamp]++;
+    MESSAGE(std::string(status == 128 + SIGKILL ? "killed" : "surviving") << " consumer received " << consumed.stamps.size());
+  }
+  CHECK(killed == 1);
+  // The victim may have taken one message it had no time to print.
+  std::size_t expected = std::size_t{kProducers} * kPerProducer;
+  CHECK(times_seen.size() >= expected - 1);
+  CHECK(times_seen.size() <= expected);
+  for (const auto& [stamp, times] : times_seen) CHECK(times == 1);
+  CHECK(eventually([&] {
+    auto arena = arena_of(patd, "victim");
     return arena["buffers"] == 0 && arena["channels"] == 0 && arena["members_ending"] == 0;
   }));
 }

@@ -1,9 +1,12 @@
 // Member program for the channel stress test (C++ API): producers, consumers
 // and a coordinator, each a separate member of one group.
-//   channel_stress produce CHANNEL ID COUNT   send COUNT stamped messages, report on CHANNEL.done
+//   channel_stress produce CHANNEL ID COUNT [PACE_US]
+//                                             send COUNT stamped messages (PACE_US apart), report on CHANNEL.done
 //   channel_stress consume CHANNEL            receive until Closed; print "got ID SEQ" per message
 //   channel_stress coordinate CHANNEL P C     wait for C consumers ready and P producers done, close
 #include <pat/pat.hpp>
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -22,7 +25,7 @@ struct Stamp {
 
 std::byte pattern(const Stamp& stamp, std::size_t i) { return std::byte((stamp.producer * 131 + stamp.sequence + i) & 0xff); }
 
-int produce(const std::string& channel, std::uint32_t id, std::uint32_t count) {
+int produce(const std::string& channel, std::uint32_t id, std::uint32_t count, unsigned pace_us) {
   auto out = pat::Channel::open(channel, pat::Role::Send, {.capacity = 16});
   for (std::uint32_t s = 0; s < count; ++s) {
     auto buffer = pat::Buffer::allocate(kBufferBytes, pat::Buffer::Fill::Uninitialized);
@@ -33,12 +36,15 @@ int produce(const std::string& channel, std::uint32_t id, std::uint32_t count) {
       std::fprintf(stderr, "producer %u: send timed out at %u\n", id, s);
       return 1;
     }
+    if (pace_us != 0) ::usleep(pace_us);
   }
   pat::Channel::open(channel + ".done", pat::Role::Send).send(pat::Message(std::to_string(id)));
   return 0;
 }
 
 int consume(const std::string& channel) {
+  // Line by line: a consumer killed mid-stream has said what it received.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   auto in = pat::Channel::open(channel, pat::Role::Receive, {.capacity = 16});
   pat::Channel::open(channel + ".ready", pat::Role::Send).send(pat::Message("ready"));
   std::size_t received = 0, damaged = 0;
@@ -83,7 +89,9 @@ int coordinate(const std::string& channel, int producers, int consumers) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   try {
-    if (mode == "produce" && argc == 5) return produce(argv[2], std::stoul(argv[3]), std::stoul(argv[4]));
+    if (mode == "produce" && (argc == 5 || argc == 6)) {
+      return produce(argv[2], std::stoul(argv[3]), std::stoul(argv[4]), argc == 6 ? std::stoul(argv[5]) : 0);
+    }
     if (mode == "consume" && argc == 3) return consume(argv[2]);
     if (mode == "coordinate" && argc == 5) return coordinate(argv[2], std::stoi(argv[3]), std::stoi(argv[4]));
   } catch (const pat::Error& error) {
