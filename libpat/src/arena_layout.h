@@ -103,6 +103,11 @@ struct MemberSlot {
   std::uint32_t argv_bytes;                  // bytes used in argv
   std::uint32_t argv_truncated;
   std::uint64_t started_unix_ns;
+  // Which libpat copy in the member attached (an address in it), 0 before:
+  // a second copy in the same process (libpat.so beside the Python
+  // extension's static one) would keep a second, unsynchronized view of the
+  // same holder set, so it is refused (process_session.cc).
+  std::atomic<std::uint64_t> attached_session;
   // The member's HolderSetBlock (holder_set.h); 0 until the member attaches.
   // Written by the member only, read by the host after the member is gone.
   std::atomic<Offset> holder_set;

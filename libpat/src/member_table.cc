@@ -42,6 +42,7 @@ std::optional<std::size_t> MemberTable::add(pid_t pid, const std::vector<std::st
     slot.started_unix_ns = unix_now_ns();
     write_argv(slot, argv);
     slot.holder_set.store(0, std::memory_order_relaxed);
+    slot.attached_session.store(0, std::memory_order_relaxed);
     slot.sequence.fetch_add(1, std::memory_order_release);
     slot.state.store(MemberState::Alive, std::memory_order_release);
     return index;

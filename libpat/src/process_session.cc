@@ -53,6 +53,11 @@ std::string attach(ProcessSession& state) {
       return "not in a pat group's data plane: the group's member table has no entry for pid " + std::to_string(pid) +
              " (it had " + std::to_string(kMaxMembers) + " members when this one started)";
     }
+    std::uint64_t empty = 0, mine = reinterpret_cast<std::uint64_t>(&state);
+    if (!arena.member(*slot).attached_session.compare_exchange_strong(empty, mine)) {
+      return "libpat is loaded twice in this process (for example libpat.so beside the pat Python package's "
+             "own copy): only the first copy may use the group's data plane";
+    }
     state.session = new MemberSession(arena, *slot, pid, unpin_through_host);
   } catch (const Error& error) {
     return error.what();

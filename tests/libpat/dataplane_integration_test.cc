@@ -330,3 +330,14 @@ TEST_CASE("members cannot map over, unmap or mprotect the group's arena") {
   CHECK(listed.exit_code == 0);
   CHECK(listed.out.rfind("group=guarded\n", 0) == 0);
 }
+
+TEST_CASE("libpat loaded twice in one member: the second copy refuses, the first keeps working") {
+  PatdInstance patd;
+  REQUIRE(patd.patctl({"group", "create", "twice"}).exit_code == 0);
+  auto both = patd.patctl({"run", "-g", "twice", "--", kPrograms + "/double_load", LIBPAT_SHARED});
+  INFO(both.err);
+  CHECK(both.exit_code == 0);
+  CHECK(both.out == "first=1\nsecond=0: pat_in_group: libpat is loaded twice in this process (for example libpat.so "
+                    "beside the pat Python package's own copy): only the first copy may use the group's data plane\n"
+                    "first still works=1\n");
+}
