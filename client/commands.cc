@@ -68,6 +68,11 @@ void print_group_details(const json& group) {
   const auto& memory = group.value("memory", json::object());
   summary.add({"  memory", "rss " + bytes_field(memory, "rss_bytes") + ", pss " + bytes_field(memory, "pss_bytes") +
                                ", mapped " + bytes_field(memory, "size_bytes") + " (whole group)"});
+  if (auto arena = memory.find("arena"); arena != memory.end() && arena->is_object()) {
+    summary.add({"  data plane", text(*arena, "buffers") + " buffers (" + bytes_field(*arena, "buffer_bytes") + "), " +
+                                     text(*arena, "channels") + " channels, " + text(memory, "pinned_regions") +
+                                     " pinned regions"});
+  }
   std::cout << summary.render();
   const auto& members = group.value("members", json::array());
   if (!members.empty()) {
