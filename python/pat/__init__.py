@@ -1,16 +1,44 @@
 """pat: the Python side of pat ("processes as threads").
 
-Nothing is implemented yet. This package will let Python programs running as
-members of a pat group use the group's zero-copy data plane: shared buffers
-with a reference count that outlive the member that made them, named channels
-that pass references to them, and ``pat.Executor``, a
-``concurrent.futures.Executor`` whose workers are other members of the group
-and whose arguments and results travel as pickle protocol 5 out-of-band
-buffers, i.e. as views of shared memory instead of copies (see DESIGN.md,
-"Zero-copy data plane").
+Python programs running as members of a pat group (``patctl run --group G
+pat-python script.py``) share one address space with the other members.
+This package turns that into data passed by reference:
 
-It is imported under ``pat-python``, which finds it in ``<prefix>/lib/pat/python``
-without adding that directory to ``sys.path``.
+- :func:`buffer`: a writable buffer in the group's shared memory, usable as
+  a memoryview or with ``numpy.frombuffer``, reference-counted across the
+  group and outliving the member that made it;
+- :class:`Channel`: a named multi-producer, multi-consumer channel carrying
+  Python objects (pickle protocol 5), whose large buffers travel as
+  references and arrive as zero-copy views;
+- :class:`Executor`: a ``concurrent.futures.Executor`` whose workers are
+  other members of the caller's group (started through patd), passing
+  arguments and results the same way. From a process that is not a member,
+  it makes a group of its own and copies each buffer once;
+- :func:`group`, :func:`members`, :func:`in_group`; :func:`buffer_of` tells
+  whether an object's bytes are a view of a group buffer.
+
+docs/python.md has examples, the zero-copy rules and the limits. The
+package is found by ``pat-python`` in ``<prefix>/lib/pat/python`` without
+any environment variable.
 """
 
+from .channel import Buffer, Channel, Member, buffer, buffer_of, group, in_group, members
+from .errors import (ArenaDamaged, ChannelClosed, Error, InvalidArgument, LimitReached, NotInGroup, OutOfMemory,
+                     PeerDied, RemoteTraceback, TooLarge, WorkerDied)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Executor", "Channel", "Buffer", "Member", "buffer", "buffer_of", "group", "members", "in_group",
+    "Error", "NotInGroup", "ChannelClosed", "PeerDied", "TooLarge", "OutOfMemory", "LimitReached",
+    "ArenaDamaged", "InvalidArgument", "WorkerDied", "RemoteTraceback",
+]
+
+
+def __getattr__(name):
+    # Executor pulls in concurrent.futures, threading, socket and json: only
+    # when asked for, so that a worker or a plain channel user starts fast.
+    if name == "Executor":
+        from .executor import Executor
+        return Executor
+    raise AttributeError(f"module 'pat' has no attribute {name!r}")
