@@ -1,0 +1,75 @@
+"""What a pat.Executor and its workers say to each other, whatever carries
+it (group channels, :mod:`pat._member_pool`, or a socket,
+:mod:`pat._process_pool`). Every message has a kind, a tag (a task id, or a
+worker's number) and a pickled body.
+
+Caller to worker:
+  INIT     tag 0     body: (preparation data, initializer, initargs)
+  TASK     task id   body: (fn, args, kwargs)
+  GO       task id   (socket only) the task's buffers are in place
+  RELEASE  task id   (socket only) the caller has copied the result's buffers
+Worker to caller:
+  READY        worker number  body: pid
+  INIT_FAILED  worker number  body: the initializer's traceback, as text
+  RESULT       task id        body: the return value
+  ERROR        task id        body: (exception or None, traceback text)
+  ALLOC        task id        (socket only) body: where the task's buffers go
+Caller to itself (member pool: queued behind the worker's last messages):
+  WORKER_GONE  worker number  body: (exit_code, signal), each None if unknown
+  YIELD        0              the reader thread lets a waiting thread receive
+  STOP         0              the reader thread ends
+"""
+
+import traceback
+
+INIT = 1
+TASK = 2
+GO = 3
+RELEASE = 4
+READY = 10
+INIT_FAILED = 11
+RESULT = 12
+ERROR = 13
+ALLOC = 14
+WORKER_GONE = 20
+STOP = 21
+YIELD = 22
+
+NAMES = {value: name for name, value in globals().items() if name.isupper() and isinstance(value, int)}
+
+
+def run_task(load):
+    """Runs the task whose body ``load()`` unpickles; (RESULT, value) or
+    (ERROR, (exception, traceback text)). Everything a task raises is its
+    result, SystemExit and KeyboardInterrupt included, as in
+    ProcessPoolExecutor."""
+    try:
+        fn, args, kwargs = load()
+        return RESULT, fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: B902 - the task's outcome, whatever it is
+        return ERROR, error_body(exc)
+
+
+def error_body(exc):
+    """(exception, traceback text) with the traceback rendered now, in the
+    worker; the exception object itself is dropped later if it cannot be
+    pickled (see picklable_error)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    exc.__traceback__ = None  # frames hold the task's arguments: let them go
+    return exc, text
+
+
+def unpicklable(kind, body, failure):
+    """The ERROR body to send instead of (kind, body) when pickling it raised
+    ``failure``: for a result, the pickling error; for an exception, None and
+    both tracebacks (the caller raises a RuntimeError carrying them)."""
+    _, failure_text = error_body(failure)
+    if kind == ERROR:
+        return None, body[1] + "\nThe exception could not be pickled to send it back:\n\n" + failure_text
+    return failure, failure_text
+
+
+def run_chunk(fn, chunk):
+    """One chunk of Executor.map: the results of fn(*args) for each args in
+    ``chunk``, as ProcessPoolExecutor's _process_chunk."""
+    return [fn(*args) for args in chunk]
