@@ -1,0 +1,434 @@
+"""The `pat` Python package (python/pat/, docs/python.md), end to end.
+
+Each TestCase class is one CTest test (tests/python_pat/CMakeLists.txt).
+`Wire` needs no daemon; every other class starts a patd of its own on a
+fresh runtime directory, runs the scripts in members/ as real members of
+real groups (patctl run ... pat-python SCRIPT) and checks what they print
+and how they exit. Everything started is stopped by pid at the end: the
+groups' hosts (found through their sockets; members die with them), then
+patd.
+
+Run by CTest:
+  /usr/bin/python3.11 -I pat_package_test.py --build-dir DIR --programs DIR [unittest args, e.g. a class]
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = pathlib.Path(__file__).resolve().parent
+MEMBERS = HERE / "members"
+DEBIAN_PYTHON = "/usr/bin/python3.11"
+TIMEOUT = 300
+
+# Set from the command line in main().
+BUILD_DIR = pathlib.Path()
+PROGRAMS_DIR = pathlib.Path()
+
+
+def package_root():
+    return BUILD_DIR / "lib" / "pat" / "python"
+
+
+def _listener_pid(path):
+    """pid of the process serving a Unix socket (SO_PEERCRED), or None."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", creds)[0]
+    return None
+
+
+class PrivatePatd:
+    """A patd of our own on a fresh runtime directory (as tests/support and
+    bench/patbench.py do). close() stops what it started, by pid."""
+
+    def __init__(self):
+        self.runtime_dir = pathlib.Path(tempfile.mkdtemp(prefix="pat-python-pkg-"))
+        self.socket = self.runtime_dir / "patd.sock"
+        self.log_path = self.runtime_dir / "patd.log"
+        self.patctl_path = BUILD_DIR / "bin" / "patctl"
+        self.pat_python = BUILD_DIR / "bin" / "pat-python"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(BUILD_DIR / "bin" / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", "0600"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while self.patctl("status", check=False).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log_text = self.log()
+                self.close()
+                raise RuntimeError(f"patd did not come up; its log:\n{log_text}")
+            time.sleep(0.02)
+
+    def env(self, **extra):
+        """The environment members and callers get: PATD_SOCKET names ours;
+        no PYTHON* variables of the caller's; no bytecode in the build tree."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and not k.startswith("PAT_")}
+        env["PATD_SOCKET"] = str(self.socket)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra)
+        return env
+
+    def patctl(self, *args, check=True):
+        result = subprocess.run([str(self.patctl_path), "--socket", str(self.socket), *args],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+        if check and result.returncode != 0:
+            raise AssertionError(f"patctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def member_argv(self, group, script, *args):
+        return [str(self.patctl_path), "--socket", str(self.socket), "run", "--group", group, "--",
+                str(self.pat_python), str(MEMBERS / script), *map(str, args)]
+
+    def run_member(self, group, script, *args, timeout=TIMEOUT):
+        return subprocess.run(self.member_argv(group, script, *args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, env=self.env(), cwd=MEMBERS, timeout=timeout)
+
+    def start_member(self, group, script, *args, stdin=subprocess.DEVNULL):
+        return subprocess.Popen(self.member_argv(group, script, *args), stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env(), cwd=MEMBERS)
+
+    def show(self, group):
+        return json.loads(self.patctl("group", "show", group, "--json").stdout)
+
+    def groups(self):
+        return [g["name"] for g in json.loads(self.patctl("group", "list", "--json").stdout)]
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def host_pids(self):
+        groups = self.runtime_dir / "groups"
+        pids = []
+        if groups.is_dir():
+            for entry in groups.iterdir():
+                pid = _listener_pid(entry / "host.sock")
+                if pid:
+                    pids.append(pid)
+        return pids
+
+    def close(self):
+        for pid in self.host_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+class WithPatd(unittest.TestCase):
+    """A private patd for the whole class; each test makes its own group."""
+
+    patd = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.patd = PrivatePatd()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.patd.close()
+
+    def setUp(self):
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="pat-python-pkg-test-"))
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.group = self.id().rsplit(".", 1)[-1].replace("_", "-")[:60]
+        self.patd.patctl("group", "create", self.group)
+        self.addCleanup(self.patd.patctl, "group", "destroy", self.group, "--force", "--grace-ms", "500", check=False)
+
+    def assertMemberOk(self, result, what=""):
+        """The member exited 0 and printed "ok..." last."""
+        details = f"{what}\nexit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        self.assertEqual(result.returncode, 0, details)
+        lines = result.stdout.strip().splitlines()
+        self.assertTrue(lines and lines[-1].startswith("ok"), details)
+        return lines
+
+    def finish(self, process, timeout=TIMEOUT):
+        """(returncode, stdout, stderr) of a started member; killed (by pid)
+        if it overruns."""
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            self.fail(f"{process.args} did not finish within {timeout} s:\n{out}\n{err}")
+        return process.returncode, out, err
+
+
+class Wire(unittest.TestCase):
+    """pat._wire and pat._stream without a daemon: what goes out of band and
+    how it comes back (these need only the extension's pure helpers)."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, str(package_root()))
+        global np, _wire, _stream, pat, _pat
+        import numpy as np
+        import _pat
+        import pat
+        from pat import _stream, _wire
+
+    @classmethod
+    def tearDownClass(cls):
+        sys.path.remove(str(package_root()))
+
+    def round_trip(self, value):
+        pickled = _wire.dumps(value)
+        views = [memoryview(bytearray(b.raw() if hasattr(b, "raw") else memoryview(b).cast("B")))
+                 for b in pickled.buffers]
+        return pickled, _wire.loads(pickled.data, pickled.kinds, views)
+
+    def test_what_goes_out_of_band(self):
+        big = bytes(range(256)) * 1024  # 256 KiB
+        value = {"bytes": big, "bytearray": bytearray(big), "small": b"x" * 100,
+                 "array": np.arange(100000, dtype=np.int32), "fortran": np.asfortranarray(np.ones((300, 400))),
+                 "strided": np.arange(200000)[::2], "view": memoryview(np.arange(50000, dtype=np.float64)),
+                 "smallview": memoryview(b"abc"), "text": "hello"}
+        pickled, back = self.round_trip(value)
+        # bytes, bytearray, 2 contiguous numpy arrays, the memoryview, and the
+        # strided array's bytes (numpy pickles a non-contiguous array as a copy
+        # in a bytes object, large enough to go out of band itself)
+        self.assertEqual(pickled.kinds, b"xxppxx")
+        self.assertEqual(back["bytes"], big)
+        self.assertIs(type(back["bytes"]), bytes)
+        self.assertEqual(back["bytearray"], bytearray(big))
+        self.assertIs(type(back["bytearray"]), bytearray)
+        self.assertTrue(np.array_equal(back["array"], value["array"]))
+        self.assertTrue(np.array_equal(back["fortran"], value["fortran"]) and back["fortran"].flags.f_contiguous)
+        self.assertTrue(np.array_equal(back["strided"], value["strided"]))
+        self.assertEqual(back["view"].format, "d")
+        self.assertEqual(back["view"].shape, (50000,))
+        self.assertEqual(back["view"].tolist(), value["view"].tolist())
+        self.assertEqual(bytes(back["smallview"]), b"abc")
+        self.assertTrue(back["smallview"].readonly)
+        self.assertEqual(back["text"], "hello")
+
+    def test_received_arrays_are_views_of_the_buffers(self):
+        array = np.arange(100000, dtype=np.int64)
+        pickled = _wire.dumps(array)
+        target = bytearray(pickled.buffers[0].raw())
+        back = _wire.loads(pickled.data, pickled.kinds, [memoryview(target)])
+        target[:8] = (12345).to_bytes(8, "little")
+        self.assertEqual(back[0], 12345)  # no copy: the array is the buffer
+
+    def test_in_band_only(self):
+        value = {"view": memoryview(bytes(100000)), "array": np.ones(10000)}
+        pickled = _wire.dumps(value, out_of_band=False)
+        self.assertEqual(pickled.buffers, [])
+        back = _wire.loads(pickled.data, pickled.kinds, [])
+        self.assertEqual(bytes(back["view"]), bytes(100000))
+        self.assertTrue(np.array_equal(back["array"], np.ones(10000)))
+
+    def test_stream_frames_copy_large_buffers_by_address(self):
+        value = {"big": np.arange(1 << 20, dtype=np.float64), "small": np.arange(10, dtype=np.float64)}
+        frame, sources = _stream.encode_object(12, 7, value)
+        self.assertEqual(len(sources), 1)  # the 8 MiB array; the small one is in band
+        self.assertLess(len(frame), 64 * 1024)
+        reader = _stream.FrameReader()
+        reader.feed(frame)
+        (kind, tag, body), = list(reader.frames())
+        self.assertEqual((kind, tag), (12, 7))
+        received = _stream.Body(body)
+        for index, address, length in received.remote:
+            view = _stream.fresh_memory(length)
+            _pat.read_remote(os.getpid(), address, view)  # ourselves, as the caller reads a worker
+            received.fill(index, view)
+        back = received.load()
+        self.assertTrue(np.array_equal(back["big"], value["big"]))
+        self.assertTrue(np.array_equal(back["small"], value["small"]))
+
+    def test_not_in_group(self):
+        self.assertFalse(pat.in_group())
+        with self.assertRaises(pat.NotInGroup):
+            pat.group()
+        with self.assertRaises(pat.NotInGroup):
+            pat.Channel("x")
+        with self.assertRaises(pat.NotInGroup):
+            pat.buffer(10)
+        self.assertTrue(issubclass(pat.PeerDied, pat.Error) and issubclass(pat.WorkerDied, pat.Error))
+
+    def test_executor_without_patd(self):
+        previous = os.environ.get("PATD_SOCKET")
+        os.environ["PATD_SOCKET"] = "/nonexistent/patd.sock"
+        try:
+            executor = pat.Executor(1)
+            with self.assertRaisesRegex(ConnectionError, "cannot reach patd"):
+                executor.submit(abs, -1)
+            executor.shutdown()
+        finally:
+            if previous is None:
+                del os.environ["PATD_SOCKET"]
+            else:
+                os.environ["PATD_SOCKET"] = previous
+
+
+class Executor(WithPatd):
+    """pat.Executor called by a member: workers in the caller's group."""
+
+    def test_results_exceptions_map_wait_and_zero_copy(self):
+        self.assertMemberOk(self.patd.run_member(self.group, "executor_basics.py"))
+
+    def test_cancel_and_shutdown(self):
+        self.assertMemberOk(self.patd.run_member(self.group, "executor_cancel.py", self.tmp))
+
+    def test_worker_crash(self):
+        lines = self.assertMemberOk(self.patd.run_member(self.group, "executor_crash.py"))
+        self.assertIn("SIGKILL", lines[-2])
+        # Every worker (the dead ones and their replacements) is gone after
+        # shutdown; only the caller ran in the group at the end.
+        shown = self.patd.show(self.group)
+        self.assertEqual(shown["members"], [])
+
+
+class Buffers(WithPatd):
+    def test_buffer_outlives_its_sender(self):
+        sent = self.patd.run_member(self.group, "buffer_handoff.py", "send", "handoff")
+        self.assertEqual(sent.returncode, 0, sent.stderr)
+        self.assertEqual(sent.stdout.strip(), "sent")
+        sender_pids = [e["pid"] for e in self.patd.show(self.group)["recent_exits"]]
+        self.assertEqual(len(sender_pids), 1)
+        received = self.patd.run_member(self.group, "buffer_handoff.py", "receive", "handoff")
+        lines = self.assertMemberOk(received)
+        self.assertEqual(lines[-1], f"ok sender={sender_pids[0]}")
+
+    def test_cpp_member_exchanges_buffers_with_python(self):
+        echo = subprocess.Popen(
+            [str(self.patd.patctl_path), "--socket", str(self.patd.socket), "run", "--group", self.group, "--",
+             str(PROGRAMS_DIR / "buffer_echo"), "cpp.requests", "cpp.replies"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        python = self.patd.run_member(self.group, "cpp_exchange.py", "cpp.requests", "cpp.replies")
+        code, out, err = self.finish(echo)
+        self.assertMemberOk(python)
+        self.assertEqual((code, out.strip()), (0, "served 2"), err)
+
+
+class Channels(WithPatd):
+    def test_four_producers_four_consumers_every_message_once(self):
+        count = 1500
+        closer = self.patd.start_member(self.group, "channel_stress.py", "close", "stress", stdin=subprocess.PIPE)
+        self.assertEqual(closer.stdout.readline().strip(), "attached")
+        consumers = [self.patd.start_member(self.group, "channel_stress.py", "consume", "stress") for _ in range(4)]
+        producers = [self.patd.start_member(self.group, "channel_stress.py", "produce", "stress", i, count)
+                     for i in range(4)]
+        for producer in producers:
+            code, out, err = self.finish(producer)
+            self.assertEqual((code, out.strip()), (0, "produced"), err)
+        closer.stdin.write("close\n")
+        closer.stdin.flush()
+        self.assertEqual(self.finish(closer)[0], 0)
+        received = []
+        per_consumer = []
+        for consumer in consumers:
+            code, out, err = self.finish(consumer)
+            self.assertEqual(code, 0, err)
+            mine = [tuple(x) for x in json.loads(out.strip().splitlines()[-1])]
+            per_consumer.append(len(mine))
+            received.extend(mine)
+        expected = {(p, s) for p in range(4) for s in range(count)}
+        self.assertEqual(len(received), len(expected), f"duplicates or losses; per consumer {per_consumer}")
+        self.assertEqual(set(received), expected)
+        print(f"\n  messages per consumer: {per_consumer}", file=sys.stderr)
+
+    def test_peer_died(self):
+        waiter = self.patd.start_member(self.group, "peer_died.py", "wait", "dying")
+        holder = self.patd.start_member(self.group, "peer_died.py", "hold", "dying")
+        self.assertEqual(holder.stdout.readline().strip(), "holding")
+        # The holder's pid: the member running "hold".
+        pid = next(m["pid"] for m in self.patd.show(self.group)["members"] if "hold" in m["argv"])
+        os.kill(pid, signal.SIGKILL)
+        code, out, err = self.finish(waiter)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.startswith("ok PeerDied:"), out)
+        self.finish(holder)
+
+    def test_a_signal_handler_ends_a_blocked_recv(self):
+        lines = self.assertMemberOk(self.patd.run_member(self.group, "peer_died.py", "interrupt", "quiet"))
+        seconds = float(lines[-1].split()[-2])
+        self.assertLess(seconds, 5.0)
+
+
+class GroupMemory(WithPatd):
+    def test_no_rss_growth_over_2000_tasks_with_1_mib_buffers(self):
+        result = self.patd.run_member(self.group, "rss_tasks.py", 2000, 200, timeout=600)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        growth = figures["after_all"] - figures["after_warmup"]
+        print(f"\n  group RSS after 200 tasks {figures['after_warmup'] >> 20} MiB, after 2000 "
+              f"{figures['after_all'] >> 20} MiB, after shutdown {figures['after_shutdown'] >> 20} MiB",
+              file=sys.stderr)
+        # 1,800 more tasks moved 3.5 GiB through the group; what stays must
+        # not depend on how many there were.
+        self.assertLess(growth, 16 << 20, figures)
+
+
+class OutsideGroup(WithPatd):
+    """pat.Executor called by a process that is not a member."""
+
+    def check_outside(self, argv, env):
+        before = set(self.patd.groups())
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=MEMBERS, timeout=TIMEOUT)
+        lines = self.assertMemberOk(result)
+        group = next(line.split()[1] for line in lines if line.startswith("group "))
+        self.assertNotIn(group, before)
+        self.assertEqual(set(self.patd.groups()), before, "the executor's own group must be gone after shutdown")
+
+    def test_debian_python3_caller(self):
+        env = self.patd.env(PYTHONPATH=str(package_root()))
+        self.check_outside([DEBIAN_PYTHON, str(MEMBERS / "executor_outside.py")], env)
+
+    def test_pat_python_caller_outside_any_group(self):
+        self.check_outside([str(self.patd.pat_python), str(MEMBERS / "executor_outside.py")], self.patd.env())
+
+    def test_killed_caller_leaves_no_group(self):
+        script = self.tmp / "killed.py"
+        script.write_text(
+            "import os, signal, time, pat\n"
+            "def nap(s):\n    time.sleep(s)\n"
+            "if __name__ == '__main__':\n"
+            "    ex = pat.Executor(2)\n    ex.submit(nap, 0).result(timeout=60)\n"
+            "    print('started', flush=True)\n    ex.submit(nap, 5)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+        before = set(self.patd.groups())
+        result = subprocess.run([str(self.patd.pat_python), str(script)], capture_output=True, text=True,
+                                env=self.patd.env(), timeout=TIMEOUT)
+        self.assertEqual(result.returncode, -signal.SIGKILL, result.stderr)
+        self.assertIn("started", result.stdout)
+        # Its workers see the connection end and exit (the busy one after its
+        # task): the ephemeral group ends with the last of them.
+        deadline = time.monotonic() + 60
+        while set(self.patd.groups()) != before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(set(self.patd.groups()), before)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build-dir", required=True, type=pathlib.Path)
+    parser.add_argument("--programs", required=True, type=pathlib.Path)
+    args, rest = parser.parse_known_args()
+    global BUILD_DIR, PROGRAMS_DIR
+    BUILD_DIR = args.build_dir.resolve()
+    PROGRAMS_DIR = args.programs.resolve()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
+
+
+if __name__ == "__main__":
+    main()
