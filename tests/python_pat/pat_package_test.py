@@ -377,6 +377,7 @@ class GroupMemory(WithPatd):
         # 1,800 more tasks moved 3.5 GiB through the group; what stays must
         # not depend on how many there were.
         self.assertLess(growth, 16 << 20, figures)
+        self.assertEqual(figures["zero_copy_results"], 1000, "half the results should travel as pinned pages")
 
 
 class OutsideGroup(WithPatd):

@@ -39,6 +39,22 @@ def view_back(view):
     return view  # a received buffer sent back: the same memory again
 
 
+def unpicklable_result():
+    return lambda: None
+
+
+SETTING = None
+
+
+def remember(value):
+    global SETTING
+    SETTING = value
+
+
+def setting():
+    return SETTING
+
+
 def slow(seconds):
     time.sleep(seconds)
     return seconds
@@ -61,6 +77,13 @@ def main():
             assert isinstance(cause, pat.RemoteTraceback), type(cause)
             assert "in explode" in str(cause) and "raise KeyError(message)" in str(cause), str(cause)
         assert isinstance(future.exception(), KeyError)
+
+        # A result that cannot be pickled becomes the task's exception.
+        try:
+            executor.submit(unpicklable_result).result()
+            raise AssertionError("an unpicklable result was returned")
+        except Exception as error:  # pickle's own error: AttributeError or PicklingError
+            assert "pickle" in str(error).lower() or "pickle" in str(error.__cause__).lower(), repr(error)
 
         # map raises at the failing element; timeout raises TimeoutError
         try:
@@ -110,6 +133,8 @@ def main():
         raise AssertionError("submit after shutdown")
     except RuntimeError:
         pass
+    with pat.Executor(max_workers=2, initializer=remember, initargs=("set by the initializer",)) as executor:
+        assert {executor.submit(setting).result(timeout=60) for _ in range(6)} == {"set by the initializer"}
     print("ok")
 
 

@@ -20,6 +20,10 @@ def exit_now(code):
     os._exit(code)
 
 
+def failing_initializer():
+    raise RuntimeError("no environment for this worker")
+
+
 def whoami():
     return os.getpid()
 
@@ -57,6 +61,20 @@ def main():
         assert killed.pid not in pids and crashed.pid not in pids and exited.pid not in pids
         assert len(executor.worker_pids()) == 2, executor.worker_pids()
         print(f"died: {killed} | {crashed} | {exited}")
+    # An initializer that raises breaks the executor, as in ProcessPoolExecutor.
+    broken = pat.Executor(max_workers=1, initializer=failing_initializer)
+    future = broken.submit(square, 1)
+    try:
+        future.result(timeout=60)
+        raise AssertionError("no BrokenExecutor")
+    except pat.errors.BrokenExecutor as error:
+        assert "no environment for this worker" in str(error), str(error)
+    try:
+        broken.submit(square, 2)
+        raise AssertionError("submit to a broken executor")
+    except pat.errors.BrokenExecutor:
+        pass
+    broken.shutdown()
     print("ok")
 
 
