@@ -11,20 +11,18 @@ reports medians over the rounds, never a single run or a best case.
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
 import platform
-import shutil
-import signal
-import socket
 import statistics
-import struct
 import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+import private_patd  # noqa: E402  (tests/support/private_patd.py)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -59,49 +57,15 @@ class Build:
         return path
 
 
-def _listener_pid(path):
-    """pid of the process serving a Unix socket (SO_PEERCRED), or None."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(path))
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", creds)[0]
-    return None
-
-
-class PrivatePatd:
-    """A patd of our own on a fresh runtime directory, as tests/support does.
-
-    close() stops everything it started, by pid: first the group hosts found
-    through groups/*/host.sock (their members die with them, PR_SET_PDEATHSIG),
-    then patd, then the directory goes. Use it as a context manager so that an
-    exception or Ctrl-C still cleans up.
-    """
+class PrivatePatd(private_patd.PrivatePatd):
+    """tests/support/private_patd.py's daemon, with the calls benchmarks use."""
 
     def __init__(self, build):
         self.build = build
-        self.runtime_dir = Path(tempfile.mkdtemp(prefix="pat-bench-"))
-        self.socket = self.runtime_dir / "patd.sock"
-        self.log_path = self.runtime_dir / "patd.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(build.patd), "--runtime-dir", str(self.runtime_dir), "--socket-mode", "0600"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while self.patctl("status", check=False).returncode != 0:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log_text = self.log_path.read_text(errors="replace")
-                self.close()
-                raise SystemExit(f"patd did not come up; its log:\n{log_text}")
-            time.sleep(0.02)
-
-    def patctl_argv(self, *args):
-        return [str(self.build.patctl), "--socket", str(self.socket), *args]
-
-    def patctl(self, *args, check=True):
-        result = subprocess.run(self.patctl_argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"patctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
-        return result
+        try:
+            super().__init__(build.dir / "bin", prefix="pat-bench-", timeout=None)
+        except RuntimeError as error:
+            raise SystemExit(str(error))
 
     def create_group(self, name, *options):
         self.patctl("group", "create", name, *options)
@@ -115,38 +79,6 @@ class PrivatePatd:
         """The patctl command line that runs argv as a member of `group`."""
         env_args = [arg for pair in env for arg in ("--env", pair)]
         return self.patctl_argv("run", "--group", group, *env_args, "--", *map(str, argv))
-
-    def show(self, group):
-        return json.loads(self.patctl("group", "show", group, "--json").stdout)
-
-    def host_pids(self):
-        groups = self.runtime_dir / "groups"
-        pids = []
-        if groups.is_dir():
-            for entry in groups.iterdir():
-                pid = _listener_pid(entry / "host.sock")
-                if pid:
-                    pids.append(pid)
-        return pids
-
-    def close(self):
-        for pid in self.host_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def spawn_and_wait(argv, env=None):

@@ -13,19 +13,19 @@ Run by CTest:
 """
 
 import argparse
-import contextlib
 import json
 import os
 import pathlib
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "support"))
+import private_patd  # noqa: E402  (tests/support/private_patd.py)
 
 HERE = pathlib.Path(__file__).resolve().parent
 MEMBERS = HERE / "members"
@@ -41,36 +41,13 @@ def package_root():
     return BUILD_DIR / "lib" / "pat" / "python"
 
 
-def _listener_pid(path):
-    """pid of the process serving a Unix socket (SO_PEERCRED), or None."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(path))
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", creds)[0]
-    return None
-
-
-class PrivatePatd:
-    """A patd of our own on a fresh runtime directory (as tests/support and
-    bench/patbench.py do). close() stops what it started, by pid."""
+class PrivatePatd(private_patd.PrivatePatd):
+    """tests/support/private_patd.py's daemon, with what these tests need."""
 
     def __init__(self):
-        self.runtime_dir = pathlib.Path(tempfile.mkdtemp(prefix="pat-python-pkg-"))
-        self.socket = self.runtime_dir / "patd.sock"
-        self.log_path = self.runtime_dir / "patd.log"
+        super().__init__(BUILD_DIR / "bin", prefix="pat-python-pkg-", timeout=TIMEOUT)
         self.patctl_path = BUILD_DIR / "bin" / "patctl"
         self.pat_python = BUILD_DIR / "bin" / "pat-python"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(BUILD_DIR / "bin" / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", "0600"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while self.patctl("status", check=False).returncode != 0:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log_text = self.log()
-                self.close()
-                raise RuntimeError(f"patd did not come up; its log:\n{log_text}")
-            time.sleep(0.02)
 
     def env(self, **extra):
         """The environment members and callers get: PATD_SOCKET names ours;
@@ -80,13 +57,6 @@ class PrivatePatd:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.update(extra)
         return env
-
-    def patctl(self, *args, check=True):
-        result = subprocess.run([str(self.patctl_path), "--socket", str(self.socket), *args],
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
-        if check and result.returncode != 0:
-            raise AssertionError(f"patctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
-        return result
 
     def member_argv(self, group, script, *args):
         return [str(self.patctl_path), "--socket", str(self.socket), "run", "--group", group, "--",
@@ -99,38 +69,6 @@ class PrivatePatd:
     def start_member(self, group, script, *args, stdin=subprocess.DEVNULL):
         return subprocess.Popen(self.member_argv(group, script, *args), stdin=stdin, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=self.env(), cwd=MEMBERS)
-
-    def show(self, group):
-        return json.loads(self.patctl("group", "show", group, "--json").stdout)
-
-    def groups(self):
-        return [g["name"] for g in json.loads(self.patctl("group", "list", "--json").stdout)]
-
-    def log(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def host_pids(self):
-        groups = self.runtime_dir / "groups"
-        pids = []
-        if groups.is_dir():
-            for entry in groups.iterdir():
-                pid = _listener_pid(entry / "host.sock")
-                if pid:
-                    pids.append(pid)
-        return pids
-
-    def close(self):
-        for pid in self.host_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 class WithPatd(unittest.TestCase):
