@@ -13,6 +13,9 @@ packages=(
   # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
   # used by tests, the demo and the benchmark plots.
   python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
+  # pat-python's fixed-address builds link Debian's static libpython3.11.a,
+  # which needs these two (libpython3.11-dev depends on them too)
+  libexpat1-dev zlib1g-dev
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd

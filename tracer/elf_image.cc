@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
+#include "proto/elf_note.h"
 #include "tracer/kernel_abi.h"
 
 namespace pat::tracer {
@@ -90,6 +92,38 @@ std::optional<ElfRejection> read_interpreter(int fd, const Elf64_Phdr& ph, std::
   return std::nullopt;
 }
 
+// A PT_NOTE segment: a sequence of (namesz, descsz, type, name, desc), name
+// and desc each padded to 4 bytes (8 in a segment aligned to 8, as GNU ld
+// lays out .note.gnu.property). Only pat's own note is taken; others, and
+// notes too large to be ours, are skipped (the kernel ignores most notes too).
+std::optional<ElfRejection> read_pat_note(int fd, const Elf64_Phdr& ph, std::uint64_t file_size, ElfImage& image) {
+  constexpr std::uint64_t kMaxNoteSegment = 64 * 1024;
+  if (ph.p_filesz == 0 || ph.p_filesz > kMaxNoteSegment) return std::nullopt;
+  if (!fits(ph.p_offset, ph.p_filesz, file_size)) return reject("note segment beyond the end of the file (truncated?)");
+  std::string notes(ph.p_filesz, '\0');
+  if (auto error = read_exactly(fd, notes.data(), notes.size(), ph.p_offset)) return error;
+  const std::uint64_t align = ph.p_align == 8 ? 8 : 4;
+  auto pad = [align](std::uint64_t n) { return (n + align - 1) & ~(align - 1); };
+  std::uint64_t at = 0;
+  while (notes.size() - at >= sizeof(Elf64_Nhdr)) {
+    Elf64_Nhdr nh;
+    std::memcpy(&nh, notes.data() + at, sizeof(nh));
+    at += sizeof(nh);
+    std::uint64_t name_size = pad(nh.n_namesz), desc_size = pad(nh.n_descsz);
+    if (name_size > notes.size() - at || desc_size > notes.size() - at - name_size) break;  // malformed: stop reading
+    std::string_view name(notes.data() + at, nh.n_namesz);
+    std::string_view desc(notes.data() + at + name_size, nh.n_descsz);
+    at += name_size + desc_size;
+    if (name != std::string_view(PAT_NOTE_OWNER, sizeof(PAT_NOTE_OWNER)) || nh.n_type != PAT_NOTE_FIXED_BUILDS) continue;
+    if (image.fixed_builds_dir) return reject("more than one pat fixed-builds note");
+    if (desc.size() < 2 || desc.size() > kernel::kPathMax || desc.back() != '\0' ||
+        desc.find('\0') != desc.size() - 1)
+      return reject("bad pat fixed-builds note");
+    image.fixed_builds_dir = std::string(desc.substr(0, desc.size() - 1));
+  }
+  return std::nullopt;
+}
+
 // Where the program headers are once mapped (AT_PHDR): inside the PT_LOAD
 // that holds their file bytes, as fs/binfmt_elf.c computes it since 5.18;
 // PT_PHDR as a fallback.
@@ -153,6 +187,7 @@ std::variant<ElfImage, ElfRejection> read_elf_image(int fd, std::uint64_t file_s
       case PT_INTERP: error = read_interpreter(fd, ph, file_size, image); break;
       case PT_GNU_STACK: image.executable_stack = (ph.p_flags & PF_X) != 0; break;
       case PT_PHDR: pt_phdr = ph.p_vaddr; break;
+      case PT_NOTE: error = read_pat_note(fd, ph, file_size, image); break;
       default: break;
     }
     if (error) return *error;

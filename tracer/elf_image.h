@@ -30,6 +30,9 @@ struct ElfImage {
   std::optional<std::string> interpreter;  // PT_INTERP path
   bool executable_stack = false;           // PT_GNU_STACK with PF_X
   std::uint64_t max_align = 4096;          // largest p_align of a PT_LOAD (>= page size)
+  // From a "pat" PAT_NOTE_FIXED_BUILDS note (proto/elf_note.h): the directory
+  // of this program's fixed-address builds, relative to its own directory.
+  std::optional<std::string> fixed_builds_dir;
 
   // [lowest page of a segment, end of the highest segment rounded up to a page),
   // unbiased.

@@ -110,11 +110,14 @@ std::variant<std::uintptr_t, LaunchError> reserve_image(const OpenedElf& elf, st
   return std::get<std::uintptr_t>(base) - image.span_start();
 }
 
-// ET_EXEC: the brk heap goes right after the image if that is free (like the
-// kernel's start_brk), else anywhere.
-std::variant<Range, LaunchError> reserve_brk_after(std::uintptr_t image_end, std::uint64_t size) {
-  void* p = reserve_exactly(image_end, size);
-  if (p == MAP_FAILED) p = reserve(0, size, 0);
+// ET_EXEC: the brk heap goes wherever the kernel finds room, not right after
+// the image as the kernel's start_brk would put it. A 4 GiB reservation
+// after an image in the low 2 GiB would cover the addresses where other
+// fixed-address images (another program's, or the fixed-address builds of
+// fixed_builds.h) must go. Programs do not depend on the heap's place: the
+// kernel randomises it too.
+std::variant<Range, LaunchError> reserve_brk_anywhere(std::uint64_t size) {
+  void* p = reserve(0, size, 0);
   if (p == MAP_FAILED) return LaunchError::internal(std::string("reserving the brk heap: ") + std::strerror(errno));
   auto start = reinterpret_cast<std::uintptr_t>(p);
   return Range{start, start + size};
@@ -149,7 +152,7 @@ std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout:
       return LaunchError::internal(elf.path + ": mapping a segment: " + std::strerror(errno));
   }
   if (image.fixed_address && brk_bytes > 0) {
-    auto brk = reserve_brk_after(mapped.image.end, brk_bytes);
+    auto brk = reserve_brk_anywhere(brk_bytes);
     if (auto* error = std::get_if<LaunchError>(&brk)) return *error;
     mapped.brk = std::get<Range>(brk);
     layout.add(MemberLayout::Kind::BrkReservation, mapped.brk);

@@ -2,6 +2,8 @@
 // space, as fs/binfmt_elf.c load_elf_binary()/elf_load() do for a new mm:
 // ET_DYN at a fresh base, ET_EXEC only at its own addresses and only where
 // nothing is mapped yet. Also reserves the program's private brk heap.
+// Which file to map for a program (it or a fixed-address build of it) is
+// fixed_builds.h's choice.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 namespace pat::tracer {
 
 // Address space for each member's brk heap, reserved PROT_NONE right after
-// its image. Reserving costs no memory and no commit charge (PROT_NONE,
+// its image (ET_DYN) or anywhere (ET_EXEC). Reserving costs no memory and no commit charge (PROT_NONE,
 // MAP_NORESERVE), only a VMA. glibc's malloc uses brk for its main arena and
 // falls back to mmap when brk fails, so this caps only the contiguous main
 // arena, not what a member can allocate. 4 GiB is far beyond what the kernel
@@ -32,7 +34,7 @@ struct MappedElf {
 };
 
 // Maps `elf`. With `brk_bytes` > 0 also reserves that much PROT_NONE right
-// after the image (for ET_EXEC: right after if free, else anywhere). Every
+// after the image (for ET_EXEC: anywhere, see elf_mapper.cc). Every
 // mapping made is recorded in `layout` under `kind` (and BrkReservation), also
 // when a later step fails, so the caller releases it all.
 std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,

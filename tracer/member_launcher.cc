@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "tracer/elf_mapper.h"
+#include "tracer/fixed_builds.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
 #include "base/pidfd.h"
@@ -169,12 +170,16 @@ struct LoadedProgram {
   BrkArea brk;
 };
 
-std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, const ResolvedProgram& resolved,
+// Maps the program (or a fixed-address build of it, which then replaces
+// resolved.program), its interpreter and its stack.
+std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, ResolvedProgram& resolved,
                                                       const std::vector<std::string>& env, const MemberLimits& limits,
                                                       const MachineAuxv& machine, MemberLayout& layout) {
-  auto program = map_elf(resolved.program, MemberLayout::Kind::ProgramImage, kBrkReservationBytes, layout);
+  auto program = map_program_or_fixed_build(resolved.program, kBrkReservationBytes, layout);
   if (auto* error = std::get_if<LaunchError>(&program)) return *error;
-  const MappedElf& image = std::get<MappedElf>(program);
+  MappedProgram& chosen = std::get<MappedProgram>(program);
+  if (chosen.build) resolved.program = std::move(*chosen.build);
+  const MappedElf& image = chosen.mapped;
   std::optional<MappedElf> interp;
   if (resolved.interpreter) {
     auto mapped = map_elf(*resolved.interpreter, MemberLayout::Kind::InterpreterImage, 0, layout);

@@ -78,15 +78,24 @@ std::variant<OpenedElf, LaunchError> to_elf(ExecutableFile file, const std::stri
   return OpenedElf{std::move(file.fd), std::move(canonical), std::move(std::get<ElfImage>(parsed))};
 }
 
+}  // namespace
+
+std::variant<OpenedElf, LaunchError> open_elf(int cwd_fd, const std::string& path) {
+  auto file = open_executable(cwd_fd, path);
+  if (auto* error = std::get_if<LaunchError>(&file)) return *error;
+  return to_elf(std::move(std::get<ExecutableFile>(file)), path);
+}
+
+namespace {
+
 // PT_INTERP must itself be an ELF file (fs/binfmt_elf.c: no scripts, no
 // second interpreter).
 std::variant<OpenedElf, LaunchError> open_interpreter(int cwd_fd, const std::string& path, const std::string& program) {
-  auto file = open_executable(cwd_fd, path);
-  if (auto* error = std::get_if<LaunchError>(&file)) {
+  auto elf = open_elf(cwd_fd, path);
+  if (auto* error = std::get_if<LaunchError>(&elf)) {
     error->message += " (ELF interpreter of " + program + ")";
     return *error;
   }
-  auto elf = to_elf(std::move(std::get<ExecutableFile>(file)), path);
   if (auto* opened = std::get_if<OpenedElf>(&elf); opened && opened->image.interpreter)
     return LaunchError::not_executable(path, "ELF interpreter has an interpreter itself");
   return elf;

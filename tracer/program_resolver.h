@@ -41,6 +41,11 @@ std::variant<ResolvedProgram, LaunchError> resolve_program(int cwd_fd, const std
                                                            const std::vector<std::string>& argv,
                                                            const std::string& search_path);
 
+// One ELF file, opened with execve's checks (regular file, execute
+// permission, no noexec mount); a script is refused as not ELF. No PT_INTERP
+// is followed.
+std::variant<OpenedElf, LaunchError> open_elf(int cwd_fd, const std::string& path);
+
 // PATH lookup as execvp(3) does it: the first regular file we may execute.
 // A name containing '/' is returned unchanged.
 std::optional<std::string> search_in_path(int cwd_fd, const std::string& name, const std::string& search_path);

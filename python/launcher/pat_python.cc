@@ -9,10 +9,33 @@
 #include <Python.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <optional>
+#include <system_error>
 
 #include "python/launcher/own_executable.h"
 #include "python/launcher/package_finder.h"
+#include "proto/elf_note.h"
+
+#define PAT_STRINGIFY_(x) #x
+#define PAT_STRINGIFY(x) PAT_STRINGIFY_(x)
+
+#if defined(PAT_PYTHON_FIXED_BUILDS_FROM_BIN)
+// The position-independent pat-python names its fixed-address builds
+// (proto/elf_note.h): the same launcher linked non-PIE with Debian's static
+// libpython3.11.a, each at its own addresses. pat's loader maps a free one
+// when pat-python runs in a group, and members then run CPython as fast as
+// /usr/bin/python3.11 does (docs/pat-python.md, "Speed").
+asm(".pushsection .note.pat, \"a\", @note\n"
+    ".balign 4\n"
+    ".long 4\n"          // namesz: "pat" and its NUL
+    ".long 2f - 1f\n"    // descsz
+    ".long " PAT_STRINGIFY(PAT_NOTE_FIXED_BUILDS) "\n"
+    ".asciz \"" PAT_NOTE_OWNER "\"\n"
+    "1: .asciz \"" PAT_PYTHON_FIXED_BUILDS_FROM_BIN "\"\n"
+    "2: .balign 4\n"
+    ".popsection\n");
+#endif
 
 namespace {
 
@@ -70,6 +93,25 @@ void initialise_python(int argc, char** argv, const std::optional<pat::python::O
   exit_if_failed(Py_InitializeFromConfig(config.get()));
 }
 
+#if defined(PAT_PYTHON_LAUNCHER_FROM_FIXED_BUILD)
+// This is a fixed-address build. pat's loader maps it in place of pat-python
+// with AT_EXECFN still naming pat-python, so normally we already found the
+// launcher. But for a `#!` script AT_EXECFN is the script and the answer came
+// from /proc/self/exe, which names this build (as it does if someone runs the
+// build by hand). Report pat-python then: sys.executable must re-run the
+// launcher, and the pat package is found from its bin/.
+std::optional<pat::python::OwnExecutable> as_launcher(std::optional<pat::python::OwnExecutable> self) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!self || self->resolved_path != fs::canonical("/proc/self/exe", error)) return self;
+  fs::path launcher = fs::canonical(self->resolved_path.parent_path() / PAT_PYTHON_LAUNCHER_FROM_FIXED_BUILD, error);
+  if (error) return self;
+  return pat::python::OwnExecutable{launcher, launcher};
+}
+#else
+std::optional<pat::python::OwnExecutable> as_launcher(std::optional<pat::python::OwnExecutable> self) { return self; }
+#endif
+
 }  // namespace
 
 // CPython does not free everything at exit, by design; under PAT_SANITIZE
@@ -81,7 +123,7 @@ extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
 int main(int argc, char** argv) {
   // The order, top to bottom:
   // 1. Locate ourselves while the cwd is still the one AT_EXECFN is relative to.
-  const auto self = pat::python::locate_own_executable();
+  const auto self = as_launcher(pat::python::locate_own_executable());
   if (!self) {
     std::fputs("pat-python: cannot locate its own executable; sys.executable falls back to argv[0] "
                "and `import pat` is unavailable\n",

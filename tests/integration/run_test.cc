@@ -615,6 +615,56 @@ TEST_CASE("a second copy of ET_EXEC python3.11 in a group exits 126, naming the 
   CHECK(again.out == "fits\n");
 }
 
+TEST_CASE("pat-python members run its fixed-address builds while one is free, then pat-python itself") {
+  PatdInstance patd;
+  ScratchDir scratch;
+  REQUIRE(patd.patctl({"group", "create", "py"}).exit_code == 0);
+  const std::string builds_dir =
+      std::filesystem::weakly_canonical(bin_dir() + "/../lib/pat/pat-python-fixed").string();
+  const std::string launcher = std::filesystem::canonical(pat_python()).string();
+  auto exe_of_member = "import os, sys\nprint(os.readlink('/proc/self/exe'), sys.executable)\n";
+
+  // Each holder reports the file it runs from, then stays.
+  std::vector<pid_t> holders;
+  for (int i = 0; i < PAT_PYTHON_FIXED_BUILDS; ++i) {
+    std::string report = scratch.path("exe-" + std::to_string(i));
+    holders.push_back(patd.run_detached(
+        "py", {pat_python(), "-c",
+               "import os, sys, time\n"
+               "with open('" + report + ".tmp', 'w') as f: print(os.readlink('/proc/self/exe'), sys.executable, file=f)\n"
+               "os.rename('" + report + ".tmp', '" + report + "')\n"
+               "time.sleep(60)"}));
+  }
+  std::set<std::string> builds;
+  for (int i = 0; i < PAT_PYTHON_FIXED_BUILDS; ++i) {
+    std::string report = scratch.path("exe-" + std::to_string(i));
+    REQUIRE(eventually([&] { return std::filesystem::exists(report); }, milliseconds(30'000)));
+    std::istringstream fields(read_file(report));
+    std::string exe, executable;
+    fields >> exe >> executable;
+    CHECK(std::filesystem::path(exe).parent_path() == builds_dir);
+    CHECK(executable == pat_python());  // what the user ran, for subprocess and spawn
+    builds.insert(exe);
+  }
+  CHECK(builds.size() == static_cast<std::size_t>(PAT_PYTHON_FIXED_BUILDS));
+
+  // All taken: the next member runs the position-independent pat-python.
+  auto overflow = patd.patctl({"run", "--group", "py", pat_python(), "-c", exe_of_member});
+  INFO("stderr: ", overflow.err);
+  CHECK(overflow.exit_code == 0);
+  CHECK(overflow.out == launcher + " " + pat_python() + "\n");
+
+  // A build is free again once its member is gone and reclaimed.
+  if (!holders.empty()) {
+    ::kill(holders.front(), SIGKILL);
+    REQUIRE(eventually([&] { return recent_exit_of(patd, "py", holders.front()).has_value(); }));
+    auto reused = patd.patctl({"run", "--group", "py", pat_python(), "-c", exe_of_member});
+    CHECK(reused.exit_code == 0);
+    CHECK(reused.out.rfind(builds_dir + "/", 0) == 0);
+  }
+  for (pid_t holder : holders) ::kill(holder, SIGKILL);
+}
+
 TEST_CASE("a corrupt and a truncated ELF exit 126; the group and patd keep working") {
   PatdInstance patd;
   ScratchDir scratch;

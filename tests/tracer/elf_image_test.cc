@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <random>
 
@@ -173,4 +174,63 @@ TEST_CASE("random corruption of the headers never crashes the parser") {
   }
   MESSAGE("fuzz: accepted " << accepted << ", rejected " << rejected);
   CHECK(rejected > 0);
+}
+
+namespace {
+
+// kTrue with its first PT_NOTE replaced by one note of (owner, type, desc),
+// the segment cut to exactly that note.
+std::string with_note(const std::string& owner, std::uint32_t type, const std::string& desc) {
+  std::string bytes = kTrue;
+  std::size_t at = phdr_offset(bytes, PT_NOTE);
+  Elf64_Phdr ph;
+  std::memcpy(&ph, bytes.data() + at, sizeof(ph));
+  auto pad = [](std::size_t n) { return (n + 3) & ~std::size_t{3}; };
+  std::string note(sizeof(Elf64_Nhdr), '\0');
+  Elf64_Nhdr nh{static_cast<Elf64_Word>(owner.size()), static_cast<Elf64_Word>(desc.size()), type};
+  std::memcpy(note.data(), &nh, sizeof(nh));
+  note += owner + std::string(pad(owner.size()) - owner.size(), '\0');
+  note += desc + std::string(pad(desc.size()) - desc.size(), '\0');
+  REQUIRE(note.size() <= ph.p_filesz);
+  bytes.replace(ph.p_offset, note.size(), note);
+  ph.p_filesz = ph.p_memsz = note.size();
+  ph.p_align = 4;
+  poke(bytes, at, ph);
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("pat's fixed-builds note names a directory; other and malformed notes do not") {
+  const std::string pat_owner("pat\0", 4);
+  auto good = parse(with_note(pat_owner, 1, std::string("../lib/x\0", 9)));
+  REQUIRE(std::holds_alternative<ElfImage>(good));
+  CHECK(std::get<ElfImage>(good).fixed_builds_dir == "../lib/x");
+
+  auto plain = parse(kTrue);  // GNU notes only
+  REQUIRE(std::holds_alternative<ElfImage>(plain));
+  CHECK_FALSE(std::get<ElfImage>(plain).fixed_builds_dir.has_value());
+
+  // Another owner or type is someone else's note.
+  auto other_owner = parse(with_note(std::string("GNU\0", 4), 1, std::string("../lib/x\0", 9)));
+  REQUIRE(std::holds_alternative<ElfImage>(other_owner));
+  CHECK_FALSE(std::get<ElfImage>(other_owner).fixed_builds_dir.has_value());
+  auto other_type = parse(with_note(pat_owner, 7, std::string("../lib/x\0", 9)));
+  REQUIRE(std::holds_alternative<ElfImage>(other_type));
+  CHECK_FALSE(std::get<ElfImage>(other_type).fixed_builds_dir.has_value());
+
+  // Ours, but not a NUL-terminated path: refused, not guessed at.
+  CHECK(rejection(with_note(pat_owner, 1, "../lib/x")) == "bad pat fixed-builds note");
+  CHECK(rejection(with_note(pat_owner, 1, std::string("a\0b\0", 4))) == "bad pat fixed-builds note");
+  CHECK(rejection(with_note(pat_owner, 1, std::string("\0", 1))) == "bad pat fixed-builds note");
+
+  // A descsz that runs past the segment ends the walk without reading past it.
+  std::string overlong = with_note(pat_owner, 1, std::string("../lib/x\0", 9));
+  std::size_t at = phdr_offset(overlong, PT_NOTE);
+  Elf64_Phdr ph;
+  std::memcpy(&ph, overlong.data() + at, sizeof(ph));
+  poke(overlong, ph.p_offset + offsetof(Elf64_Nhdr, n_descsz), Elf64_Word{0xfffffff0});
+  auto truncated = parse(overlong);
+  REQUIRE(std::holds_alternative<ElfImage>(truncated));
+  CHECK_FALSE(std::get<ElfImage>(truncated).fixed_builds_dir.has_value());
 }
