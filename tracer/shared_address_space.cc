@@ -9,7 +9,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <vector>
@@ -201,22 +200,8 @@ SyscallReply SharedAddressSpace::do_munmap(const seccomp_data& call, pid_t task,
   // Let the kernel report malformed calls (unaligned address, zero length).
   if (range.size() == 0 || address != range.start) return result_of(::munmap(pointer(address), length));
   if (!may_change(range, task, owner, "munmap", true)) return SyscallReply::fails(EINVAL);
-  auto segments = ledger_.segments_in(range);
-  bool pinned = std::any_of(segments.begin(), segments.end(),
-                            [](const auto& segment) { return segment.kind == MappingKind::Pinned; });
-  if (pinned) {
-    unmap_keeping_pins(range);
-    return SyscallReply::returns(0);
-  }
-  // All the caller's and nothing pinned: the caller unmaps it itself. Where
-  // the pages are freed matters: freed by the host on another CPU, they go
-  // to that CPU's free lists, and the member's next allocation faults in
-  // cold pages from elsewhere; a numpy loop that allocates and frees large
-  // arrays ran up to 1.6x slower that way (docs/memory.md, "Freeing on the
-  // member's CPU"). The arguments are plain numbers, so nothing can change
-  // between this check and the kernel's munmap.
-  ledger_.erase(range);
-  return SyscallReply::proceed();
+  unmap_keeping_pins(range);
+  return SyscallReply::returns(0);
 }
 
 void SharedAddressSpace::unmap_keeping_pins(Range range) {
