@@ -7,7 +7,8 @@
 namespace pat {
 
 void setup_logging(std::string_view component, std::string_view level_name) {
-  auto logger = spdlog::stderr_logger_st(std::string(component));
+  // _mt: pat-host logs from its syscall server threads too (daemon/host/syscall_servers.h).
+  auto logger = spdlog::stderr_logger_mt(std::string(component));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %n: %v");
   logger->set_level(spdlog::level::from_str(std::string(level_name)));
   logger->flush_on(spdlog::level::trace);

@@ -69,7 +69,8 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       request_exit_(std::move(request_exit)),
       created_(unix_now()),
       space_(config_.allow_cross_mapping),
-      arena_retry_(io) {
+      arena_retry_(io),
+      servers_(io, group_lock_) {
   space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
                  config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
@@ -97,6 +98,7 @@ json GroupHost::describe(Detail detail) const {
   for (const auto& [pid, member] : members_) {
     json entry = member->to_json(usage);
     if (usage && member->state != Member::State::Execed) {
+      std::lock_guard lock(group_lock_);
       const auto& brk = member->syscalls->brk();
       auto footprint = space_.footprint(member->syscalls->owner(), tracer::Range{brk.start(), brk.current()});
       entry["mapped_bytes"] = footprint.mapped_bytes;
@@ -119,7 +121,11 @@ json GroupHost::describe(Detail detail) const {
 }
 
 json GroupHost::address_space_json() const {
-  json memory = {{"pinned_regions", space_.pin_count()}};
+  json memory;
+  {
+    std::lock_guard lock(group_lock_);
+    memory = {{"pinned_regions", space_.pin_count()}};
+  }
   if (arena_) {
     auto arena = arena_->stats();
     memory["arena"] = {{"size_bytes", arena.arena_bytes},
@@ -192,7 +198,11 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
     throw_launch_error(*error, spec);
   }
   auto member = std::make_shared<Member>(io_.get_executor(), std::move(std::get<tracer::LaunchedMember>(launched)));
-  auto owner = space_.add_member(member->pid(), *member->launched.layout);
+  tracer::OwnerId owner;
+  {
+    std::lock_guard lock(group_lock_);
+    owner = space_.add_member(member->pid(), *member->launched.layout);
+  }
   member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
   // Recorded before the member can look: its first rerouted syscall waits
   // for this event loop, which runs only after spawn() returns.
@@ -202,7 +212,16 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   member->detached = detached;
   member->started = requested;
   members_[member->pid()] = member;
-  asio::co_spawn(io_, serve_listener(member), asio::detached);
+  servers_.serve(
+      member,
+      [this, member] {
+        if (member->state != Member::State::Running) return;
+        member->state = Member::State::Leaving;
+        asio::co_spawn(io_, confirm_exec(member), asio::detached);
+      },
+      // The listener may outlive the member (fork children keep the filter);
+      // it is closed once nobody uses it and its thread has ended.
+      [member] { member->launched.listener.reset(); });
   asio::co_spawn(io_, await_exit(member), asio::detached);
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
                log_quote(member->launched.exe_path), member->launched.argv.size());
@@ -234,27 +253,6 @@ void GroupHost::signal(pid_t pid, int signal) const {
 void GroupHost::signal_process_group(const Member& member, int signal) const {
   (void)pidfd_signal(member.launched.pidfd.get(), signal);
   ::kill(-member.pid(), signal);
-}
-
-// The member's syscalls that the seccomp filter reroutes arrive here. The
-// listener is served until its last user is gone, which may be long after the
-// member itself: its fork children inherit the filter, and without an answer
-// their brk would fail with ENOSYS, which glibc takes for success.
-asio::awaitable<void> GroupHost::serve_listener(std::shared_ptr<Member> member) {
-  asio::posix::stream_descriptor listener(io_, ::dup(member->launched.listener.get()));
-  for (;;) {
-    boost::system::error_code ec;
-    co_await listener.async_wait(asio::posix::stream_descriptor::wait_read,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
-    auto outcome = member->syscalls->handle_one();
-    if (outcome == tracer::MemberSyscalls::Outcome::ListenerGone) break;
-    if (outcome == tracer::MemberSyscalls::Outcome::ExecStarted && member->state == Member::State::Running) {
-      member->state = Member::State::Leaving;
-      asio::co_spawn(io_, confirm_exec(member), asio::detached);
-    }
-  }
-  member->launched.listener.reset();
 }
 
 // execve only reports that it started; whether the process really left our
@@ -320,6 +318,7 @@ void GroupHost::reclaim(Member& member) {
   // The arena first: releasing the member's references may unpin External
   // buffers it made, whose pages then go back to it and are unmapped just
   // below with the rest; pages still pinned by others stay (kPinHolder).
+  std::lock_guard lock(group_lock_);
   release_in_arena(member);
   auto bytes = space_.reclaim(member.syscalls->owner());
   spdlog::debug("event=member.reclaimed group={} pid={} bytes={}", config_.group, member.pid(), bytes);
@@ -345,7 +344,14 @@ void GroupHost::release_in_arena(const Member& member) {
 void GroupHost::retry_arena_cleanup_later() {
   arena_retry_.expires_after(std::chrono::milliseconds(5));
   arena_retry_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && !arena_->retry()) retry_arena_cleanup_later();
+    if (ec) return;
+    bool done;
+    {
+      // Releasing a member's references may release pins in the ledger.
+      std::lock_guard lock(group_lock_);
+      done = arena_->retry();
+    }
+    if (!done) retry_arena_cleanup_later();
   });
 }
 

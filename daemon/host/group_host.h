@@ -5,6 +5,7 @@
 #pragma once
 
 #include "daemon/host/member.h"
+#include "daemon/host/syscall_servers.h"
 #include "daemon/rpc/asio.h"
 #include "libpat/src/arena_host.h"
 #include "tracer/shared_address_space.h"
@@ -17,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 
 namespace pat::host {
 
@@ -58,7 +60,6 @@ class GroupHost {
   void exit_if_ephemeral_and_idle();
 
  private:
-  asio::awaitable<void> serve_listener(std::shared_ptr<Member> member);
   asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
   asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
   void reclaim(Member& member);
@@ -86,6 +87,12 @@ class GroupHost {
   std::uint64_t next_watcher_ = 1;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
+  // The group lock (syscall_servers.h): held by a syscall server while it
+  // answers, and here wherever the ledger, pins or a member's brk are read
+  // or changed. Everything else is the event loop's alone.
+  mutable std::mutex group_lock_;
+  // Last: destroyed first, so no server thread outlives what it uses.
+  SyscallServers servers_;
 };
 
 }  // namespace pat::host
