@@ -205,7 +205,7 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   }
   member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
   // Recorded before the member can look: its first rerouted syscall waits
-  // for this event loop, which runs only after spawn() returns.
+  // for its syscall server, which starts only below.
   if (arena_ && !arena_->member_started(member->pid(), member->launched.argv)) {
     spdlog::warn("event=arena.member_table_full group={} pid={}", config_.group, member->pid());
   }
