@@ -1,6 +1,7 @@
 #include "python/extension/buffer_binding.h"
 
 #include "python/extension/contiguous_bytes.h"
+#include "python/extension/without_gil.h"
 
 #include "pat/pat.hpp"
 
@@ -17,19 +18,17 @@ namespace {
 // GIL held. The source stays exported (ContiguousBytes) meanwhile.
 pat::Buffer share(py::handle source) {
   ContiguousBytes bytes(source, ContiguousBytes::Access::ReadOnly);
-  py::gil_scoped_release released;
-  return pat::Buffer::share(bytes.data(), bytes.size());
+  return without_gil([&] { return pat::Buffer::share(bytes.data(), bytes.size()); });
 }
 
 pat::Buffer copy_of(py::handle source) {
   ContiguousBytes bytes(source, ContiguousBytes::Access::ReadOnly);
-  py::gil_scoped_release released;
-  return pat::Buffer::copy_of(bytes.data(), bytes.size());
+  return without_gil([&] { return pat::Buffer::copy_of(bytes.data(), bytes.size()); });
 }
 
 pat::Buffer allocate(std::size_t size, bool zero) {
-  py::gil_scoped_release released;
-  return pat::Buffer::allocate(size, zero ? pat::Buffer::Fill::Zero : pat::Buffer::Fill::Uninitialized);
+  return without_gil(
+      [&] { return pat::Buffer::allocate(size, zero ? pat::Buffer::Fill::Zero : pat::Buffer::Fill::Uninitialized); });
 }
 
 std::uintptr_t address_of(const pat::Buffer& buffer) { return reinterpret_cast<std::uintptr_t>(buffer.data()); }

@@ -1,6 +1,7 @@
 #include "python/extension/channel_binding.h"
 
 #include "python/extension/contiguous_bytes.h"
+#include "python/extension/without_gil.h"
 #include "python/extension/interruptible_wait.h"
 
 #include "pat/pat.hpp"
@@ -54,8 +55,7 @@ class ChannelAttachment {
                     std::uint32_t max_bytes, std::uint32_t max_buffers) {
     pat::ChannelOptions options{capacity, max_bytes, max_buffers};
     pat::Role parsed = role_named(role);
-    py::gil_scoped_release released;
-    channel_ = std::make_shared<pat::Channel>(pat::Channel::open(name, parsed, options));
+    channel_ = without_gil([&] { return std::make_shared<pat::Channel>(pat::Channel::open(name, parsed, options)); });
   }
 
   // Queues (data, buffers); False when `timeout` passed with the channel full.

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "pat/pat.hpp"
+#include "python/extension/without_gil.h"
 
 namespace pat::python {
 
@@ -36,10 +37,9 @@ auto wait_interruptibly(TimeoutSeconds timeout, Attempt attempt) {
     std::optional<std::chrono::nanoseconds> time_left;
     if (deadline) time_left = std::max(std::chrono::nanoseconds(0), *deadline - Clock::now());
     try {
-      pybind11::gil_scoped_release released;
-      return attempt(time_left);
+      return without_gil([&] { return attempt(time_left); });
     } catch (const pat::Error& error) {
-      // The GIL is back here: `released` was destroyed while unwinding.
+      // The GIL is back here: without_gil took it before rethrowing.
       if (error.code() != pat::Errc::Interrupted) throw;
     }
     if (PyErr_CheckSignals() != 0) throw pybind11::error_already_set();

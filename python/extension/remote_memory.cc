@@ -1,6 +1,7 @@
 #include "python/extension/remote_memory.h"
 
 #include "python/extension/contiguous_bytes.h"
+#include "python/extension/without_gil.h"
 
 #include <sys/uio.h>
 
@@ -39,11 +40,7 @@ int transfer(pid_t pid, std::byte* local, std::uintptr_t remote, std::size_t siz
 void transfer_or_raise(pid_t pid, py::handle local_object, std::uintptr_t remote, Direction direction) {
   ContiguousBytes local(local_object, direction == Direction::FromRemote ? ContiguousBytes::Access::Writable
                                                                           : ContiguousBytes::Access::ReadOnly);
-  int error;
-  {
-    py::gil_scoped_release released;
-    error = transfer(pid, local.data(), remote, local.size(), direction);
-  }
+  int error = without_gil([&] { return transfer(pid, local.data(), remote, local.size(), direction); });
   if (error != 0) {
     errno = error;
     PyErr_SetFromErrno(PyExc_OSError);

@@ -302,6 +302,14 @@ class Channels(WithPatd):
         seconds = float(lines[-1].split()[-2])
         self.assertLess(seconds, 5.0)
 
+    def test_exit_while_daemon_threads_wake_from_recv(self):
+        # Five times: the abort this guards against depended on a thread
+        # waking during finalization, which is likely but not certain.
+        for _ in range(5):
+            result = self.patd.run_member(self.group, "peer_died.py", "exit", "waking")
+            self.assertMemberOk(result)
+            self.assertEqual(result.stderr, "")
+
 
 class GroupMemory(WithPatd):
     def test_no_rss_growth_over_2000_tasks_with_1_mib_buffers(self):

@@ -7,6 +7,11 @@
   peer_died.py interrupt CHANNEL blocks in recv() with nothing coming; a
                                  SIGALRM handler raising must end the wait;
                                  prints "ok interrupted after S s"
+  peer_died.py exit CHANNEL      leaves daemon threads waking from recv()
+                                 every millisecond while the interpreter
+                                 finalizes; prints "ok exiting" and must then
+                                 exit 0 (CPython ends such threads with
+                                 pthread_exit, which must not abort us)
 """
 import signal
 import sys
@@ -21,6 +26,23 @@ def hold(name):
     print("holding", flush=True)
     while True:
         time.sleep(3600)
+
+
+def exit_with_receivers_waking(name):
+    import threading
+    channel = pat.Channel(name, "both")
+
+    def keep_receiving():
+        while True:
+            try:
+                channel.recv(timeout=0.001)
+            except TimeoutError:
+                pass
+
+    for _ in range(8):
+        threading.Thread(target=keep_receiving, daemon=True).start()
+    time.sleep(0.2)
+    print("ok exiting", flush=True)
 
 
 def wait(name):
@@ -56,4 +78,4 @@ def interrupt(name):
 
 
 if __name__ == "__main__":
-    {"hold": hold, "wait": wait, "interrupt": interrupt}[sys.argv[1]](sys.argv[2])
+    {"hold": hold, "wait": wait, "interrupt": interrupt, "exit": exit_with_receivers_waking}[sys.argv[1]](sys.argv[2])
