@@ -18,6 +18,11 @@ of a small task's round trip.
 - When the last waiter leaves, the reader takes the role back only after
   READER_GRACE, so a loop of submit().result() keeps it in the loop's
   thread, and without waking the reader every time.
+- While a thread waits, the reader sleeps without a timeout; the last
+  waiter to leave wakes it, but only if it sleeps so (a waiter leaving
+  during the grace wakes nobody). A caller waiting a second for a result
+  no longer wakes the reader every READER_GRACE: on a machine whose CPUs
+  all run workers, each of those wake-ups preempted one.
 - STOP on the channel ends the reader.
 """
 
@@ -52,6 +57,7 @@ class SharedReceiver:
         self._blocked = 0        # of those, waiting on _role_changed
         self._last_wait = 0.0    # when the last waiter left
         self._reader_receiving = False
+        self._reader_parked = False  # the reader sleeps until the last waiter leaves
         self._yield_queued = False
         self._done = False
         self._reader = threading.Thread(target=self._read, name=name, daemon=True)
@@ -92,6 +98,8 @@ class SharedReceiver:
             with self._state:
                 self._waiters -= 1
                 self._last_wait = time.monotonic()
+                if self._waiters == 0 and self._reader_parked:
+                    self._reader_may_run.notify()
 
     def _role_held_elsewhere(self):
         if self._role.acquire(blocking=False):
@@ -115,6 +123,7 @@ class SharedReceiver:
             except ChannelClosed:
                 with self._state:
                     self._done = True
+                    self._reader_may_run.notify()
                 return
             if message is not None:
                 self._dispatch(message)
@@ -130,6 +139,7 @@ class SharedReceiver:
             with self._state:
                 self._done = True
                 self._role_changed.notify_all()
+                self._reader_may_run.notify()
             return
         try:
             self._handle(message)
@@ -164,12 +174,18 @@ class SharedReceiver:
         the role; False once stopped."""
         with self._state:
             while not self._done:
+                if self._waiters:
+                    # Woken by the last waiter to leave (wait_for), or by STOP.
+                    self._reader_parked = True
+                    self._reader_may_run.wait()
+                    self._reader_parked = False
+                    continue
                 idle_for = time.monotonic() - self._last_wait
-                if self._waiters == 0 and idle_for >= READER_GRACE:
+                if idle_for >= READER_GRACE:
                     if self._role.acquire(blocking=False):
                         self._reader_receiving = True
                         return True
                     idle_for = 0.0  # a waiter is just leaving: look again shortly
-                # Timed: waiters leave without waking the reader.
-                self._reader_may_run.wait(READER_GRACE - idle_for if idle_for < READER_GRACE else READER_GRACE)
+                # Timed: waiters that come and go within the grace wake nobody.
+                self._reader_may_run.wait(READER_GRACE - idle_for)
             return False
