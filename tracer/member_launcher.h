@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -19,6 +20,7 @@
 #include "tracer/initial_stack.h"
 #include "tracer/launch_error.h"
 #include "tracer/member_layout.h"
+#include "tracer/nonpic_build.h"
 #include "tracer/seccomp_program.h"
 
 namespace pat::tracer {
@@ -50,6 +52,9 @@ struct LaunchedMember {
   std::vector<std::string> argv;  // argv after #! rewriting
   std::unique_ptr<MemberLayout> layout;
   BrkArea brk;
+  // Set when the program's non-PIC build was passed over as stale, so this
+  // member runs the program itself (nonpic_build.h).
+  std::optional<StaleBuild> stale_build;
 };
 
 class MemberLauncher {
@@ -69,6 +74,7 @@ class MemberLauncher {
  private:
   SeccompProgram seccomp_;
   MachineAuxv machine_;
+  ProgramMapper programs_;
 };
 
 // The member's stack size for a given RLIMIT_STACK soft limit: unlimited means
