@@ -40,6 +40,13 @@ type Exit (
   ended: string
 )
 
+# A program's non-PIC build passed over because a package update changed
+# what it was linked from: its members run the slower program itself.
+type StaleBuild (
+  build: string,
+  reason: string
+)
+
 type Group (
   name: string,
   owner_uid: int,
@@ -47,7 +54,8 @@ type Group (
   host_pid: int,
   created: string,
   members: []Member,
-  recent_exits: []Exit
+  recent_exits: []Exit,
+  stale_builds: ?[]StaleBuild
 )
 
 error InvalidMessage (reason: string)
@@ -68,7 +76,9 @@ error InternalError (reason: string)
 constexpr std::string_view kDaemonIdl = R"(# The daemon itself.
 interface io.pat.Daemon
 
-method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string)
+# stale_builds: those of the caller's groups (each with a "group" field).
+method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string,
+                    stale_builds: []object)
 )";
 
 constexpr std::string_view kGroupIdl = R"(# Groups: one shared address space each, owned by the uid that created it.

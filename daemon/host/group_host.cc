@@ -108,6 +108,8 @@ json GroupHost::describe(Detail detail) const {
   }
   json exits = json::array();
   for (auto it = recent_exits_.rbegin(); it != recent_exits_.rend(); ++it) exits.push_back(*it);
+  json stale = json::array();
+  for (const auto& [build, reason] : stale_builds_) stale.push_back({{"build", build}, {"reason", reason}});
   return {{"name", config_.group},
           {"owner_uid", ::getuid()},
           {"owner_gid", ::getgid()},
@@ -117,6 +119,7 @@ json GroupHost::describe(Detail detail) const {
           {"allow_cross_mapping", config_.allow_cross_mapping},
           {"members", members},
           {"recent_exits", exits},
+          {"stale_builds", stale},
           {"memory", usage ? address_space_json() : json::object()}};
 }
 
@@ -225,8 +228,19 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   asio::co_spawn(io_, await_exit(member), asio::detached);
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
                log_quote(member->launched.exe_path), member->launched.argv.size());
+  note_stale_build(*member);
   publish("member.start", *member);
   return member;
+}
+
+// A member that runs the slower position-independent program because its
+// non-PIC build is stale: said once per build in the log, and for as long as
+// the host lives in the group's description (patctl group show, status).
+void GroupHost::note_stale_build(const Member& member) {
+  const auto& stale = member.launched.stale_build;
+  if (!stale || !stale_builds_.emplace(stale->build, stale->reason).second) return;
+  spdlog::warn("event=member.stale_build group={} pid={} build={} reason={}", config_.group, member.pid(),
+               log_quote(stale->build), log_quote(stale->reason));
 }
 
 std::shared_ptr<Member> GroupHost::find(pid_t pid) const {

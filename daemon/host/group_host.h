@@ -71,6 +71,7 @@ class GroupHost {
   void retry_arena_cleanup_later();
   void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
   void signal_process_group(const Member& member, int signal) const;
+  void note_stale_build(const Member& member);
   [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
 
   asio::io_context& io_;
@@ -83,6 +84,10 @@ class GroupHost {
   asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
   std::deque<nlohmann::json> recent_exits_;           // oldest first
+  // Non-PIC builds passed over because an update changed their libraries
+  // (tracer/nonpic_build.h): build path -> reason. Shown in the group's
+  // description; each is logged once.
+  std::map<std::string, std::string> stale_builds_;
   std::map<std::uint64_t, Watcher> watchers_;
   std::uint64_t next_watcher_ = 1;
   bool spawned_any_ = false;

@@ -92,15 +92,28 @@ std::shared_ptr<Group> ControlApi::authorized_group(const rpc::PeerCredentials& 
 asio::awaitable<void> ControlApi::daemon_status(rpc::CallContext& call) {
   std::chrono::duration<double> uptime = std::chrono::steady_clock::now() - facts_.started;
   std::size_t visible = 0;
+  json stale_builds = json::array();
   for (const auto& group : registry_.all()) {
-    if (call.peer().is_root() || group->owner_uid == call.peer().uid) ++visible;
+    if (!call.peer().is_root() && group->owner_uid != call.peer().uid) continue;
+    ++visible;
+    // From the host's last description (kept fresh by its Watch stream),
+    // which patd does not trust: only well-formed entries are passed on.
+    auto listed = group->snapshot.is_object() ? group->snapshot.find("stale_builds") : group->snapshot.end();
+    if (listed == group->snapshot.end() || !listed->is_array()) continue;
+    for (const auto& stale : *listed) {
+      auto build = stale.is_object() ? stale.find("build") : stale.end();
+      auto reason = stale.is_object() ? stale.find("reason") : stale.end();
+      if (build == stale.end() || reason == stale.end() || !build->is_string() || !reason->is_string()) continue;
+      stale_builds.push_back({{"group", group->name}, {"build", *build}, {"reason", *reason}});
+    }
   }
   call.reply({{"version", facts_.version},
               {"pid", ::getpid()},
               {"uptime_seconds", uptime.count()},
               {"groups", visible},
               {"connections", facts_.server ? facts_.server->connections() : 0},
-              {"runtime_dir", facts_.runtime_dir}});
+              {"runtime_dir", facts_.runtime_dir},
+              {"stale_builds", stale_builds}});
   co_return;
 }
 
