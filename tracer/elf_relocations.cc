@@ -8,6 +8,7 @@
 #include <limits>
 #include <span>
 
+#include "tracer/kernel_abi.h"
 #include "tracer/mapped_file.h"
 
 namespace pat::tracer {
@@ -200,6 +201,33 @@ std::optional<ElfRejection> check_no_overlap(const ImageRelocations& relocations
   return std::nullopt;
 }
 
+// The runs of pages the sites lie in (a field may straddle two pages).
+std::vector<ImageRelocations::PageRun> pages_written(const ImageRelocations& relocations) {
+  std::vector<ImageRelocations::PageRun> runs;
+  auto add = [&runs](std::uint64_t offset, std::size_t width) {
+    const auto first = static_cast<std::uint32_t>(kernel::page_down(offset));
+    const auto end = static_cast<std::uint32_t>(kernel::page_up(offset + width));
+    if (!runs.empty() && first <= runs.back().offset + runs.back().length) {
+      runs.back().length = std::max<std::uint32_t>(runs.back().length, end - runs.back().offset);
+    } else {
+      runs.push_back({first, end - first});
+    }
+  };
+  std::size_t i = 0, j = 0;
+  const auto& a = relocations.inside;
+  const auto& b = relocations.value_dependent;
+  while (i < a.size() || j < b.size()) {  // in offset order, both lists being sorted
+    if (j == b.size() || (i < a.size() && a[i].offset <= b[j].offset)) {
+      add(a[i].offset, width_of(a[i].field));
+      ++i;
+    } else {
+      add(b[j].offset, width_of(b[j].field));
+      ++j;
+    }
+  }
+  return runs;
+}
+
 template <class T>
 T load(const std::byte* at) {
   T value;
@@ -301,6 +329,7 @@ std::variant<ImageRelocations, ElfRejection> read_image_relocations(int fd, std:
   sort_by_offset(relocations.inside);
   sort_by_offset(relocations.value_dependent);
   if (auto error = check_no_overlap(relocations)) return *error;
+  relocations.written_pages = pages_written(relocations);
   return relocations;
 }
 

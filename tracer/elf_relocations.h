@@ -52,10 +52,18 @@ class ImageRelocations {
     std::int64_t addend;
   };
 
+  // Pages holding at least one site, as runs: offset from span_start and
+  // length, page-aligned. These are the pages a move writes.
+  struct PageRun {
+    std::uint32_t offset;
+    std::uint32_t length;
+  };
+
   std::uint64_t link_start = 0;  // the image's span at its link-time addresses
   std::uint64_t link_end = 0;
   std::vector<Site> inside;
   std::vector<ValueDependentSite> value_dependent;
+  std::vector<PageRun> written_pages;
 
   std::size_t site_count() const { return inside.size() + value_dependent.size(); }
 };

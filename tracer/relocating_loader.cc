@@ -1,5 +1,6 @@
 #include "tracer/relocating_loader.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -67,9 +68,10 @@ std::variant<MappedElf, LaunchError> RelocatingLoader::map(const OpenedElf& elf,
   return own;  // every slot taken: the conflict at its own addresses says so
 }
 
-// The order: reserve the slot and map the file writable, rewrite every
-// address in it, then give each segment its own protection. Nothing runs in
-// the image before the last step, and a failure unmaps all of it.
+// The order: reserve the slot and map the file writable, make private copies
+// of the pages to be written, rewrite every address in them, then give each
+// segment its own protection. Nothing runs in the image before the last
+// step, and a failure unmaps all of it.
 std::variant<MappedElf, LaunchError> RelocatingLoader::map_moved(const OpenedElf& elf,
                                                                  const ImageRelocations& relocations,
                                                                  std::uintptr_t bias, MemberLayout::Kind kind,
@@ -81,6 +83,11 @@ std::variant<MappedElf, LaunchError> RelocatingLoader::map_moved(const OpenedElf
     return *error;
   }
   const std::uintptr_t new_start = relocations.link_start + bias;
+  // One madvise per run of pages instead of a copy-on-write fault per page:
+  // about 1.5 us a page here against 7-12 us (bench/relocation_bench.cc).
+  // Best effort: before Linux 5.14 the faults do the same work, slower.
+  for (const auto& run : relocations.written_pages)
+    ::madvise(reinterpret_cast<void*>(new_start + run.offset), run.length, MADV_POPULATE_WRITE);
   if (auto problem = relocate_image(relocations, reinterpret_cast<std::byte*>(new_start), new_start)) {
     attempt.release();
     return LaunchError::not_executable(elf.path, *problem);
