@@ -36,9 +36,8 @@ const RelocatingLoader::Relocations& RelocatingLoader::relocations_of(const Open
 }
 
 std::size_t RelocatingLoader::slot_count(std::uint64_t span) {
-  std::uint64_t stride = (span + kSlotAlignment - 1) & ~(kSlotAlignment - 1);
-  if (stride == 0 || stride > kSlotsEnd - kSlotsStart) return 0;
-  return (kSlotsEnd - kSlotsStart) / stride;
+  if (span == 0 || span > kSlotsEnd - kSlotsStart) return 0;
+  return (kSlotsEnd - kSlotsStart) / span;
 }
 
 std::variant<MappedElf, LaunchError> RelocatingLoader::map(const OpenedElf& elf, MemberLayout::Kind kind,
@@ -56,10 +55,10 @@ std::variant<MappedElf, LaunchError> RelocatingLoader::map(const OpenedElf& elf,
   if (std::holds_alternative<ElfRejection>(kept)) return own;
   const ImageRelocations& relocations = *std::get<std::shared_ptr<const ImageRelocations>>(kept);
 
+  // The span is whole pages (span_start and span_end are page-aligned).
   const std::uint64_t span = relocations.link_end - relocations.link_start;
-  const std::uint64_t stride = (span + kSlotAlignment - 1) & ~(kSlotAlignment - 1);
   for (std::size_t slot = 0; slot < slot_count(span); ++slot) {
-    const std::uintptr_t start = kSlotsStart + slot * stride;
+    const std::uintptr_t start = kSlotsStart + slot * span;
     if (start == relocations.link_start) continue;  // just found taken
     auto moved = map_moved(elf, relocations, start - relocations.link_start, kind, brk_bytes, layout);
     if (std::holds_alternative<MappedElf>(moved) || std::get<LaunchError>(moved).kind != LaunchError::Kind::AddressConflict)
