@@ -35,6 +35,7 @@ Exit status: 0 when every verdict matched, 1 otherwise.
 
 import argparse
 import collections
+import contextlib
 import concurrent.futures
 import os
 import pwd
@@ -75,6 +76,17 @@ MODULE_TIMEOUT = 3600
 # regrtest's own per-test limit (faulthandler dumps the stacks, then the
 # module fails as timed out).
 TEST_TIMEOUT = 1200
+
+
+def default_signal_dispositions():
+    """Ignored signals stay ignored across exec, and a shell starts
+    background jobs with SIGINT and SIGQUIT ignored. pat starts every member
+    with default dispositions; the processes compared with them must start
+    the same way, or tests that send themselves SIGINT fail in them only."""
+    for number in signal.valid_signals():
+        if number in (signal.SIGKILL, signal.SIGSTOP) or signal.getsignal(number) != signal.SIG_IGN:
+            continue
+        signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
 
 
 def ensure_user(name):
@@ -137,8 +149,21 @@ class Runner:
             # processes get it too, so the environments are the same.
             "GLIBC_TUNABLES": "glibc.malloc.top_pad=67108864",
         }
+        self.running = set()  # the runs under way, killed if we are interrupted
         resources = ",".join(["all"] + [f"-{r}" for r in DENIED_RESOURCES])
         self.regrtest = ["-m", "test", "-u", resources, "--timeout", str(TEST_TIMEOUT)]
+
+    @staticmethod
+    def kill(process):
+        """The run's whole session: setpriv's child, and for a member patctl,
+        whose end sends the member SIGHUP."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def kill_all(self):
+        for process in list(self.running):
+            self.kill(process)
 
     def command(self, way, module, xml):
         regrtest = [self.pat_python, *self.regrtest, "--junit-xml", xml, module]
@@ -155,12 +180,14 @@ class Runner:
             process = subprocess.Popen(self.command(way, module, xml), stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, env=self.env, cwd=self.home,
                                        start_new_session=True)
+            self.running.add(process)
             try:
                 process.wait(timeout=MODULE_TIMEOUT)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                os.killpg(process.pid, 9)
-                process.wait()
+                self.kill(process)
+            finally:
+                self.running.discard(process)
         output = (out_dir / f"{module}.log").read_text(errors="replace")
         return {"verdict": module_verdict(process.returncode, output, timed_out), "cases": case_verdicts(xml),
                 "seconds": time.monotonic() - start}
@@ -223,6 +250,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("python_testsuite_compare: run as root (it creates a user and runs a private patd)")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleaned up like Ctrl-C
+    default_signal_dispositions()
 
     user = ensure_user(USER)
     workdir = Path(args.output or tempfile.mkdtemp(prefix="pat-testsuite-"))
@@ -262,9 +290,9 @@ def main():
                 if done % 20 == 0:
                     print(f"  {done}/{len(futures)} runs done, {(time.monotonic() - started) / 60:.1f} min", flush=True)
         finally:
-            # On Ctrl-C (or SIGTERM) start nothing more; the runs under way end
-            # with the group when patd and its host are stopped below.
+            # On Ctrl-C (or SIGTERM) start nothing more and end what runs.
             pool.shutdown(wait=False, cancel_futures=True)
+            runner.kill_all()
         host_log = [line for line in patd.log().splitlines() if "warn" in line or "error" in line]
     report = compare(modules, results)
     print_report(report, modules, results, time.monotonic() - started)
