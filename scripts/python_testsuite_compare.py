@@ -29,7 +29,7 @@ it runs, point --build-dir at an install (cmake --install build --prefix
 DIR): it needs DIR/bin and what pat installs beside it.
 
 Run: /usr/bin/python3.11 scripts/python_testsuite_compare.py [--build-dir build] [--tests NAMES_FILE]
-     [--jobs 2] [--output DIR]
+     [--jobs 2] [--output DIR] [--expect-pass]
 Exit status: 0 when every verdict matched, 1 otherwise.
 """
 
@@ -246,6 +246,9 @@ def main():
     parser.add_argument("--tests", type=Path, help="a file naming the modules to run, one per line (# comments)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once; each module's two run side by side")
     parser.add_argument("--output", type=Path, help="keep the logs and XML here (default: a temporary directory)")
+    parser.add_argument("--expect-pass", action="store_true",
+                        help="also fail unless every module passed both ways (CTest's subset: agreeing "
+                             "because pat-python is broken both ways must not pass)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("python_testsuite_compare: run as root (it creates a user and runs a private patd)")
@@ -298,7 +301,19 @@ def main():
     print_report(report, modules, results, time.monotonic() - started)
     if host_log:
         print("\nwarnings in patd's and the host's log:\n  " + "\n  ".join(host_log[:50]))
-    return 0 if not report["module_differences"] and not report["case_differences"] else 1
+    same = not report["module_differences"] and not report["case_differences"]
+    if args.expect_pass:
+        not_passed = [m for m in modules if {results[m][w]["verdict"] for w in ("member", "process")} != {"passed"}]
+        if not_passed:
+            print("\nexpected to pass both ways, did not: " + ", ".join(not_passed))
+            same = False
+    if not args.output:
+        if not same:  # the logs say why; they go with the temporary directory
+            for module, _, _ in report["module_differences"]:
+                for way in ("member", "process"):
+                    print(f"\n--- {module}, {way}:\n" + (workdir / way / f"{module}.log").read_text(errors="replace")[-3000:])
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
