@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -52,6 +53,14 @@ struct LaunchedMember {
   BrkArea brk;
 };
 
+// A child that was cloned but never became a member: its set-up failed, or
+// it did not report in time. It has been sent SIGKILL; whoever launched it
+// reaps it (MemberSupervisor, through which every wait goes).
+struct UnbornChild {
+  pid_t pid = 0;
+  UniqueFd pidfd;
+};
+
 class MemberLauncher {
  public:
   // Builds the seccomp program once and reads the machine's auxv facts once.
@@ -60,9 +69,11 @@ class MemberLauncher {
 
   // Synchronous: returns once the child has handed over its seccomp listener
   // (a few hundred µs; gives up after kHandoverTimeout). Must be called from
-  // the host's main thread: PR_SET_PDEATHSIG fires when the thread that
-  // created the member exits, not the process.
-  std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec);
+  // a thread that lives as long as the member (MemberSupervisor's
+  // supervising thread): PR_SET_PDEATHSIG fires when the thread that created
+  // the member exits, not the process. A failure after the clone leaves the
+  // killed child in `unborn`, for the caller to reap.
+  std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec, std::optional<UnbornChild>& unborn);
 
   static constexpr int kHandoverTimeoutMs = 5000;
 

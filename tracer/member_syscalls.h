@@ -48,6 +48,7 @@ class MemberSyscalls {
   Outcome handle_one();
 
   bool exec_pending() const { return exec_pending_; }
+  int listener() const { return listener_; }
   const BrkEmulator& brk() const { return brk_; }
   pid_t pid() const { return pid_; }
   OwnerId owner() const { return owner_; }

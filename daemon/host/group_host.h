@@ -5,10 +5,9 @@
 #pragma once
 
 #include "daemon/host/member.h"
-#include "daemon/host/syscall_servers.h"
 #include "daemon/rpc/asio.h"
 #include "libpat/src/arena_host.h"
-#include "tracer/shared_address_space.h"
+#include "tracer/member_supervisor.h"
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +28,7 @@ struct HostConfig {
   bool allow_cross_mapping = false;  // members may map over each other's memory
 };
 
-class GroupHost {
+class GroupHost : private tracer::MemberObserver {
  public:
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
 
@@ -38,7 +37,8 @@ class GroupHost {
   nlohmann::json address_space_json() const;
 
   // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
-  // AddressConflict, InternalError). `spec.stdio` are borrowed.
+  // AddressConflict, InternalError). `spec.stdio` are borrowed. Call on the
+  // event loop's thread, which is the supervising thread.
   std::shared_ptr<Member> spawn(tracer::LaunchSpec spec, bool detached);
 
   // A member that has not been reaped yet (running, leaving or execed).
@@ -60,25 +60,25 @@ class GroupHost {
   void exit_if_ephemeral_and_idle();
 
  private:
-  asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
-  asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
-  void reclaim(Member& member);
+  // tracer::MemberObserver: called by supervisor_.dispatch().
+  void releasing(const tracer::SupervisedMember& member) override;
+  void member_execed(const tracer::SupervisedMember& member) override;
+  void member_exited(const tracer::SupervisedMember& member) override;
+
+  // Runs the supervisor whenever it has something to do.
+  void watch_supervisor();
   // The data plane (libpat/src/arena_host.h): maps the group's arena; and
   // what a member held there is released when it ends, retried on a timer
   // while a live member holds a lock the cleanup needs.
   void create_arena();
-  void release_in_arena(const Member& member);
   void retry_arena_cleanup_later();
   void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
-  void signal_process_group(const Member& member, int signal) const;
   [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
 
   asio::io_context& io_;
   HostConfig config_;
   std::function<void()> request_exit_;
   double created_;
-  tracer::MemberLauncher launcher_;
-  tracer::SharedAddressSpace space_;
   std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
   asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
@@ -87,12 +87,10 @@ class GroupHost {
   std::uint64_t next_watcher_ = 1;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
-  // The group lock (syscall_servers.h): held by a syscall server while it
-  // answers, and here wherever the ledger, pins or a member's brk are read
-  // or changed. Everything else is the event loop's alone.
-  mutable std::mutex group_lock_;
-  // Last: destroyed first, so no server thread outlives what it uses.
-  SyscallServers servers_;
+  // After the arena: destroyed before it, so no member outlives the memory
+  // it may be using.
+  tracer::MemberSupervisor supervisor_;
+  asio::posix::stream_descriptor supervisor_events_;  // a dup of supervisor_.event_fd()
 };
 
 }  // namespace pat::host

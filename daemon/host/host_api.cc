@@ -128,10 +128,16 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   call.stream(started);
   hang_up_on_disconnect(call.disconnect(), member);
   co_await member->exited.wait(std::nullopt);
+  if (call.disconnect().fired()) co_return;
+  const auto& end = member->process->end();
+  if (!end.ok()) {
+    throw ErrorReply(ErrorCode::InternalError, "member " + std::to_string(member->pid()) +
+                                                   " ended, but how is unknown: " + end.error().message(),
+                     {{"reason", end.error().message()}});
+  }
   json ended = started;
-  if (member->exit->exit_code) ended["exit_code"] = *member->exit->exit_code;
-  if (member->exit->signal) ended["signal"] = *member->exit->signal;
-  if (!call.disconnect().fired()) call.reply(ended);
+  end.value().write_json(ended);
+  call.reply(ended);
 }
 
 asio::awaitable<void> HostApi::signal(rpc::CallContext& call) {

@@ -5,21 +5,22 @@
 
 namespace pat::host {
 
-const char* to_string(Member::State state) {
+const char* to_string(tracer::SupervisedMember::State state) {
+  using State = tracer::SupervisedMember::State;
   switch (state) {
-    case Member::State::Running: return "running";
-    case Member::State::Leaving: return "leaving";
-    case Member::State::Execed: return "execed";
-    case Member::State::Exited: return "exited";
+    case State::Running: return "running";
+    case State::Leaving: return "leaving";
+    case State::Execed: return "execed";
+    case State::Exited: return "exited";
   }
   return "unknown";
 }
 
 nlohmann::json Member::to_json(bool with_usage) const {
   nlohmann::json out = {{"pid", pid()},
-                        {"argv", launched.argv},
-                        {"program", launched.exe_path},
-                        {"state", to_string(state)},
+                        {"argv", launched().argv},
+                        {"program", launched().exe_path},
+                        {"state", to_string(process->state())},
                         {"detached", detached},
                         {"started", proto::rfc3339_utc(started)}};
   if (!with_usage) return out;
@@ -30,14 +31,11 @@ nlohmann::json Member::to_json(bool with_usage) const {
   return out;
 }
 
-nlohmann::json Member::exit_json() const {
-  nlohmann::json out = {{"pid", pid()}, {"argv", launched.argv}, {"program", launched.exe_path}};
-  if (exit) {
-    if (exit->exit_code) out["exit_code"] = *exit->exit_code;
-    if (exit->signal) out["signal"] = *exit->signal;
-    out["ended"] = proto::rfc3339_utc(exit->ended);
-    out["duration_seconds"] = exit->ended - started;
-  }
+nlohmann::json Member::exit_json(const proto::ExitStatus& status) const {
+  nlohmann::json out = {{"pid", pid()}, {"argv", launched().argv}, {"program", launched().exe_path}};
+  status.write_json(out);
+  out["ended"] = proto::rfc3339_utc(ended);
+  out["duration_seconds"] = ended - started;
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/pidfd.h"
 #include "proto/errors.h"
+#include "proto/exit_status.h"
 #include "proto/group_object.h"
 #include "proto/interface.h"
 
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
 
 namespace pat::patd {
 
@@ -23,9 +25,18 @@ namespace {
 constexpr std::chrono::milliseconds kHostStartTimeout{10'000};
 constexpr std::chrono::milliseconds kWatchRetryDelay{1'000};
 
-std::string describe_wait_status(const siginfo_t& info) {
-  if (info.si_code == CLD_EXITED) return "exit_code=" + std::to_string(info.si_status);
-  return "signal=" + std::to_string(info.si_status);
+// patd's one wait: for a host it started (its child), once its pidfd says it
+// exited. Members are their host's children and reaped there
+// (tracer/member_supervisor.h); hosts found again after a restart are not
+// patd's children and cannot be waited for. The status is the same type.
+std::string host_exit_field(const Group& group) {
+  if (!group.host_is_child) return "status=unknown";
+  siginfo_t info{};
+  if (::waitid(P_PIDFD, static_cast<id_t>(group.host_pidfd.get()), &info, WEXITED | WNOHANG) != 0) {
+    return "status=unknown error=" + log_quote(std::strerror(errno));
+  }
+  auto status = proto::ExitStatus::from_siginfo(info);
+  return status ? status->log_field() : "status=unknown";
 }
 
 // One log line per member event, built from the structured reply: a host's
@@ -196,15 +207,7 @@ asio::awaitable<void> GroupRegistry::watch_exit(std::shared_ptr<Group> group) {
   asio::posix::stream_descriptor pidfd(io_, ::dup(group->host_pidfd.get()));
   boost::system::error_code ec;
   co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  std::string status = "status=unknown";
-  if (group->host_is_child) {
-    siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(group->host_pidfd.get()), &info, WEXITED | WNOHANG) == 0 &&
-        info.si_pid != 0) {
-      status = describe_wait_status(info);
-    }
-  }
-  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, status);
+  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, host_exit_field(*group));
   group->exited.set();
   if (group->state != Group::State::Destroying) forget(group, "host exited");
 }

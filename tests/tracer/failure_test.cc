@@ -12,7 +12,7 @@
 
 #include <cstring>
 
-#include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_host.h"
 #include "tests/tracer/test_files.h"
 #include "base/pidfd.h"
 
@@ -114,11 +114,11 @@ TEST_CASE("bad programs give the right LaunchError and leave the host unharmed")
 }
 
 TEST_CASE("a member shares the host's mm but not its fd table or signal handlers") {
-  MiniHost host;
+  TestHost host;
   auto launched = host.launch(spec_for("/bin/sleep", {"sleep", "30"}));
   REQUIRE(std::holds_alternative<HostedMember*>(launched));
   HostedMember* m = std::get<HostedMember*>(launched);
-  pid_t pid = m->launched.pid;
+  pid_t pid = m->launched().pid;
   CHECK(shares_my_address_space(pid));
   CHECK(kcmp(::getpid(), pid, KCMP_VM) == 0);
   CHECK(kcmp(::getpid(), pid, KCMP_FILES) != 0);
@@ -126,13 +126,13 @@ TEST_CASE("a member shares the host's mm but not its fd table or signal handlers
   CHECK(kcmp(::getpid(), pid, KCMP_FS) != 0);
   // comm is the program's basename, as after execve.
   CHECK(read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n");
-  REQUIRE(pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(host.supervisor().signal(*m->process, SIGKILL).ok());
   REQUIRE(host.run_until_all_done());
   CHECK(m->signal == SIGKILL);
 }
 
 TEST_CASE("a segfaulting member dies of SIGSEGV; a concurrent member runs on") {
-  MiniHost host;
+  TestHost host;
   Capture out;
   host.watch(out);
   LaunchSpec churn = spec_for(program("malloc_churn"), {"malloc_churn", "10"});
@@ -153,7 +153,7 @@ TEST_CASE("a segfaulting member dies of SIGSEGV; a concurrent member runs on") {
 }
 
 TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
-  MiniHost host;
+  TestHost host;
   Capture out_a, out_b;
   host.watch(out_a);
   host.watch(out_b);
@@ -173,7 +173,8 @@ TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
   CHECK(out_a.data == "ok\n");
   CHECK(out_b.data == "ok\n");
   // Each heap lived in its own reservation, and moved.
-  CHECK(std::get<HostedMember*>(ma)->syscalls->brk().current() != std::get<HostedMember*>(ma)->syscalls->brk().start());
+  Range heap = host.supervisor().brk_in_use(*std::get<HostedMember*>(ma)->process);
+  CHECK(heap.end != heap.start);
 }
 
 TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPERM) in BPF") {
