@@ -64,7 +64,7 @@ MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& obs
       space_(allow_cross_mapping),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       exec_timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
-      servers_(group_lock_) {
+      servers_() {
   if (!epoll_) fail_loudly("epoll_create");
   if (!exec_timer_) fail_loudly("timerfd_create");
   watch(exec_timer_.get(), kExecTimerToken);
@@ -102,7 +102,7 @@ MemberSupervisor::LaunchResult MemberSupervisor::launch(
   OwnerId owner = with_space([&](SharedAddressSpace& space) {
     return space.add_member(member->pid(), *member->launched_.layout);
   });
-  member->syscalls_ = std::make_unique<MemberSyscalls>(member->launched_, space_, owner);
+  member->syscalls_ = std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_);
   // Its first rerouted syscall waits for its server, which starts only below.
   if (before_serving) before_serving(*member);
   members_.emplace(member->pid(), member);
@@ -147,10 +147,17 @@ void MemberSupervisor::signal_process_group(const SupervisedMember& member, int 
   ::kill(-member.pid(), signal);
 }
 
+// Every rerouted mapping call and brk of every member waits for the group
+// lock, so the slow part, mincore over all the member's pages, runs outside
+// it on a copy of the ranges (issue 9: bench/group_lock.py measures it).
 MemberFootprint MemberSupervisor::footprint(const SupervisedMember& member) const {
-  std::lock_guard lock(group_lock_);
-  const auto& brk = member.syscalls_->brk();
-  return space_.footprint(member.syscalls_->owner(), Range{brk.start(), brk.current()});
+  std::vector<Range> ranges;
+  {
+    std::lock_guard lock(group_lock_);
+    const auto& brk = member.syscalls_->brk();
+    ranges = space_.owned_ranges(member.syscalls_->owner(), Range{brk.start(), brk.current()});
+  }
+  return measure_footprint(ranges);
 }
 
 Range MemberSupervisor::brk_in_use(const SupervisedMember& member) const {

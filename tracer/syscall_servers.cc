@@ -26,8 +26,7 @@ UniqueFd make_eventfd() {
 
 }  // namespace
 
-SyscallServers::SyscallServers(std::mutex& group_lock)
-    : group_lock_(group_lock), stop_(make_eventfd()), events_ready_(make_eventfd()) {}
+SyscallServers::SyscallServers() : stop_(make_eventfd()), events_ready_(make_eventfd()) {}
 
 SyscallServers::~SyscallServers() {
   // Level-triggered and never read: every poll, present and future, sees it.
@@ -75,11 +74,7 @@ void SyscallServers::run(ServerId id, MemberSyscalls& syscalls) {
       break;
     }
     if (fds[1].revents != 0) return;  // the owner is ending: it joins us without taking events
-    Outcome outcome;
-    {
-      std::lock_guard lock(group_lock_);
-      outcome = syscalls.handle_one();
-    }
+    Outcome outcome = syscalls.handle_one();  // takes the group lock where it must
     if (outcome == Outcome::ListenerGone) break;
     if (outcome == Outcome::ExecStarted) report({id, Event::Kind::ExecStarted});
   }

@@ -29,9 +29,7 @@ namespace pat::tracer {
 
 class SyscallServers {
  public:
-  // The group lock: held while a notification is answered (see
-  // MemberSyscalls for what it guards).
-  explicit SyscallServers(std::mutex& group_lock);
+  SyscallServers();
   // Stops and joins every thread still serving (fork children of members may
   // keep a listener in use after the member is gone).
   ~SyscallServers();
@@ -65,7 +63,6 @@ class SyscallServers {
   void run(ServerId id, MemberSyscalls& syscalls);
   void report(Event event);
 
-  std::mutex& group_lock_;
   UniqueFd stop_;          // an eventfd, readable once the threads must end
   UniqueFd events_ready_;  // an eventfd, readable while events_ is not empty
   std::mutex events_mutex_;

@@ -246,9 +246,12 @@ TEST_CASE("patctl exit codes: 125 for usage errors and an unreachable daemon, 1 
 TEST_CASE("destroy refuses while members run, and --force ends them: SIGTERM, grace, SIGKILL") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "busy"}).exit_code == 0);
-  // One member that ends on SIGTERM, one that ignores it.
+  // One member that ends on SIGTERM, one that ignores it (once it says so:
+  // a SIGTERM before its trap would end it at once).
+  std::string trapped = patd.dir().path() + "/trapped";
   patd.run_detached("busy", {"/bin/sleep", "60"});
-  patd.run_detached("busy", {"/bin/sh", "-c", "trap '' TERM; sleep 60"});
+  patd.run_detached("busy", {"/bin/sh", "-c", "trap '' TERM; : > " + trapped + "; sleep 60"});
+  REQUIRE(eventually([&] { return ::access(trapped.c_str(), F_OK) == 0; }));
   auto group = patd.patctl_json({"group", "show", "busy"});
   REQUIRE(group["members"].size() == 2);
   auto refused = patd.patctl({"group", "destroy", "busy"});
