@@ -282,7 +282,9 @@ TEST_CASE("patctl top: the busiest member first, with its CPU share; --output ca
   auto snapshot = json::parse(top.out);
   REQUIRE(snapshot["members"].size() == 2);
   CHECK(snapshot["members"][0]["pid"] == busy_pid);  // sorted by CPU
-  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 50.0);
+  // Spinning, it gets what the machine spares: on 2 shared CPUs with other
+  // tests running, 35-60% was seen; an idle member gets about 0.
+  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 20.0);
   CHECK(snapshot["members"][1]["pid"] == idle_pid);
   CHECK(snapshot["members"][1]["cpu_percent"].get<double>() < 10.0);
   CHECK(snapshot["members"][0]["group"] == "watched");
