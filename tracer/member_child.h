@@ -60,7 +60,7 @@ struct ChildPlan {
   int stdio[3] = {-1, -1, -1};  // become the member's 0, 1, 2
   int cwd_fd = -1;              // -1: keep the host's cwd
   int handover_fd = -1;         // the child's end of the hand-over socketpair
-  mode_t umask = 022;
+  mode_t umask = 0;  // always set from the LaunchSpec
   int rlimit_count = 0;
   struct {
     int resource;

@@ -70,7 +70,7 @@ std::vector<std::string> merged_env(const LaunchSpec& spec) {
 std::string search_path_of(const std::vector<std::string>& env) {
   for (const std::string& entry : env)
     if (entry.rfind("PATH=", 0) == 0) return entry.substr(5);
-  return kDefaultSearchPath;
+  return proto::kDefaultSearchPath;
 }
 
 struct MemberLimits {

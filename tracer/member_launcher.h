@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "proto/defaults.h"
 #include "tracer/initial_stack.h"
 #include "tracer/launch_error.h"
 #include "tracer/member_layout.h"
@@ -30,7 +31,7 @@ struct LaunchSpec {
   std::vector<std::string> argv;          // argv[0] as the user typed it
   std::vector<std::string> env;           // "K=V"
   int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed. -1: the host's cwd
-  mode_t umask = 022;
+  mode_t umask = proto::kDefaultUmask;
   std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
   std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null
   std::map<std::string, std::string> extra_env;  // overrides/extends env (e.g. PAT_GROUP)

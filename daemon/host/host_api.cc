@@ -4,8 +4,8 @@
 #include "daemon/rpc/one_shot_event.h"
 #include "proto/interface.h"
 #include "proto/params.h"
-#include "proto/rlimits.h"
-#include "proto/run_arguments.h"
+#include "proto/defaults.h"
+#include "proto/run_request.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -51,8 +51,9 @@ void hang_up_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<Member
   });
 }
 
-// The argv and env that did not fit in the call (proto/run_arguments.h).
-proto::RunArguments read_arguments_descriptor(int fd) {
+// The contents of the descriptor that carries argv and env when they did not
+// fit in the call (proto/run_request.h).
+std::string read_arguments_descriptor(int fd) {
   auto invalid = [](const std::string& why) {
     return ErrorReply(ErrorCode::InvalidParameter, "the arguments descriptor: " + why,
                       {{"parameter", "fds"}, {"expected", "JSON {argv, env} in a file"}});
@@ -66,9 +67,7 @@ proto::RunArguments read_arguments_descriptor(int fd) {
     if (n <= 0) throw invalid("unreadable");
     done += static_cast<std::size_t>(n);
   }
-  auto object = json::parse(text, nullptr, false);
-  if (!object.is_object()) throw invalid("not a JSON object");
-  return proto::read_run_arguments(object);
+  return text;
 }
 
 }  // namespace
@@ -95,21 +94,21 @@ asio::awaitable<void> HostApi::watch(rpc::CallContext& call) {
 
 asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   ParamReader params(call.params());
-  bool detached = params.boolean("detach", false);
-  if (!call.call().more && !detached) {
+  if (!call.call().more && !params.boolean("detach", false)) {
     throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Host.Spawn streams replies: call it with \"more\": true");
   }
-  proto::check_run_descriptors(call.params(), call.fds().size());
-  auto arguments = proto::arguments_in_descriptor(call.params()) ? read_arguments_descriptor(call.fds()[3].get())
-                                                                 : proto::read_run_arguments(call.params());
+  auto request = proto::RunRequest::parse(call.params());
+  const bool detached = request.detach;
+  request.check_descriptors(call.fds().size());
+  if (request.arguments_in_fd) request.load_arguments(read_arguments_descriptor(call.fds()[3].get()));
   tracer::LaunchSpec spec;
-  spec.path = params.string("program");
-  spec.argv = std::move(arguments.argv);
-  spec.env = std::move(arguments.env);
-  UniqueFd cwd = open_working_directory(params.optional_string("cwd").value_or("/"));
+  spec.path = request.program;
+  spec.argv = std::move(request.arguments.argv);
+  spec.env = std::move(request.arguments.env);
+  UniqueFd cwd = open_working_directory(request.cwd);
   spec.cwd_fd = cwd.get();
-  spec.umask = static_cast<mode_t>(params.optional_integer("umask", 0, 0777).value_or(022));
-  if (const auto* rlimits = params.optional_object("rlimits")) spec.rlimits = proto::parse_rlimits(*rlimits);
+  spec.umask = request.umask;
+  spec.rlimits = std::move(request.rlimits);
   for (int i = 0; i < 3; ++i) spec.stdio[i] = call.fds()[i].get();
 
   std::shared_ptr<Member> member;
@@ -152,7 +151,8 @@ asio::awaitable<void> HostApi::signal(rpc::CallContext& call) {
 asio::awaitable<void> HostApi::shutdown(rpc::CallContext& call) {
   ParamReader params(call.params());
   bool force = params.boolean("force", false);
-  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, 3'600'000).value_or(5'000));
+  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, proto::kLongestGrace.count())
+                                             .value_or(proto::kDefaultGrace.count()));
   host_.check_shutdown_allowed(force);
   call.reply();
   asio::co_spawn(co_await asio::this_coro::executor, host_.shut_down(grace), asio::detached);

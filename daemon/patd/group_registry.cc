@@ -46,11 +46,10 @@ void log_member_event(const std::string& group, const json& reply) {
   auto member = reply.find("member");
   if (event == reply.end() || !event->is_string() || member == reply.end() || !member->is_object()) return;
   std::string line = "event=" + log_quote(event->get<std::string>()) + " group=" + group;
-  for (const char* key : {"pid", "exit_code", "signal"}) {
-    if (auto it = member->find(key); it != member->end() && it->is_number_integer()) {
-      line += std::string(" ") + key + "=" + std::to_string(it->get<long long>());
-    }
+  if (auto pid = member->find("pid"); pid != member->end() && pid->is_number_integer()) {
+    line += " pid=" + std::to_string(pid->get<long long>());
   }
+  if (auto status = proto::ExitStatus::from_json(*member)) line += " " + status->log_field();
   for (const char* key : {"program", "reason"}) {
     if (auto it = member->find(key); it != member->end() && it->is_string()) {
       line += std::string(" ") + key + "=" + log_quote(it->get<std::string>());
