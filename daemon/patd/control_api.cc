@@ -25,12 +25,6 @@ constexpr std::chrono::milliseconds kSpawnTimeout{30'000};
 
 HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.uid, peer.gid, peer.groups}; }
 
-// Closing the host connection of a Run makes the host send SIGHUP to the
-// member. (Set up outside the coroutine: see the note in rpc/asio.h.)
-void close_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<rpc::FramedSocket> socket) {
-  notice.subscribe([socket = std::move(socket)] { socket->close(); });
-}
-
 // The final Run reply: the first one plus how the member ended, which the
 // host must say (proto/exit_status.h).
 json with_exit_status(json reply, const json& ended, const std::string& group) {
@@ -130,48 +124,40 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
   } else {
     group = authorized_group(call.peer(), params.string("group"));
   }
-  json spawn = request.for_host().to_json();
   if (group->state != Group::State::Running) {
     throw ErrorReply(ErrorCode::GroupBusy, "group " + group->name + " is being destroyed",
                      {{"name", group->name}, {"members", 0}});
   }
 
-  proto::Reply started;
-  rpc::Connected host;
-  try {
-    host = co_await group->link.connect();
-    rpc::send_call(*host.socket, proto::Call{std::string(proto::method::kHostSpawn), spawn, true},
-                   std::move(call.fds()));
-    started = co_await rpc::read_reply(host.socket, kSpawnTimeout);
-  } catch (const rpc::PeerUnavailable& e) {
-    throw host_unavailable(group->name, e.what());
-  }
-  if (started.error) throw relay_host_error(group->name, *started.error);
-  auto pid = started.parameters.find("pid");
-  if (pid == started.parameters.end() || !pid->is_number_integer()) {
+  auto spawn = co_await group->link.stream(proto::method::kHostSpawn, request.for_host().to_json(),
+                                           std::move(call.fds()));
+  auto started = co_await spawn.next(kSpawnTimeout);
+  auto pid = started.find("pid");
+  if (pid == started.end() || !pid->is_number_integer()) {
+    spawn.close();
     throw host_unavailable(group->name, "spawn reply without a pid");
   }
   json first = {{"pid", *pid}, {"group", group->name}};
-  if (request.detach || !started.continues) {
-    host.socket->close();
+  if (request.detach || spawn.finished()) {
+    spawn.close();
     call.reply(first);
     co_return;
   }
   call.stream(first);
-  close_on_disconnect(call.disconnect(), host.socket);
-
-  proto::Reply ended;
-  std::optional<std::string> lost;
+  // If our caller goes away, hanging up on the host makes it send the
+  // member SIGHUP.
+  spawn.close_on(call.disconnect());
+  std::optional<ErrorReply> failure;
+  json ended;
   try {
-    ended = co_await rpc::read_reply(host.socket, std::nullopt);
-  } catch (const rpc::PeerUnavailable& e) {
-    lost = e.what();
+    ended = co_await spawn.next(std::nullopt);
+  } catch (const ErrorReply& e) {
+    failure = e;
   }
-  host.socket->close();
+  spawn.close();
   if (call.disconnect().fired()) co_return;  // nobody left to tell
-  if (lost) throw host_unavailable(group->name, "lost while the member ran: " + *lost);
-  if (ended.error) throw relay_host_error(group->name, *ended.error);
-  call.reply(with_exit_status(first, ended.parameters, group->name));
+  if (failure) throw *failure;
+  call.reply(with_exit_status(first, ended, group->name));
 }
 
 asio::awaitable<void> ControlApi::member_signal(rpc::CallContext& call) {

@@ -220,26 +220,24 @@ void GroupRegistry::start_watching(std::shared_ptr<Group> group) {
 asio::awaitable<void> GroupRegistry::watch_events(std::shared_ptr<Group> group) {
   while (!group->exited.is_set()) {
     try {
-      auto connected = co_await group->link.connect();
-      rpc::send_call(*connected.socket, proto::Call{std::string(proto::method::kHostWatch), json::object(), true});
-      for (;;) {
-        auto reply = co_await rpc::read_reply(connected.socket, std::nullopt);
-        if (reply.error) {
-          spdlog::warn("event=group.watch_error group={} error={}", group->name, reply.error->name);
-          break;
-        }
-        if (auto it = reply.parameters.find("group"); it != reply.parameters.end()) {
+      auto events = co_await group->link.stream(proto::method::kHostWatch, json::object());
+      while (!events.finished()) {
+        auto reply = co_await events.next(std::nullopt);
+        if (auto it = reply.find("group"); it != reply.end()) {
           if (auto problem = proto::check_group_object(*it)) {
             spdlog::warn("event=group.bad_description group={} problem={}", group->name, log_quote(*problem));
           } else {
             group->snapshot = *it;
           }
         }
-        log_member_event(group->name, reply.parameters);
-        if (!reply.continues) break;
+        log_member_event(group->name, reply);
       }
-    } catch (const rpc::PeerUnavailable&) {
-      // host gone or restarting its socket: decided below
+    } catch (const ErrorReply& e) {
+      // The host is gone or restarting its socket (decided below), or it
+      // refused the watch.
+      if (!e.error().is(ErrorCode::GroupUnavailable)) {
+        spdlog::warn("event=group.watch_error group={} error={}", group->name, e.error().name);
+      }
     }
     if (co_await group->exited.wait(kWatchRetryDelay)) co_return;
   }
