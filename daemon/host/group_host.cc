@@ -98,54 +98,59 @@ void GroupHost::watch_supervisor() {
 // (from the ledger); per group RSS and PSS, which the kernel keeps per address
 // space, so they are the group's, once. Usage costs /proc reads and mincore
 // over every member's memory, so event streams go without it.
-json GroupHost::describe(Detail detail) const {
+proto::GroupObject GroupHost::describe(Detail detail) const {
   const bool usage = detail == Detail::WithUsage;
-  json members = json::array();
+  proto::GroupObject group;
+  group.name = config_.group;
+  group.owner_uid = ::getuid();
+  group.owner_gid = ::getgid();
+  group.host_pid = ::getpid();
+  group.created = created_;
+  group.state = shutting_down_ ? "destroying" : "running";
+  group.ephemeral = config_.ephemeral;
+  group.allow_cross_mapping = config_.allow_cross_mapping;
   for (const auto& [pid, member] : members_) {
-    json entry = member->to_json(usage);
-    if (usage && member->process->state() != tracer::SupervisedMember::State::Execed) {
-      auto footprint = supervisor_.footprint(*member->process);
-      entry["mapped_bytes"] = footprint.mapped_bytes;
-      entry["resident_bytes"] = footprint.resident_bytes;
+    proto::MemberEntry entry = member->entry();
+    if (usage) {
+      if (auto stats = tracer::read_task_stats(pid)) {
+        entry.cpu_seconds = stats->cpu_seconds;
+        entry.threads = stats->threads;
+      }
+      if (member->process->state() != tracer::SupervisedMember::State::Execed) {
+        auto footprint = supervisor_.footprint(*member->process);
+        entry.mapped_bytes = footprint.mapped_bytes;
+        entry.resident_bytes = footprint.resident_bytes;
+      }
     }
-    members.push_back(std::move(entry));
+    group.members.push_back(std::move(entry));
   }
-  json exits = json::array();
-  for (auto it = recent_exits_.rbegin(); it != recent_exits_.rend(); ++it) exits.push_back(*it);
-  return {{"name", config_.group},
-          {"owner_uid", ::getuid()},
-          {"owner_gid", ::getgid()},
-          {"host_pid", ::getpid()},
-          {"created", proto::rfc3339_utc(created_)},
-          {"ephemeral", config_.ephemeral},
-          {"allow_cross_mapping", config_.allow_cross_mapping},
-          {"members", members},
-          {"recent_exits", exits},
-          {"memory", usage ? address_space_json() : json::object()}};
+  group.recent_exits.assign(recent_exits_.rbegin(), recent_exits_.rend());
+  if (usage) group.memory = address_space();
+  return group;
 }
 
-json GroupHost::address_space_json() const {
-  json memory = {{"pinned_regions", supervisor_.with_space([](const tracer::SharedAddressSpace& space) {
-                     return space.pin_count();
-                   })}};
+proto::MemoryEntry GroupHost::address_space() const {
+  proto::MemoryEntry memory;
+  memory.pinned_regions =
+      supervisor_.with_space([](const tracer::SharedAddressSpace& space) { return space.pin_count(); });
   if (arena_) {
     auto arena = arena_->stats();
-    memory["arena"] = {{"size_bytes", arena.arena_bytes},
-                       {"members", arena.members},
-                       {"members_ending", arena.members_ending},
-                       {"channels", arena.channels},
-                       {"buffers", arena.buffers},
-                       {"buffer_bytes", arena.buffer_bytes},
-                       {"retained_free_bytes", arena.retained_free_bytes},
-                       {"discarded_bytes", arena.discarded_bytes},
-                       {"owed_frees", arena.owed_frees},
-                       {"allocator_owner_deaths", arena.allocator_owner_deaths},
-                       {"allocator_damaged", arena.allocator_damaged}};
+    memory.arena = proto::ArenaEntry{arena.arena_bytes,
+                                     arena.members,
+                                     arena.members_ending,
+                                     arena.channels,
+                                     arena.buffers,
+                                     arena.buffer_bytes,
+                                     arena.retained_free_bytes,
+                                     arena.discarded_bytes,
+                                     arena.owed_frees,
+                                     arena.allocator_owner_deaths,
+                                     arena.allocator_damaged};
   }
   if (auto stats = tracer::read_address_space_stats(::getpid())) {
-    memory["size_bytes"] = stats->size_bytes;
-    memory["rss_bytes"] = stats->rss_bytes;
-    memory["pss_bytes"] = stats->pss_bytes;
+    memory.size_bytes = stats->size_bytes;
+    memory.rss_bytes = stats->rss_bytes;
+    memory.pss_bytes = stats->pss_bytes;
   }
   return memory;
 }
@@ -257,19 +262,18 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   members_.erase(it);
   member->ended = unix_now();
   const auto& end = process.end();
-  json extra;
+  std::optional<proto::ExitEntry> exit;
   if (end.ok()) {
-    recent_exits_.push_back(member->exit_json(end.value()));
+    exit = member->exit_entry(end.value());
+    recent_exits_.push_back(*exit);
     if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
-    end.value().write_json(extra);
     spdlog::info("event=member.exit group={} pid={} {}", config_.group, member->pid(), end.value().log_field());
   } else {
     // Gone, but how is unknown: no recent_exits entry, which must say.
-    extra["reason"] = end.error().message();
     spdlog::error("event=member.exit group={} pid={} status=unknown error={}", config_.group, member->pid(),
                   log_quote(end.error().message()));
   }
-  publish("member.exit", *member, extra);
+  publish("member.exit", *member, exit);
   member->exited.set();
   exit_if_ephemeral_and_idle();
 }
@@ -313,11 +317,9 @@ void GroupHost::exit_if_ephemeral_and_idle() {
   }
 }
 
-void GroupHost::publish(const char* event, const Member& member, json extra) {
+void GroupHost::publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit) {
   if (watchers_.empty()) return;
-  json member_json = member.to_json(false);
-  for (auto& [key, value] : extra.items()) member_json[key] = value;
-  json message = {{"event", event}, {"member", member_json}, {"group", describe(Detail::Summary)}};
+  json message = proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary)}.to_json();
   auto watchers = watchers_;  // a watcher may remove itself
   for (auto& [id, watcher] : watchers) watcher(message);
 }

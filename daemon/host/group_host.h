@@ -33,8 +33,7 @@ class GroupHost : private tracer::MemberObserver {
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
 
   enum class Detail { Summary, WithUsage };
-  nlohmann::json describe(Detail detail) const;
-  nlohmann::json address_space_json() const;
+  proto::GroupObject describe(Detail detail) const;
 
   // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
   // AddressConflict, InternalError). `spec.stdio` are borrowed. Call on the
@@ -72,7 +71,8 @@ class GroupHost : private tracer::MemberObserver {
   // while a live member holds a lock the cleanup needs.
   void create_arena();
   void retry_arena_cleanup_later();
-  void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
+  proto::MemoryEntry address_space() const;
+  void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
   [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
 
   asio::io_context& io_;
@@ -82,7 +82,7 @@ class GroupHost : private tracer::MemberObserver {
   std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
   asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
-  std::deque<nlohmann::json> recent_exits_;           // oldest first
+  std::deque<proto::ExitEntry> recent_exits_;         // oldest first
   std::map<std::uint64_t, Watcher> watchers_;
   std::uint64_t next_watcher_ = 1;
   bool spawned_any_ = false;

@@ -81,12 +81,14 @@ void HostApi::register_methods(rpc::Service& service) {
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
-  call.reply({{"group", host_.describe(GroupHost::Detail::WithUsage)}});
+  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}};
+  call.reply(std::move(reply));
   co_return;
 }
 
 asio::awaitable<void> HostApi::watch(rpc::CallContext& call) {
-  call.stream({{"group", host_.describe(GroupHost::Detail::Summary)}});
+  json first = {{"group", host_.describe(GroupHost::Detail::Summary).to_json()}};
+  call.stream(std::move(first));
   auto id = host_.add_watcher([&call](const json& event) { call.stream(event); });
   co_await until_disconnected(call);
   host_.remove_watcher(id);

@@ -1,7 +1,5 @@
 #include "daemon/host/member.h"
 
-#include "proto/group_object.h"
-#include "tracer/proc_stats.h"
 
 namespace pat::host {
 
@@ -16,27 +14,19 @@ const char* to_string(tracer::SupervisedMember::State state) {
   return "unknown";
 }
 
-nlohmann::json Member::to_json(bool with_usage) const {
-  nlohmann::json out = {{"pid", pid()},
-                        {"argv", launched().argv},
-                        {"program", launched().exe_path},
-                        {"state", to_string(process->state())},
-                        {"detached", detached},
-                        {"started", proto::rfc3339_utc(started)}};
-  if (!with_usage) return out;
-  if (auto stats = tracer::read_task_stats(pid())) {
-    out["cpu_seconds"] = stats->cpu_seconds;
-    out["threads"] = stats->threads;
-  }
-  return out;
+proto::MemberEntry Member::entry() const {
+  proto::MemberEntry entry;
+  entry.pid = pid();
+  entry.argv = launched().argv;
+  entry.program = launched().exe_path;
+  entry.state = to_string(process->state());
+  entry.detached = detached;
+  entry.started = started;
+  return entry;
 }
 
-nlohmann::json Member::exit_json(const proto::ExitStatus& status) const {
-  nlohmann::json out = {{"pid", pid()}, {"argv", launched().argv}, {"program", launched().exe_path}};
-  status.write_json(out);
-  out["ended"] = proto::rfc3339_utc(ended);
-  out["duration_seconds"] = ended - started;
-  return out;
+proto::ExitEntry Member::exit_entry(const proto::ExitStatus& status) const {
+  return {pid(), launched().argv, launched().exe_path, status, ended, ended - started};
 }
 
 }  // namespace pat::host

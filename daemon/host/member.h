@@ -7,10 +7,8 @@
 
 #include "daemon/rpc/asio.h"
 #include "daemon/rpc/one_shot_event.h"
-#include "proto/exit_status.h"
+#include "proto/group_object.h"
 #include "tracer/member_supervisor.h"
-
-#include <nlohmann/json.hpp>
 
 #include <memory>
 
@@ -29,8 +27,8 @@ struct Member {
   pid_t pid() const { return process->pid(); }
   bool alive() const { return process->alive(); }
   const tracer::LaunchedMember& launched() const { return process->launched(); }
-  nlohmann::json to_json(bool with_usage) const;  // usage: CPU time, threads (/proc reads)
-  nlohmann::json exit_json(const proto::ExitStatus& status) const;  // for recent_exits
+  proto::MemberEntry entry() const;  // without usage figures
+  proto::ExitEntry exit_entry(const proto::ExitStatus& status) const;  // for recent_exits
 };
 
 // The wire name of a member's state: running, leaving, execed, exited.

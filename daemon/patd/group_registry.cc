@@ -49,11 +49,11 @@ void log_member_event(const std::string& group, const json& reply) {
   if (auto pid = member->find("pid"); pid != member->end() && pid->is_number_integer()) {
     line += " pid=" + std::to_string(pid->get<long long>());
   }
-  if (auto status = proto::ExitStatus::from_json(*member)) line += " " + status->log_field();
-  for (const char* key : {"program", "reason"}) {
-    if (auto it = member->find(key); it != member->end() && it->is_string()) {
-      line += std::string(" ") + key + "=" + log_quote(it->get<std::string>());
-    }
+  if (auto exit = reply.find("exit"); exit != reply.end()) {
+    if (auto status = proto::ExitStatus::from_json(*exit)) line += " " + status->log_field();
+  }
+  if (auto program = member->find("program"); program != member->end() && program->is_string()) {
+    line += " program=" + log_quote(program->get<std::string>());
   }
   spdlog::info("{}", line);
 }
@@ -61,7 +61,12 @@ void log_member_event(const std::string& group, const json& reply) {
 }  // namespace
 
 json Group::to_json() const {
-  json object = snapshot.is_object() ? snapshot : json{{"members", json::array()}, {"recent_exits", json::array()}};
+  // Before the host first described itself: the same shape, empty.
+  json object = snapshot.is_object() ? snapshot
+                                     : json{{"members", json::array()},
+                                            {"recent_exits", json::array()},
+                                            {"allow_cross_mapping", false},
+                                            {"memory", json::object()}};
   object["name"] = name;
   object["owner_uid"] = owner_uid;
   object["owner_gid"] = owner_gid;
