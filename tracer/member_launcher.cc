@@ -269,6 +269,10 @@ MemberLauncher::MemberLauncher() : machine_(MachineAuxv::of_this_process()) {
 
 std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpec& spec,
                                                                  std::optional<UnbornChild>& unborn) {
+  // The child's fchdir needs search permission, which O_PATH did not: a
+  // directory the owner may not enter is refused before anything is mapped.
+  if (spec.cwd_fd >= 0 && ::faccessat(spec.cwd_fd, "", X_OK, AT_EACCESS | AT_EMPTY_PATH) != 0)
+    return LaunchError::setup_failed(spec.path, ChildStep::WorkingDirectory, errno);
   std::vector<std::string> env = merged_env(spec);
   int cwd = spec.cwd_fd >= 0 ? spec.cwd_fd : AT_FDCWD;
   // fs/exec.c (Linux 5.18+): an empty argv gets "" as argv[0], so programs
@@ -294,10 +298,11 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   if (!child) return LaunchError::internal(spec.path + ": " + child.error().message());
   launch_fds.child_end.reset();  // ours must go, or the child's death would not reach us as EOF
   auto handover = await_handover(launch_fds.host_end.get(), std::chrono::milliseconds(kHandoverTimeoutMs));
-  if (auto* reason = std::get_if<std::string>(&handover)) {
+  if (auto* failure = std::get_if<HandoverFailure>(&handover)) {
     (void)pidfd_signal(child->pidfd.get(), SIGKILL);
     unborn = UnbornChild{child->pid, std::move(child->pidfd)};
-    return LaunchError::internal(spec.path + ": " + *reason);
+    if (failure->step) return LaunchError::setup_failed(spec.path, *failure->step, failure->error);
+    return LaunchError::internal(spec.path + ": " + failure->reason);
   }
 
   cleanup.dismiss();

@@ -30,7 +30,7 @@ struct LaunchSpec {
   std::string path;                       // program to run, absolute
   std::vector<std::string> argv;          // argv[0] as the user typed it
   std::vector<std::string> env;           // "K=V"
-  int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed. -1: the host's cwd
+  int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed; must be searchable. -1: the host's cwd
   mode_t umask = proto::kDefaultUmask;
   std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
   std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null

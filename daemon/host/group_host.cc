@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <csignal>
 #include <sstream>
 
@@ -31,15 +32,6 @@ std::string hex(std::uintptr_t value) {
   std::ostringstream out;
   out << "0x" << std::hex << value;
   return out.str();
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& arg : argv) {
-    if (!out.empty()) out += ' ';
-    out += arg;
-  }
-  return out;
 }
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
@@ -155,46 +147,40 @@ proto::MemoryEntry GroupHost::address_space() const {
   return memory;
 }
 
-void GroupHost::throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const {
-  using Kind = tracer::LaunchError::Kind;
-  switch (error.kind) {
-    case Kind::NotFound:
-      throw ErrorReply(ErrorCode::ProgramNotFound, error.message, {{"program", spec.path}});
-    case Kind::NotExecutable:
-      throw ErrorReply(ErrorCode::ProgramNotExecutable, error.message,
-                       {{"program", spec.path}, {"reason", error.message}});
-    case Kind::AddressConflict: {
-      json params = {{"program", spec.path}, {"start", error.conflict_start}, {"end", error.conflict_end}};
-      std::string holder = "something else in this group";
-      tracer::Range wanted{error.conflict_start, error.conflict_end};
-      for (const auto& [pid, member] : members_) {
-        if (!member->launched().layout) continue;
-        for (const auto& range : member->launched().layout->ranges()) {
-          if (!range.overlaps(wanted)) continue;
-          params["member_pid"] = pid;
-          params["member_argv"] = member->launched().argv;
-          holder = "member " + std::to_string(pid) + " (" + joined(member->launched().argv) + ")";
-        }
-      }
-      throw ErrorReply(ErrorCode::AddressConflict,
-                       spec.path + " is not position-independent and needs the fixed addresses " +
-                           hex(error.conflict_start) + "-" + hex(error.conflict_end) + ", taken by " + holder +
-                           "; only one copy fits in a group's address space (for Python, run pat-python)",
-                       params);
+std::optional<ConflictHolder> GroupHost::conflict_holder(const tracer::LaunchError& error) const {
+  if (error.kind != tracer::LaunchError::Kind::AddressConflict) return std::nullopt;
+  tracer::Range wanted{error.conflict_start, error.conflict_end};
+  for (const auto& [pid, member] : members_) {
+    if (!member->launched().layout) continue;
+    for (const auto& range : member->launched().layout->ranges()) {
+      if (range.overlaps(wanted)) return ConflictHolder{pid, member->launched().argv};
     }
-    case Kind::Internal:
-      break;
   }
-  throw ErrorReply(ErrorCode::InternalError, error.message, {{"reason", error.message}});
+  return std::nullopt;
 }
 
-std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached) {
+std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::array<int, 3>& stdio) {
   if (shutting_down_) {
     throw ErrorReply(ErrorCode::GroupBusy, "group " + config_.group + " is shutting down",
                      {{"name", config_.group}, {"members", members_.size()}});
   }
   spawned_any_ = true;
   double requested = unix_now();
+  const LaunchRequestFacts facts{request.program, request.cwd};
+  // Opened here, as the owner; the launcher checks it may be entered.
+  UniqueFd cwd(::open(request.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!cwd) {
+    throw launch_refusal(tracer::LaunchError::setup_failed(request.program, tracer::ChildStep::WorkingDirectory, errno),
+                         facts);
+  }
+  tracer::LaunchSpec spec;
+  spec.path = request.program;
+  spec.argv = std::move(request.arguments.argv);
+  spec.env = std::move(request.arguments.env);
+  spec.cwd_fd = cwd.get();
+  spec.umask = request.umask;
+  spec.rlimits = std::move(request.rlimits);
+  spec.stdio = stdio;
   spec.extra_env["PAT_GROUP"] = config_.group;
   if (arena_) spec.extra_env[dataplane::kArenaVariable] = arena_->environment_value();
   apply_allocator_defaults(spec);
@@ -208,11 +194,11 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
     spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
                  log_quote(error->message));
-    throw_launch_error(*error, spec);
+    throw launch_refusal(*error, facts, conflict_holder(*error));
   }
   auto member = std::make_shared<Member>(io_.get_executor(),
                                          std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(launched)));
-  member->detached = detached;
+  member->detached = request.detach;
   member->started = requested;
   members_[member->pid()] = member;
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),

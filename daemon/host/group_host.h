@@ -4,7 +4,9 @@
 // happened. Runs with the owner's credentials and no capabilities.
 #pragma once
 
+#include "daemon/host/launch_refusal.h"
 #include "daemon/host/member.h"
+#include "proto/run_request.h"
 #include "daemon/rpc/asio.h"
 #include "libpat/src/arena_host.h"
 #include "tracer/member_supervisor.h"
@@ -35,10 +37,10 @@ class GroupHost : private tracer::MemberObserver {
   enum class Detail { Summary, WithUsage };
   proto::GroupObject describe(Detail detail) const;
 
-  // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
-  // AddressConflict, InternalError). `spec.stdio` are borrowed. Call on the
-  // event loop's thread, which is the supervising thread.
-  std::shared_ptr<Member> spawn(tracer::LaunchSpec spec, bool detached);
+  // Launches a member; throws ErrorReply (launch_refusal.h). `stdio` are
+  // borrowed. Call on the event loop's thread, which is the supervising
+  // thread.
+  std::shared_ptr<Member> spawn(proto::RunRequest request, const std::array<int, 3>& stdio);
 
   // A member that has not been reaped yet (running, leaving or execed).
   std::shared_ptr<Member> find(pid_t pid) const;
@@ -73,7 +75,7 @@ class GroupHost : private tracer::MemberObserver {
   void retry_arena_cleanup_later();
   proto::MemoryEntry address_space() const;
   void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
-  [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
+  std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
 
   asio::io_context& io_;
   HostConfig config_;

@@ -30,18 +30,6 @@ asio::awaitable<void> until_disconnected(rpc::CallContext& call) {
   co_await gone.wait(std::nullopt);
 }
 
-// The working directory is opened here, as the owner: a directory the owner
-// may not enter is refused before anything is launched.
-UniqueFd open_working_directory(const std::string& cwd) {
-  UniqueFd fd(::open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) {
-    std::string why = std::strerror(errno);
-    throw ErrorReply(ErrorCode::InvalidParameter, "working directory " + cwd + ": " + why,
-                     {{"parameter", "cwd"}, {"expected", "a directory the group owner can enter"}});
-  }
-  return fd;
-}
-
 // If patd goes away (patctl died, or patd itself), the member gets SIGHUP, as
 // a terminal's processes do when it hangs up. (Not a lambda in the coroutine:
 // see rpc/asio.h.)
@@ -103,19 +91,10 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   const bool detached = request.detach;
   request.check_descriptors(call.fds().size());
   if (request.arguments_in_fd) request.load_arguments(read_arguments_descriptor(call.fds()[3].get()));
-  tracer::LaunchSpec spec;
-  spec.path = request.program;
-  spec.argv = std::move(request.arguments.argv);
-  spec.env = std::move(request.arguments.env);
-  UniqueFd cwd = open_working_directory(request.cwd);
-  spec.cwd_fd = cwd.get();
-  spec.umask = request.umask;
-  spec.rlimits = std::move(request.rlimits);
-  for (int i = 0; i < 3; ++i) spec.stdio[i] = call.fds()[i].get();
-
+  std::array<int, 3> stdio{call.fds()[0].get(), call.fds()[1].get(), call.fds()[2].get()};
   std::shared_ptr<Member> member;
   try {
-    member = host_.spawn(std::move(spec), detached);
+    member = host_.spawn(std::move(request), stdio);
   } catch (...) {
     host_.exit_if_ephemeral_and_idle();
     throw;

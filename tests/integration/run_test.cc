@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <linux/kcmp.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -358,6 +359,34 @@ TEST_CASE("the working directory: patctl's own, or --cwd") {
   std::filesystem::create_directory(scratch.path("sub"));
   auto relative = patctl_after(patd, "cd " + scratch.path(), {"run", "--group", "g", "--cwd", "sub", "/bin/pwd"});
   CHECK(relative.out == scratch.path("sub") + "\n");
+}
+
+TEST_CASE("a --cwd the group owner may not enter is refused before anything is launched: InvalidParameter, exit 1") {
+  PatdInstance patd;
+  uid_t uid = ensure_test_user("pat-test");
+  REQUIRE(patd.patctl_as("pat-test", {"group", "create", "theirs"}).exit_code == 0);
+  // The owner's own directory, mode 0600: open(O_PATH | O_DIRECTORY) works
+  // on it, entering it does not (no search permission).
+  char dir_template[] = "/tmp/pat-cwd-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string dir = dir_template;
+  REQUIRE(::chown(dir.c_str(), uid, static_cast<gid_t>(-1)) == 0);
+  REQUIRE(::chmod(dir.c_str(), 0600) == 0);
+
+  auto refused = patd.patctl_as("pat-test", {"run", "--group", "theirs", "--cwd", dir, "/bin/true"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err == "patctl: working directory " + dir + ": Permission denied (org.varlink.service.InvalidParameter)\n");
+  auto group = patd.patctl_json({"group", "show", "theirs"});
+  CHECK(group["members"].empty());
+  CHECK(group["recent_exits"].empty());  // nothing was started
+
+  // The same directory, once the owner may enter it.
+  REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+  auto entered = patd.patctl_as("pat-test", {"run", "--group", "theirs", "--cwd", dir, "/bin/pwd"});
+  CHECK(entered.exit_code == 0);
+  CHECK(entered.out == dir + "\n");
+  ::rmdir(dir.c_str());
+  CHECK(patd.patctl({"group", "destroy", "theirs"}).exit_code == 0);
 }
 
 TEST_CASE("umask and rlimits are inherited from patctl") {

@@ -183,19 +183,45 @@ TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPE
   CHECK(r.out == "int80=-38 prctl=-1/1\n");  // natively: "int80=pid prctl=0/0"
 }
 
-TEST_CASE("a set-up step failing in the child is reported by name, and nothing is left behind") {
+TEST_CASE("a set-up step failing in the child comes back as its step and errno, and nothing is left behind") {
   const int maps_before = mapping_count();
-  pat::UniqueFd not_a_dir(::open("/etc/hostname", O_PATH | O_CLOEXEC));
+  // Searchable (it has x bits), so only the child's fchdir finds it is no directory.
+  pat::UniqueFd not_a_dir(::open("/bin/true", O_PATH | O_CLOEXEC));
   REQUIRE(not_a_dir);
   LaunchSpec spec = spec_for("/bin/true", {"true"});
   spec.cwd_fd = not_a_dir.get();
   RunResult r = run_member(spec);
   REQUIRE(std::holds_alternative<LaunchError>(r.error));
   const LaunchError& e = std::get<LaunchError>(r.error);
-  CHECK(e.kind == LaunchError::Kind::Internal);
+  CHECK(e.kind == LaunchError::Kind::SetupFailed);
+  CHECK(e.step == ChildStep::WorkingDirectory);
+  CHECK(e.error == ENOTDIR);
   CHECK(e.message == "/bin/true: member set-up step fchdir(cwd) failed: Not a directory");
   CHECK(mapping_count() == maps_before);
   siginfo_t info{};
   CHECK(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0);  // the child was reaped: no children at all
   CHECK(errno == ECHILD);
+}
+
+TEST_CASE("a working directory that may not be entered is refused before anything is mapped") {
+  const int maps_before = mapping_count();
+  // Not searchable, even by root: faccessat(X_OK) wants an x bit on a
+  // non-directory, and that is what the launcher asks before mapping.
+  const std::string dir = temp_dir();
+  write_file(dir + "/plain", "", 0644);
+  pat::UniqueFd unsearchable(::open((dir + "/plain").c_str(), O_PATH | O_CLOEXEC));
+  REQUIRE(unsearchable);
+  ::unlink((dir + "/plain").c_str());
+  ::rmdir(dir.c_str());
+  LaunchSpec spec = spec_for("/bin/true", {"true"});
+  spec.cwd_fd = unsearchable.get();
+  TestHost host;
+  auto launched = host.launch(spec);
+  REQUIRE(std::holds_alternative<LaunchError>(launched));
+  const LaunchError& e = std::get<LaunchError>(launched);
+  CHECK(e.kind == LaunchError::Kind::SetupFailed);
+  CHECK(e.step == ChildStep::WorkingDirectory);
+  CHECK(e.error == EACCES);
+  CHECK(mapping_count() == maps_before);
+  CHECK(host.supervisor().idle());  // no child was ever cloned
 }
