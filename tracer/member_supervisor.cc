@@ -71,12 +71,24 @@ MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& obs
   watch(servers_.event_fd(), kServerEventsToken);
 }
 
-MemberSupervisor::~MemberSupervisor() {
-  // Members die with their host anyway (PR_SET_PDEATHSIG); ending them here
-  // keeps a test process that drops its supervisor free of zombies.
+MemberSupervisor::~MemberSupervisor() { end_members(); }
+
+// Ending them here also keeps a test process that drops its supervisor free
+// of zombies.
+void MemberSupervisor::end_members() {
   for (auto& [pid, member] : members_) (void)pidfd_signal(member->launched_.pidfd.get(), SIGKILL);
-  for (auto& [pid, member] : members_) (void)wait_for_end(member->launched_.pidfd.get(), 0);
-  for (auto& [pid, pidfd] : unborn_) (void)wait_for_end(pidfd.get(), 0);
+  for (auto& [pid, member] : members_) {
+    auto end = wait_for_end(member->launched_.pidfd.get(), 0);
+    member->end_ = end ? std::move(*end) : Result<proto::ExitStatus>(SysError{ECHILD, "waitid"});
+    member->state_ = SupervisedMember::State::Exited;
+    unwatch(member->launched_.pidfd.get());
+  }
+  members_.clear();
+  for (auto& [pid, pidfd] : unborn_) {
+    (void)wait_for_end(pidfd.get(), 0);
+    unwatch(pidfd.get());
+  }
+  unborn_.clear();
 }
 
 void MemberSupervisor::watch(int fd, std::uint64_t token) {

@@ -108,8 +108,7 @@ class MemberSupervisor {
  public:
   // allow_cross_mapping: see SharedAddressSpace.
   MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer);
-  // Kills the members still alive and reaps them, then ends every syscall
-  // server.
+  // end_members(), then ends every syscall server.
   ~MemberSupervisor();
   MemberSupervisor(const MemberSupervisor&) = delete;
   MemberSupervisor& operator=(const MemberSupervisor&) = delete;
@@ -125,6 +124,11 @@ class MemberSupervisor {
   // Reaps who exited, confirms execs, retires the servers of closed
   // listeners; calls the observer for each. Never blocks.
   void dispatch();
+
+  // Kills the members still alive and reaps them, and the children of
+  // failed launches; without telling the observer. For an owner about to go
+  // (members die with their host anyway: PR_SET_PDEATHSIG).
+  void end_members();
 
   // A member that has not been reaped yet; nullptr otherwise.
   std::shared_ptr<SupervisedMember> find(pid_t pid) const;

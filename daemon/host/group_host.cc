@@ -1,10 +1,8 @@
 #include "daemon/host/group_host.h"
 
 #include "base/log.h"
-#include "pat/pat.hpp"
 #include "proto/errors.h"
 #include "proto/group_object.h"
-#include "tracer/proc_stats.h"
 
 #include <spdlog/spdlog.h>
 
@@ -20,7 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kRecentExits = 32;
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
 
@@ -56,16 +53,15 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
     : io_(io),
       config_(std::move(config)),
       request_exit_(std::move(request_exit)),
-      created_(unix_now()),
-      arena_retry_(io),
       supervisor_(config_.allow_cross_mapping, *this),
+      arena_(io, config_.group, supervisor_),
+      description_(config_, members_, supervisor_, arena_),
       supervisor_events_(io, ::dup(supervisor_.event_fd())) {
   supervisor_.space().on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
                  config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
                  refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
   };
-  create_arena();
   watch_supervisor();
   if (config_.ephemeral) {
     auto timer = std::make_shared<asio::steady_timer>(io_, kEphemeralIdleLimit);
@@ -90,63 +86,6 @@ void GroupHost::watch_supervisor() {
 // (from the ledger); per group RSS and PSS, which the kernel keeps per address
 // space, so they are the group's, once. Usage costs /proc reads and mincore
 // over every member's memory, so event streams go without it.
-proto::GroupObject GroupHost::describe(Detail detail) const {
-  const bool usage = detail == Detail::WithUsage;
-  proto::GroupObject group;
-  group.name = config_.group;
-  group.owner_uid = ::getuid();
-  group.owner_gid = ::getgid();
-  group.host_pid = ::getpid();
-  group.created = created_;
-  group.state = shutting_down_ ? "destroying" : "running";
-  group.ephemeral = config_.ephemeral;
-  group.allow_cross_mapping = config_.allow_cross_mapping;
-  for (const auto& [pid, member] : members_) {
-    proto::MemberEntry entry = member->entry();
-    if (usage) {
-      if (auto stats = tracer::read_task_stats(pid)) {
-        entry.cpu_seconds = stats->cpu_seconds;
-        entry.threads = stats->threads;
-      }
-      if (member->process->state() != tracer::SupervisedMember::State::Execed) {
-        auto footprint = supervisor_.footprint(*member->process);
-        entry.mapped_bytes = footprint.mapped_bytes;
-        entry.resident_bytes = footprint.resident_bytes;
-      }
-    }
-    group.members.push_back(std::move(entry));
-  }
-  group.recent_exits.assign(recent_exits_.rbegin(), recent_exits_.rend());
-  if (usage) group.memory = address_space();
-  return group;
-}
-
-proto::MemoryEntry GroupHost::address_space() const {
-  proto::MemoryEntry memory;
-  memory.pinned_regions =
-      supervisor_.with_space([](const tracer::SharedAddressSpace& space) { return space.pin_count(); });
-  if (arena_) {
-    auto arena = arena_->stats();
-    memory.arena = proto::ArenaEntry{arena.arena_bytes,
-                                     arena.members,
-                                     arena.members_ending,
-                                     arena.channels,
-                                     arena.buffers,
-                                     arena.buffer_bytes,
-                                     arena.retained_free_bytes,
-                                     arena.discarded_bytes,
-                                     arena.owed_frees,
-                                     arena.allocator_owner_deaths,
-                                     arena.allocator_damaged};
-  }
-  if (auto stats = tracer::read_address_space_stats(::getpid())) {
-    memory.size_bytes = stats->size_bytes;
-    memory.rss_bytes = stats->rss_bytes;
-    memory.pss_bytes = stats->pss_bytes;
-  }
-  return memory;
-}
-
 std::optional<ConflictHolder> GroupHost::conflict_holder(const tracer::LaunchError& error) const {
   if (error.kind != tracer::LaunchError::Kind::AddressConflict) return std::nullopt;
   tracer::Range wanted{error.conflict_start, error.conflict_end};
@@ -182,15 +121,12 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   spec.rlimits = std::move(request.rlimits);
   spec.stdio = stdio;
   spec.extra_env["PAT_GROUP"] = config_.group;
-  if (arena_) spec.extra_env[dataplane::kArenaVariable] = arena_->environment_value();
+  arena_.add_to(spec);
   apply_allocator_defaults(spec);
   // Recorded in the data plane before the member can look.
-  auto record_in_arena = [this](const tracer::SupervisedMember& process) {
-    if (arena_ && !arena_->member_started(process.pid(), process.launched().argv)) {
-      spdlog::warn("event=arena.member_table_full group={} pid={}", config_.group, process.pid());
-    }
-  };
-  auto launched = supervisor_.launch(spec, record_in_arena);
+  auto launched = supervisor_.launch(spec, [this](const tracer::SupervisedMember& process) {
+    arena_.member_started(process);
+  });
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
     spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
                  log_quote(error->message));
@@ -230,9 +166,10 @@ void GroupHost::signal(pid_t pid, int signal) const {
 // Under the group lock: the arena first, since releasing the member's
 // references may unpin External buffers it made, whose pages then go back
 // to it and are unmapped with the rest; pages still pinned by others stay.
-void GroupHost::releasing(const tracer::SupervisedMember& process) {
-  if (arena_ && !arena_->member_ended(process.pid())) retry_arena_cleanup_later();
-}
+// Under the group lock: the arena first, since releasing the member's
+// references may unpin External buffers it made, whose pages then go back
+// to it and are unmapped with the rest; pages still pinned by others stay.
+void GroupHost::releasing(const tracer::SupervisedMember& process) { arena_.member_ended(process); }
 
 void GroupHost::member_execed(const tracer::SupervisedMember& process) {
   auto it = members_.find(process.pid());
@@ -251,8 +188,7 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   std::optional<proto::ExitEntry> exit;
   if (end.ok()) {
     exit = member->exit_entry(end.value());
-    recent_exits_.push_back(*exit);
-    if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+    description_.record_exit(*exit);
     spdlog::info("event=member.exit group={} pid={} {}", config_.group, member->pid(), end.value().log_field());
   } else {
     // Gone, but how is unknown: no recent_exits entry, which must say.
@@ -262,34 +198,6 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   publish("member.exit", *member, exit);
   member->exited.set();
   exit_if_ephemeral_and_idle();
-}
-
-void GroupHost::create_arena() {
-  try {
-    // The unpin callback runs under the group lock (in releasing(), or in the
-    // retry below), as everything that touches the ledger.
-    arena_ = dataplane::ArenaHost::create(
-        config_.group, [this](std::uint64_t pin) { supervisor_.space().release_pin(pin); });
-  } catch (const pat::Error& error) {
-    spdlog::warn("event=arena.unavailable group={} reason={}", config_.group, log_quote(error.what()));
-    return;
-  }
-  auto where = arena_->location();
-  // The group's own memory: members may not map over, unmap or pin it.
-  supervisor_.with_space([&](tracer::SharedAddressSpace& space) {
-    space.assign_to_group(tracer::Range{where.address, where.address + where.size});
-  });
-  spdlog::info("event=arena.ready group={} start={} size={}", config_.group, hex(where.address), where.size);
-}
-
-void GroupHost::retry_arena_cleanup_later() {
-  arena_retry_.expires_after(std::chrono::milliseconds(5));
-  arena_retry_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    // Releasing a member's references may release pins in the ledger.
-    bool done = supervisor_.with_space([this](tracer::SharedAddressSpace&) { return arena_->retry(); });
-    if (!done) retry_arena_cleanup_later();
-  });
 }
 
 void GroupHost::exit_if_ephemeral_and_idle() {
@@ -304,19 +212,9 @@ void GroupHost::exit_if_ephemeral_and_idle() {
 }
 
 void GroupHost::publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit) {
-  if (watchers_.empty()) return;
-  json message = proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary)}.to_json();
-  auto watchers = watchers_;  // a watcher may remove itself
-  for (auto& [id, watcher] : watchers) watcher(message);
+  if (events_.empty()) return;
+  events_.publish(proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary)});
 }
-
-std::uint64_t GroupHost::add_watcher(Watcher watcher) {
-  auto id = next_watcher_++;
-  watchers_.emplace(id, std::move(watcher));
-  return id;
-}
-
-void GroupHost::remove_watcher(std::uint64_t id) { watchers_.erase(id); }
 
 void GroupHost::check_shutdown_allowed(bool force) const {
   if (!force && !members_.empty()) {

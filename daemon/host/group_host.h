@@ -1,41 +1,39 @@
-// GroupHost: the state and the work of one group's host process (pat-host).
-// Its address space IS the group's shared address space. It launches members
-// into it, answers their rerouted syscalls, reaps them, and tells patd what
-// happened. Runs with the owner's credentials and no capabilities.
+// GroupHost: the work of one group's host process (pat-host), whose address
+// space IS the group's shared address space. It launches members into it
+// through the supervisor (tracer/member_supervisor.h), hears from it when
+// they exec and exit, signals them, shuts the group down, and ends an
+// ephemeral group's host once its member is gone. What it says about the
+// group is GroupDescription's, who hears about it EventFeed's, and the data
+// plane GroupArena's. Runs with the owner's credentials and no capabilities.
 #pragma once
 
+#include "daemon/host/event_feed.h"
+#include "daemon/host/group_arena.h"
+#include "daemon/host/group_description.h"
+#include "daemon/host/host_config.h"
 #include "daemon/host/launch_refusal.h"
 #include "daemon/host/member.h"
-#include "proto/run_request.h"
 #include "daemon/rpc/asio.h"
-#include "libpat/src/arena_host.h"
+#include "proto/run_request.h"
 #include "tracer/member_supervisor.h"
-
-#include <nlohmann/json.hpp>
 
 #include <array>
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 
 namespace pat::host {
-
-struct HostConfig {
-  std::string group;
-  std::string group_dir;
-  bool ephemeral = false;            // exit once the member(s) have ended
-  bool allow_cross_mapping = false;  // members may map over each other's memory
-};
 
 class GroupHost : private tracer::MemberObserver {
  public:
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
+  // Ends the members still running before the arena they may be using goes.
+  ~GroupHost() { supervisor_.end_members(); }
 
-  enum class Detail { Summary, WithUsage };
-  proto::GroupObject describe(Detail detail) const;
+  using Detail = GroupDescription::Detail;
+  proto::GroupObject describe(Detail detail) const { return description_.describe(detail, shutting_down_); }
+  EventFeed& events() { return events_; }
 
   // Launches a member; throws ErrorReply (launch_refusal.h). `stdio` are
   // borrowed. Call on the event loop's thread, which is the supervising
@@ -52,10 +50,6 @@ class GroupHost : private tracer::MemberObserver {
   // SIGTERM to every member's process group, `grace`, SIGKILL, then exit.
   asio::awaitable<void> shut_down(std::chrono::milliseconds grace);
 
-  using Watcher = std::function<void(const nlohmann::json& event)>;
-  std::uint64_t add_watcher(Watcher watcher);
-  void remove_watcher(std::uint64_t id);
-
   // An ephemeral group's host exits once nothing runs in it any more: after a
   // refused spawn, and after its last member is reaped (attached or detached).
   void exit_if_ephemeral_and_idle();
@@ -68,30 +62,19 @@ class GroupHost : private tracer::MemberObserver {
 
   // Runs the supervisor whenever it has something to do.
   void watch_supervisor();
-  // The data plane (libpat/src/arena_host.h): maps the group's arena; and
-  // what a member held there is released when it ends, retried on a timer
-  // while a live member holds a lock the cleanup needs.
-  void create_arena();
-  void retry_arena_cleanup_later();
-  proto::MemoryEntry address_space() const;
   void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
   std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
 
   asio::io_context& io_;
   HostConfig config_;
   std::function<void()> request_exit_;
-  double created_;
-  std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
-  asio::steady_timer arena_retry_;
-  std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
-  std::deque<proto::ExitEntry> recent_exits_;         // oldest first
-  std::map<std::uint64_t, Watcher> watchers_;
-  std::uint64_t next_watcher_ = 1;
+  MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
-  // After the arena: destroyed before it, so no member outlives the memory
-  // it may be using.
   tracer::MemberSupervisor supervisor_;
+  GroupArena arena_;
+  GroupDescription description_;
+  EventFeed events_;
   asio::posix::stream_descriptor supervisor_events_;  // a dup of supervisor_.event_fd()
 };
 

@@ -77,9 +77,9 @@ asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
 asio::awaitable<void> HostApi::watch(rpc::CallContext& call) {
   json first = {{"group", host_.describe(GroupHost::Detail::Summary).to_json()}};
   call.stream(std::move(first));
-  auto id = host_.add_watcher([&call](const json& event) { call.stream(event); });
+  auto id = host_.events().add([&call](const json& event) { call.stream(event); });
   co_await until_disconnected(call);
-  host_.remove_watcher(id);
+  host_.events().remove(id);
 }
 
 asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
