@@ -3,6 +3,7 @@
 // to patctl, --detach and --new-group, real programs (sh, coreutils,
 // pat-python with the standard library and numpy), the shared address space
 // itself (kcmp), and programs that must be refused or that crash.
+#include "tests/support/kcmp.h"
 #include "tests/support/patd_instance.h"
 
 #include <doctest/doctest.h>
@@ -125,7 +126,6 @@ pid_t wait_for_member(const PatdInstance& patd, const std::string& group, const 
   return found;
 }
 
-int kcmp(pid_t a, pid_t b, int type) { return static_cast<int>(::syscall(SYS_kcmp, a, b, type, 0, 0)); }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -606,20 +606,14 @@ TEST_CASE("members of a group share one address space and nothing else") {
   pid_t b = patd.run_detached("shared", {"sleep", "30"});
   pid_t elsewhere = patd.run_detached("apart", {"sleep", "30"});
 
-  // kcmp(2): 0 means "the same object", 1 or 2 an ordering of different ones.
-  CHECK(kcmp(a, b, KCMP_VM) == 0);
-  CHECK(kcmp(a, host, KCMP_VM) == 0);
-  int with_test = kcmp(a, ::getpid(), KCMP_VM);
-  CHECK((with_test == 1 || with_test == 2));
-  int across_groups = kcmp(a, elsewhere, KCMP_VM);
-  CHECK((across_groups == 1 || across_groups == 2));
+  CHECK(kcmp(a, b, KCMP_VM) == Kcmp::Same);
+  CHECK(kcmp(a, host, KCMP_VM) == Kcmp::Same);
+  CHECK(kcmp(a, ::getpid(), KCMP_VM) == Kcmp::Different);
+  CHECK(kcmp(a, elsewhere, KCMP_VM) == Kcmp::Different);
   // Each member keeps what makes it a process.
-  int files = kcmp(a, b, KCMP_FILES);
-  CHECK((files == 1 || files == 2));
-  int sighand = kcmp(a, b, KCMP_SIGHAND);
-  CHECK((sighand == 1 || sighand == 2));
-  int fs = kcmp(a, b, KCMP_FS);
-  CHECK((fs == 1 || fs == 2));
+  CHECK(kcmp(a, b, KCMP_FILES) == Kcmp::Different);
+  CHECK(kcmp(a, b, KCMP_SIGHAND) == Kcmp::Different);
+  CHECK(kcmp(a, b, KCMP_FS) == Kcmp::Different);
   CHECK(a != b);
 }
 
@@ -773,7 +767,7 @@ TEST_CASE("a member that execs out reports its status, and is shown as execed me
     auto listed = member_of(patd, "g", member);
     return listed && (*listed)["state"] == "execed";
   }));
-  CHECK(kcmp(member, show(patd, "g")["host_pid"].get<pid_t>(), KCMP_VM) != 0);
+  CHECK(kcmp(member, show(patd, "g")["host_pid"].get<pid_t>(), KCMP_VM) == Kcmp::Different);
   scratch.write("go", "", kReadWrite);
   CHECK(patctl.process.wait(milliseconds(10'000)) == 4);
   auto exit = recent_exit_of(patd, "g", member);
