@@ -76,12 +76,20 @@ class MemberPool:
     # --- called by the executor ---------------------------------------------
 
     def start_worker(self, worker):
+        """Starts ``worker``; False (and nothing started) once the pool is
+        stopping: a replacement decided just before a shutdown must not
+        outlive it."""
         tasks_name = f"{self._prefix}.w{worker.number}"
         link = _Link()
         link.tasks = _pat.Channel(tasks_name, "send", TASKS_CAPACITY, MAX_INLINE_BYTES, MAX_BUFFERS)
         link.limits = link.tasks.limits
         worker.link = link
         with self._lock:
+            if self._stopping:
+                link.tasks.detach()
+                return False
+            # Registered before it runs: stop() closes its channel even if it
+            # comes while the worker starts.
             self._workers[worker.number] = worker
         try:
             # Queued before the worker exists: its first receive finds it.
@@ -98,9 +106,13 @@ class MemberPool:
         except BaseException:
             with self._lock:
                 self._workers.pop(worker.number, None)
+                finish = self._stopping and not self._workers
             link.tasks.detach()
+            if finish:
+                self._finish()
             raise
         self._watcher.watch(worker)
+        return True
 
     def send_task(self, worker, task):
         link = worker.link
@@ -151,6 +163,11 @@ class MemberPool:
         """future.result()'s wait: results are received and handled in the
         waiting thread itself (pat._receiver)."""
         self._receiver.wait_for(future.done, timeout)
+
+    def in_event_thread(self):
+        """Whether this thread is handling the pool's messages (running a
+        future's callback): it cannot wait for the pool to stop."""
+        return self._receiver.handling_in_current_thread()
 
     def _handle(self, message):
         """One message off the results channel (the receiver role is held)."""

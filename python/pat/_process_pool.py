@@ -79,17 +79,33 @@ class ProcessPool:
     # --- called by the executor ---------------------------------------------
 
     def start_worker(self, worker):
+        """Starts ``worker``; False (and nothing started) once the pool is
+        stopping: a replacement decided just before a shutdown must not
+        outlive it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         link = _Link(ours)
         worker.link = link
         init, _ = _stream.encode_object(_protocol.INIT, 0, self._preparation)
         link.send(init)  # waits in the socket for the worker
+        with self._lock:
+            if self._stopping:
+                ours.close()
+                theirs.close()
+                return False
+            # Registered before it runs: stop() ends its connection even if it
+            # comes while the worker starts.
+            self._workers[worker.number] = worker
         argv = [self._program, "-m", "pat._worker", "stream", str(worker.number)]
         stdio, opened = _patd.member_stdio(stdin=theirs.fileno())
         try:
             worker.pid = self._run_member(argv, stdio)
         except BaseException:
+            with self._lock:
+                self._workers.pop(worker.number, None)
+                finish = self._stopping and not self._workers
             ours.close()
+            if finish:
+                self._finish()
             raise
         finally:
             theirs.close()
@@ -100,11 +116,11 @@ class ProcessPool:
         except ProcessLookupError:
             link.pidfd = None  # ended already: its socket's end of file tells
         with self._lock:
-            self._workers[worker.number] = worker
             self._selector.register(ours, selectors.EVENT_READ, ("socket", worker))
             if link.pidfd is not None:
                 self._selector.register(link.pidfd, selectors.EVENT_READ, ("pidfd", worker))
             os.write(self._wake_write, b"w")
+        return True
 
     def _run_member(self, argv, stdio):
         environment = dict(os.environ)
@@ -163,9 +179,14 @@ class ProcessPool:
             try:
                 worker.link.socket.shutdown(socket.SHUT_WR)
             except OSError:
-                pass
+                pass  # closed: it failed to start, or is gone
         if not workers:
             self._finish()
+
+    def in_event_thread(self):
+        """Whether this is the manager thread (running a future's callback):
+        it cannot wait for the pool to stop."""
+        return threading.current_thread() is self._thread
 
     # --- the manager thread --------------------------------------------------
 

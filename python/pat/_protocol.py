@@ -61,12 +61,32 @@ def error_body(exc):
 
 def unpicklable(kind, body, failure):
     """The ERROR body to send instead of (kind, body) when pickling it raised
-    ``failure``: for a result, the pickling error; for an exception, None and
-    both tracebacks (the caller raises a RuntimeError carrying them)."""
+    ``failure`` (any exception, SystemExit included, as ProcessPoolExecutor's
+    workers send back whatever pickling a result raised): for a result, the
+    pickling error; for an exception, None and both tracebacks (the caller
+    raises a RuntimeError carrying them)."""
     _, failure_text = error_body(failure)
     if kind == ERROR:
         return None, body[1] + "\nThe exception could not be pickled to send it back:\n\n" + failure_text
     return failure, failure_text
+
+
+def send_answer(send, kind, tag, body):
+    """Sends a worker's answer with ``send(kind, tag, body)`` whatever its
+    body holds: if pickling it raises, the error is sent instead; if that
+    error cannot be pickled either, its traceback alone (text always
+    pickles). Only a failure of the transport itself (the caller is gone)
+    leaves this function."""
+    try:
+        send(kind, tag, body)
+        return
+    except BaseException as failure:  # noqa: B902 - a __reduce__ may raise anything, SystemExit too
+        fallback = unpicklable(kind, body, failure)
+    del body
+    try:
+        send(ERROR, tag, fallback)
+    except BaseException:  # noqa: B902 - the pickling error itself does not pickle
+        send(ERROR, tag, (None, fallback[1]))
 
 
 def run_chunk(fn, chunk):

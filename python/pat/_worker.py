@@ -67,11 +67,10 @@ class ChannelWorker:
         self.limits = self.results.limits
 
     def send(self, kind, tag, body):
-        try:
-            self._dataplane.send(self.results, self.limits, body, kind=kind, tag=tag)
-        except Exception as failure:  # the body could not be pickled
-            self._dataplane.send(self.results, self.limits, _protocol.unpicklable(kind, body, failure),
-                                 kind=_protocol.ERROR, tag=tag)
+        _protocol.send_answer(self._send, kind, tag, body)
+
+    def _send(self, kind, tag, body):
+        self._dataplane.send(self.results, self.limits, body, kind=kind, tag=tag)
 
     def run(self):
         from .errors import ChannelClosed, PeerDied
@@ -126,11 +125,10 @@ class StreamWorker:
         self.socket.sendall(data)
 
     def send_object(self, kind, tag, body):
-        stream = self._stream
-        try:
-            data, sources = stream.encode_object(kind, tag, body)
-        except Exception as failure:  # the body could not be pickled
-            data, sources = stream.encode_object(_protocol.ERROR, tag, _protocol.unpicklable(kind, body, failure))
+        _protocol.send_answer(self._send_object, kind, tag, body)
+
+    def _send_object(self, kind, tag, body):
+        data, sources = self._stream.encode_object(kind, tag, body)
         if sources:
             self.held[tag] = sources
         self.send_frame(data)

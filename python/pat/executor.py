@@ -213,9 +213,18 @@ class Executor(futures.Executor):
         for task in cancelled:
             task.future.cancel()
         self._stop_if_drained()
-        if wait:
-            self._stopped.wait()
         _live_executors.discard(self)
+        if not wait:
+            return
+        if self._pool is not None and self._pool.in_event_thread():
+            # A done-callback run by the thread that must bring the workers'
+            # last messages cannot wait for them: it would wait for itself.
+            # ProcessPoolExecutor raises here too (its manager thread cannot
+            # join itself); the shutdown goes on in the background.
+            raise RuntimeError("shutdown(wait=True) was called from a pat.Executor callback, in the thread that "
+                               "handles the workers' messages: it cannot wait there; the executor shuts down "
+                               "in the background")
+        self._stopped.wait()
 
     @property
     def max_workers(self):
@@ -324,7 +333,7 @@ class Executor(futures.Executor):
             worker = Worker(next(self._worker_numbers))
             self._workers[worker.number] = worker
         try:
-            self._pool.start_worker(worker)
+            started = self._pool.start_worker(worker)
         except BaseException as error:
             with self._lock:
                 worker.alive = False
@@ -332,13 +341,29 @@ class Executor(futures.Executor):
             if raise_errors:
                 raise
             self._break(f"pat.Executor cannot start a replacement worker: {error}")
+            return
+        if not started:  # the pool is stopping
+            with self._lock:
+                worker.alive = False
+                self._workers.pop(worker.number, None)
 
     def _dispatch(self):
-        """Gives pending tasks to idle workers, one each."""
+        """Gives pending tasks to idle workers, one each. A task that fails
+        to go (it cannot be pickled) or was cancelled leaves the executor
+        with less to do: after a shutdown, maybe nothing."""
+        try:
+            while self._dispatch_one():
+                pass
+        finally:
+            self._stop_if_drained()
+
+    def _dispatch_one(self):
+        """Gives one pending task to an idle worker; False when there is
+        none to give or nobody to give it to."""
         while True:
             with self._lock:
                 if not self._idle or not self._pending or self._broken:
-                    return
+                    return False
                 task = self._pending.popleft()
                 if not task.future.set_running_or_notify_cancel():
                     continue  # cancelled while it waited
@@ -360,6 +385,7 @@ class Executor(futures.Executor):
             else:
                 # The call travels with the task; the executor needs it no more.
                 task.fn = task.args = task.kwargs = None
+            return True
 
     def _break(self, why):
         """Every task not finished fails; no new ones are accepted."""
@@ -381,15 +407,27 @@ class Executor(futures.Executor):
         self._stop_if_drained(force=True)
 
     def _stop_if_drained(self, force=False):
+        """Once shut down with nothing left to run (or when ``force``d),
+        stops the pool; its on_stopped ends shutdown(wait=True)."""
         with self._lock:
             if self._stopping or self._pool is None:
                 if self._pool is None and (self._shutdown or force):
                     self._stopped.set()
                 return
-            if not force and not (self._shutdown and not self._pending and not self._running):
-                return
-            self._stopping = True
-        self._pool.stop(on_stopped=self._stopped.set)
+            cancelled = []
+            if self._shutdown and not force:
+                # Tasks cancelled while they waited count as done: no worker
+                # will ever take them to notice.
+                cancelled = [task for task in self._pending if task.future.cancelled()]
+                for task in cancelled:
+                    self._pending.remove(task)
+            drained = self._shutdown and not self._pending and not self._running
+            if drained or force:
+                self._stopping = True
+        for task in cancelled:
+            task.future.set_running_or_notify_cancel()  # tells wait() and as_completed()
+        if drained or force:
+            self._pool.stop(on_stopped=self._stopped.set)
 
 
 def _new_pool(executor):

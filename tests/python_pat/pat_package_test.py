@@ -236,6 +236,25 @@ class Executor(WithPatd):
         self.assertEqual(shown["members"], [])
 
 
+class ExecutorFailures(WithPatd):
+    """Every way a task can fail, before, during and after it reaches a
+    worker, ends its future, and leaving the executor's with-block returns
+    (members/executor_failures.py: each case is bounded by faulthandler,
+    the whole run by FAILURES_TIMEOUT)."""
+
+    FAILURES_TIMEOUT = 240
+
+    def test_as_member(self):
+        result = self.patd.run_member(self.group, "executor_failures.py", timeout=self.FAILURES_TIMEOUT)
+        self.assertMemberOk(result)
+
+    def test_outside_any_group(self):
+        env = self.patd.env(PYTHONPATH=str(package_root()))
+        result = subprocess.run([DEBIAN_PYTHON, str(MEMBERS / "executor_failures.py")], capture_output=True,
+                                text=True, env=env, cwd=MEMBERS, timeout=self.FAILURES_TIMEOUT)
+        self.assertMemberOk(result)
+
+
 class Buffers(WithPatd):
     def test_buffer_outlives_its_sender(self):
         sent = self.patd.run_member(self.group, "buffer_handoff.py", "send", "handoff")
