@@ -102,6 +102,16 @@ class SharedReceiver:
                 if self._waiters == 0 and self._reader_parked:
                     self._reader_may_run.notify()
 
+    def join(self):
+        """Waits for the reader thread to end (after STOP), unless this is
+        it."""
+        reader = self._reader
+        if reader is not None and threading.current_thread() is not reader:
+            reader.join()
+            # Nothing keeps the ended thread object: an executor's cycles
+            # wait for the garbage collector, its ended threads need not.
+            self._reader = None
+
     def handling_in_current_thread(self):
         """Whether this thread is inside ``handle`` (a future's callback,
         say): it must not wait for messages only it can receive."""

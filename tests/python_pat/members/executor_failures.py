@@ -1,6 +1,6 @@
 """Every way a pat.Executor task can fail, before, during and after it
-reaches a worker, ends its future, and leaving ``with pat.Executor(...)``
-returns. Runs as a member and outside any group (pat_package_test.py
+reaches a worker, ends its future as ProcessPoolExecutor's would end, and
+leaving ``with pat.Executor(...)`` returns. Runs as a member and outside any group (pat_package_test.py
 ExecutorFailures runs it both ways).
 
 Each case is bounded: faulthandler dumps every thread's stack and ends this
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from concurrent import futures
+from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
 
 import pat
 
@@ -141,6 +142,25 @@ def expect(future, *types):
     return error
 
 
+def expect_broken(executor, future):
+    """``future`` failed with BrokenProcessPool and the executor refuses
+    new work, as a ProcessPoolExecutor whose worker died."""
+    error = expect(future, BrokenProcessPool)
+    try:
+        executor.submit(square, 1)
+    except BrokenProcessPool:
+        return error
+    raise AssertionError("a broken executor accepted a task")
+
+
+def expect_pickling_error(future, *types):
+    """Failed in the caller, before reaching a worker: the error carries
+    its traceback as __cause__, as ProcessPoolExecutor's does."""
+    error = expect(future, *types)
+    assert type(error.__cause__) is _RemoteTraceback, repr(error.__cause__)
+    return error
+
+
 PICKLING_ERRORS = (pickle.PicklingError, AttributeError, TypeError)
 
 
@@ -152,7 +172,7 @@ def lambda_before_workers_are_ready():
     # The issue's example: nothing is ready when the task is submitted.
     with pat.Executor(1) as executor:
         future = executor.submit(lambda: 1)
-    expect(future, *PICKLING_ERRORS)
+    expect_pickling_error(future, *PICKLING_ERRORS)
 
 
 def lambda_after_workers_are_ready():
@@ -198,18 +218,19 @@ def pickling_raises_keyboard_interrupt():
 def unpickling_fails_in_the_worker():
     with pat.Executor(1) as executor:
         future = executor.submit(identity, RaiseAtUnpickle(pickle.UnpicklingError("at task unpickle")))
-        failure_of(future)
-        assert executor.submit(square, 7).result(timeout=RESULT_SECONDS) == 49
+        error = expect_broken(executor, future)
+        assert "at task unpickle" in str(error.__cause__), str(error.__cause__)
 
 
 def unpickling_exits_in_the_worker():
     with pat.Executor(1) as executor:
-        failure_of(executor.submit(identity, RaiseAtUnpickle(SystemExit(3))))
+        expect_broken(executor, executor.submit(identity, RaiseAtUnpickle(SystemExit(3))))
 
 
 def unpickling_kills_the_worker():
     with pat.Executor(1) as executor:
-        expect(executor.submit(identity, CrashAtUnpickle()), futures.BrokenExecutor)
+        error = expect_broken(executor, executor.submit(identity, CrashAtUnpickle()))
+        assert isinstance(error, pat.WorkerDied) and error.signal == signal.SIGKILL, repr(error)
 
 
 def task_raises():
@@ -227,7 +248,24 @@ def task_exits():
 
 def worker_killed_mid_task():
     with pat.Executor(1) as executor:
-        expect(executor.submit(_kill_myself), futures.BrokenExecutor)
+        error = expect_broken(executor, executor.submit(_kill_myself))
+        assert isinstance(error, pat.WorkerDied) and error.signal == signal.SIGKILL, repr(error)
+
+
+def worker_killed_with_others_running():
+    # Every task still running or waiting fails too; the others' workers
+    # are terminated, not waited for.
+    with pat.Executor(2) as executor:
+        sleeper = executor.submit(nap, 60)
+        while not sleeper.running():
+            time.sleep(0.01)
+        started = time.monotonic()
+        killed = executor.submit(_kill_myself)
+        waiting = [executor.submit(nap, 60) for _ in range(3)]
+        expect_broken(executor, killed)
+        for future in [sleeper, *waiting]:
+            expect(future, BrokenProcessPool)
+    assert time.monotonic() - started < 30, "the sleeping worker was waited for"
 
 
 def worker_killed_while_idle():
@@ -235,8 +273,9 @@ def worker_killed_while_idle():
         worker = executor.submit(pid).result(timeout=RESULT_SECONDS)
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + RESULT_SECONDS
-        while worker in executor.worker_pids() and time.monotonic() < deadline:
+        while not executor._broken and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert executor._broken, "a worker died and the executor did not break"
 
 
 def result_does_not_pickle():
@@ -255,24 +294,27 @@ def result_pickling_raises_system_exit():
 
 def exception_does_not_pickle():
     with pat.Executor(1) as executor:
-        error = failure_of(executor.submit(raise_unpicklable))
-        assert "UnpicklableError" in str(error.__cause__) or "UnpicklableError" in str(error), repr(error)
+        # As ProcessPoolExecutor: the pickling error is the task's exception.
+        error = expect(executor.submit(raise_unpicklable), TypeError)
+        assert "lock" in str(error), repr(error)
 
 
 def pickling_error_does_not_pickle_either():
     # Pickling the result raises an exception that itself cannot be pickled:
     # the traceback still comes back.
     with pat.Executor(1) as executor:
-        error = failure_of(executor.submit(return_unpicklable_pickle_failure))
-        assert "UnpicklableError" in str(error.__cause__) or "UnpicklableError" in str(error), repr(error)
+        error = expect(executor.submit(return_unpicklable_pickle_failure), RuntimeError)
+        assert "UnpicklableError" in str(error.__cause__), repr(error.__cause__)
         assert executor.submit(square, 10).result(timeout=RESULT_SECONDS) == 100
 
 
 def result_does_not_unpickle_here():
     with pat.Executor(1) as executor:
-        failure_of(executor.submit(return_unpickle_failure, pickle.UnpicklingError("at result unpickle")))
-        failure_of(executor.submit(return_unpickle_failure, SystemExit(4)))
-        assert executor.submit(square, 11).result(timeout=RESULT_SECONDS) == 121
+        error = expect_broken(executor, executor.submit(return_unpickle_failure,
+                                                       pickle.UnpicklingError("at result unpickle")))
+        assert "at result unpickle" in str(error.__cause__), str(error.__cause__)
+    with pat.Executor(1) as executor:
+        expect_broken(executor, executor.submit(return_unpickle_failure, SystemExit(4)))
 
 
 def submit_after_shutdown():
@@ -361,7 +403,8 @@ def map_with_an_unpicklable_function():
 def failing_initializer_then_leave():
     with pat.Executor(1, initializer=failing_initializer) as executor:
         future = executor.submit(square, 2)
-        expect(future, futures.BrokenExecutor)
+        error = expect_broken(executor, future)
+        assert "initializer failed on purpose" in str(error.__cause__), str(error.__cause__)
 
 
 def unpicklable_initializer():
@@ -377,7 +420,7 @@ CASES = [
     lambda_before_workers_are_ready, lambda_after_workers_are_ready, unpicklable_argument,
     many_unpicklable_tasks_queued_before_ready, pickling_raises_system_exit, pickling_raises_keyboard_interrupt,
     unpickling_fails_in_the_worker, unpickling_exits_in_the_worker, unpickling_kills_the_worker, task_raises,
-    task_exits, worker_killed_mid_task, worker_killed_while_idle, result_does_not_pickle,
+    task_exits, worker_killed_mid_task, worker_killed_with_others_running, worker_killed_while_idle, result_does_not_pickle,
     result_pickling_raises_system_exit, exception_does_not_pickle, pickling_error_does_not_pickle_either,
     result_does_not_unpickle_here, submit_after_shutdown, shutdown_from_a_callback, cancelled_before_workers_are_ready,
     shutdown_without_waiting_leaves_failures_to_come, cancel_futures_with_failures_pending,
