@@ -36,6 +36,10 @@ from . import _patd, _protocol, _stream
 from ._pool import WorkerPool, block_terminal_signals
 
 
+# What Member.Run says of an ephemeral group whose last member has ended.
+ENDED_GROUP_ERRORS = ("io.pat.GroupNotFound", "io.pat.GroupBusy", "io.pat.GroupUnavailable")
+
+
 class _Link:
     """The pool's side of one worker."""
 
@@ -108,9 +112,10 @@ class ProcessPool(WorkerPool):
                 try:
                     return _patd.RunningMember(program, argv, environment, cwd, stdio, group=self._group)
                 except _patd.PatdError as error:
-                    if error.name != "io.pat.GroupNotFound":
+                    if error.name not in ENDED_GROUP_ERRORS:
                         raise
-                    # Every worker ended and the ephemeral group with them.
+                    # Every worker ended and the ephemeral group with them
+                    # (or it is ending: its host exits once it is idle).
             member = _patd.RunningMember(program, argv, environment, cwd, stdio, new_group=True)
             self._group = member.group
             return member
