@@ -18,6 +18,8 @@ packages=(
   libexpat1-dev zlib1g-dev
   # the man pages (man/): scdoc converts them, man-db's man checks them
   scdoc man-db
+  # the Debian package (debian/) and its test (scripts/test-package.sh)
+  dpkg-dev debhelper dh-python lintian debootstrap
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd
