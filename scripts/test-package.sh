@@ -4,7 +4,11 @@
 #  2. lintian:   no errors (warnings and the rest are printed);
 #  3. root:      a fresh Debian 12 root from Debian's archive (debootstrap);
 #  4. install:   the final stage of deploy/container/Containerfile run in that
-#                root: its COPY of the package and its RUN lines, as written;
+#                root: its COPY of the package and its RUN lines, as written
+#                (with --build-stage, the Containerfile's build stage first
+#                runs in a second fresh root, and its package is the one
+#                installed: a clean-room check of debian/control's
+#                Build-Depends, at the cost of another full build);
 #  5. use:       patd started with the image's ENTRYPOINT and CMD; members
 #                run as root and as a user of group "pat"; /usr/bin/python3.11
 #                imports pat; units, snippets, man pages and libpat in place;
@@ -16,13 +20,21 @@
 # PACKAGE_BUILD_DIR (default ./build-package); the checkout stays clean. Only
 # processes whose root is the new Debian root are ever killed.
 #
-# usage: scripts/test-package.sh [--keep]   (--keep: leave the Debian root)
+# usage: scripts/test-package.sh [--keep] [--build-stage]
+#   --keep: leave the Debian roots in place
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${PACKAGE_BUILD_DIR:-$repo/build-package}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 keep=false
-[ "${1:-}" = "--keep" ] && keep=true
+build_stage=false
+for argument in "$@"; do
+  case "$argument" in
+    --keep) keep=true ;;
+    --build-stage) build_stage=true ;;
+    *) echo "usage: $0 [--keep] [--build-stage]" >&2; exit 2 ;;
+  esac
+done
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "test-package: needs root (debootstrap, chroot, mount)" >&2
@@ -37,7 +49,9 @@ if [ "$version" != "$cmake_version" ]; then
 fi
 source_dir="$work/pat-$version"
 deb="$work/pat_${version}_amd64.deb"
-target="$work/debian12-root"
+context_dir="$work/context"              # --build-stage: the image's build context
+target="$work/debian12-root"              # where the package is installed and used
+build_root="$work/debian12-build-root"    # --build-stage: where the image's build stage runs
 
 timings=()
 step() {
@@ -49,56 +63,68 @@ step() {
   timings+=("$(printf '%-8s %5d s' "$name" $(($(date +%s) - started)))")
 }
 
-in_root() { chroot "$target" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@"; }
+# in_chroot ROOT COMMAND...: with a clean environment, as a container's would be.
+in_chroot() {
+  local root="$1"
+  shift
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@"
+}
+in_root() { in_chroot "$target" "$@"; }
 
 fail() {
   echo "test-package: FAIL: $*" >&2
   exit 1
 }
 
-# --- cleanup: processes in the root, then its mounts ---------------------------
+# --- cleanup: processes in a root, then its mounts -------------------------------
 
 processes_in_root() {
-  local proc root_link
-  [ -d "$target" ] || return 0
+  local root="$1" proc root_link
+  [ -d "$root" ] || return 0
   for proc in /proc/[0-9]*; do
     root_link="$(readlink "$proc/root" 2>/dev/null)" || continue
-    [ "$root_link" = "$target" ] && echo "${proc#/proc/}"
+    [ "$root_link" = "$root" ] && echo "${proc#/proc/}"
   done
   return 0
 }
 
 unmount_root() {
-  local pid
-  for pid in $(processes_in_root); do kill -KILL "$pid" 2>/dev/null || true; done
+  local root="$1" pid mount
+  for pid in $(processes_in_root "$root"); do kill -KILL "$pid" 2>/dev/null || true; done
   for mount in dev proc; do
-    mountpoint -q "$target/$mount" 2>/dev/null && umount -l "$target/$mount"
+    if mountpoint -q "$root/$mount" 2>/dev/null; then umount -l "$root/$mount"; fi
   done
   return 0
 }
 
 cleanup() {
-  unmount_root
-  if [ "$keep" = false ]; then rm -rf "$target"; fi
+  local root
+  for root in "$target" "$build_root"; do
+    unmount_root "$root"
+    if [ "$keep" = false ]; then rm -rf "$root"; fi
+  done
 }
 trap cleanup EXIT
 
 # --- 1. build --------------------------------------------------------------------
 
+# copy_source DIR: this tree's sources, without build trees.
 copy_source() {
-  rm -rf "$source_dir" "$work"/pat_"$version"* "$work"/pat-dbgsym_"$version"*
-  mkdir -p "$source_dir"
+  local into="$1"
+  rm -rf "$into"
+  mkdir -p "$into"
   if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     # Tracked files and new ones not ignored: what a commit of this tree holds.
     git -C "$repo" ls-files -z --cached --others --exclude-standard |
-      (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$source_dir"
+      (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$into"
   else
-    tar -C "$repo" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$source_dir"
+    tar -C "$repo" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$into"
   fi
 }
 
 build_package() {
-  copy_source
+  rm -f "$work"/pat_"$version"* "$work"/pat-dbgsym_"$version"*
+  copy_source "$source_dir"
   # ccache, when there is one, makes a second run cheap (the copy's path is
   # stable, so the compiler's command lines repeat).
   if command -v ccache >/dev/null; then
@@ -124,8 +150,10 @@ run_lintian() {
 
 # --- 3. a fresh Debian 12 root -----------------------------------------------------
 
+# make_root ROOT
 make_root() {
-  unmount_root
+  local target="$1"
+  unmount_root "$target"
   rm -rf "$target"
   mkdir -p "$work/debootstrap-cache"
   debootstrap --variant=minbase --cache-dir="$work/debootstrap-cache" bookworm "$target" "$mirror" \
@@ -154,30 +182,50 @@ EOF
   mount --bind /dev "$target/dev"
 }
 
-# --- 4. the Containerfile's final stage, in that root ---------------------------
+# --- 4. the Containerfile's stages, in fresh roots ------------------------------------
 
-# The final stage's instructions, one per line, continuation lines joined.
-final_stage() {
-  awk '/^FROM /{stage=""} {stage = stage $0 "\n"} END{printf "%s", stage}' \
-    "$repo/deploy/container/Containerfile" |
+# stage_instructions N|last: one Containerfile stage's instructions, one per
+# line, continuation lines joined, comments dropped.
+stage_instructions() {
+  awk -v want="$1" '
+    /^FROM /{ n++; if (want == "last") stage = "" }
+    n && (want == "last" || n == want) { stage = stage $0 "\n" }
+    END { printf "%s", stage }' "$repo/deploy/container/Containerfile" |
     sed -e ':a' -e '/\\$/N; s/\\\n */ /; ta' | grep -v '^[[:space:]]*\(#\|$\)'
 }
 
-install_as_the_image_does() {
-  local instruction argument
+# run_stage ROOT N|last: the stage's instructions in ROOT. COPY from the
+# build context copies from a copy of this tree; COPY --from=build copies
+# from the build stage's root (with --build-stage) or takes the package
+# built on this machine.
+run_stage() {
+  local root="$1" stage="$2" instruction argument workdir=/ from source destination
   while IFS= read -r line; do
     instruction="${line%% *}"
     argument="${line#* }"
     case "$instruction" in
-      FROM) echo "   ($line: the debootstrapped root stands in for it)" ;;
+      FROM) echo "   ($line: a debootstrapped Debian 12 root stands in for it)" ;;
       COPY)
-        [ "$argument" = "--from=build /out/ /tmp/pat-package/" ] || fail "test-package does not know: $line"
-        mkdir -p "$target/tmp/pat-package"
-        cp "$deb" "$target/tmp/pat-package/"
+        read -r -a words <<<"$argument"
+        from=""
+        if [[ "${words[0]}" == --from=* ]]; then from="${words[0]#--from=}"; words=("${words[@]:1}"); fi
+        [ "${#words[@]}" -eq 2 ] || fail "test-package does not know: $line"
+        source="${words[0]}" destination="$root${words[1]}"
+        mkdir -p "$(dirname "$destination")"
+        if [ -z "$from" ]; then
+          cp -a "$context_dir/$source" "$destination"
+        elif [ "$from" = build ] && [ "$build_stage" = true ]; then
+          cp -a "$build_root$source" "$destination"
+        elif [ "$from" = build ] && [ "$source" = /out/ ]; then
+          mkdir -p "$destination" && cp "$deb" "$destination"
+        else
+          fail "test-package does not know: $line"
+        fi
         ;;
+      WORKDIR) workdir="$argument" && mkdir -p "$root$workdir" ;;
       RUN)
         echo "   RUN $argument"
-        in_root /bin/sh -ec "$argument" >"$work/containerfile-run.log" 2>&1 || {
+        in_chroot "$root" /bin/sh -ec "cd '$workdir' && $argument" >>"$work/containerfile-run.log" 2>&1 || {
           tail -30 "$work/containerfile-run.log"
           fail "the Containerfile's RUN failed in a fresh Debian 12 root"
         }
@@ -185,7 +233,19 @@ install_as_the_image_does() {
       VOLUME | ENTRYPOINT | CMD) ;;
       *) fail "test-package does not know: $line" ;;
     esac
-  done < <(final_stage)
+  done < <(stage_instructions "$stage")
+}
+
+build_as_the_image_does() {
+  copy_source "$context_dir"
+  make_root "$build_root"
+  run_stage "$build_root" 1
+  ls "$build_root"/out/pat_*_amd64.deb
+}
+
+install_as_the_image_does() {
+  : >"$work/containerfile-run.log"
+  run_stage "$target" last
   in_root dpkg-query -W -f='   installed ${Package} ${Version}\n' pat
 }
 
@@ -193,7 +253,7 @@ install_as_the_image_does() {
 
 # ENTRYPOINT + CMD of the image, as an argv (both are JSON arrays).
 image_command() {
-  final_stage | /usr/bin/python3.11 -c '
+  stage_instructions last | /usr/bin/python3.11 -c '
 import json, sys
 words = {}
 for line in sys.stdin:
@@ -262,7 +322,7 @@ use_package() {
 purge_package() {
   local pid
   # Groups outlive patd: end whatever the previous step left in the root.
-  for pid in $(processes_in_root); do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in $(processes_in_root "$target"); do kill -KILL "$pid" 2>/dev/null || true; done
   in_root apt-get purge -y -qq pat >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "apt-get purge pat"; }
   local left
   left="$(cd "$target" && ls -d usr/lib/pat usr/lib/python3/dist-packages/pat.pth usr/bin/patd 2>/dev/null || true)"
@@ -273,7 +333,8 @@ purge_package() {
 mkdir -p "$work"
 step build build_package
 step lintian run_lintian
-step root make_root
+step root make_root "$target"
+if [ "$build_stage" = true ]; then step image build_as_the_image_does; fi
 step install install_as_the_image_does
 step use use_package
 step purge purge_package

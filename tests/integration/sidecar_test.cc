@@ -61,10 +61,18 @@ std::vector<std::string> manifest_capabilities() {
 // Bit numbers from linux/capability.h, for the names the manifest may use.
 int capability_bit(const std::string& name) {
   static const std::map<std::string, int> bits = {
-      {"CHOWN", CAP_CHOWN},         {"DAC_OVERRIDE", CAP_DAC_OVERRIDE},     {"FOWNER", CAP_FOWNER},
-      {"KILL", CAP_KILL},           {"SETGID", CAP_SETGID},                 {"SETUID", CAP_SETUID},
-      {"SETPCAP", CAP_SETPCAP},     {"SYS_PTRACE", CAP_SYS_PTRACE},         {"SYS_ADMIN", CAP_SYS_ADMIN},
-      {"CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE}, {"DAC_READ_SEARCH", CAP_DAC_READ_SEARCH}};
+      {"CHOWN", CAP_CHOWN},
+      {"DAC_OVERRIDE", CAP_DAC_OVERRIDE},
+      {"DAC_READ_SEARCH", CAP_DAC_READ_SEARCH},
+      {"FOWNER", CAP_FOWNER},
+      {"KILL", CAP_KILL},
+      {"SETGID", CAP_SETGID},
+      {"SETUID", CAP_SETUID},
+      {"SETPCAP", CAP_SETPCAP},
+      {"SYS_PTRACE", CAP_SYS_PTRACE},
+      {"SYS_ADMIN", CAP_SYS_ADMIN},
+      {"CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE},
+  };
   auto it = bits.find(name);
   INFO("capability ", name);
   REQUIRE(it != bits.end());
@@ -236,15 +244,14 @@ TEST_CASE("the sidecar: patctl in the application container runs members through
   std::string out = pod.scratch() + "/sleeper.out";
   const json kSleeper = std::vector<std::string>{"/bin/sleep", "600"};
   Background sleeper(pod.application({"run", "--group", "app", "--", "/bin/sleep", "600"}), out, out);
-  pid_t member = 0;
   json seen;
   INFO("patctl run /bin/sleep: ", read_file(out), "\nlast group show: ", seen.dump());
   REQUIRE(eventually([&] {
     seen = pod.group("app");  // a named copy: a range-for over a temporary's member would dangle
     for (const auto& m : seen["members"]) {
-      if (m["argv"] == kSleeper) member = m["pid"].get<pid_t>();
+      if (m["argv"] == kSleeper) return true;
     }
-    return member != 0;
+    return false;
   }));
   auto patctl = only_child(sleeper.pid());
   REQUIRE(patctl.has_value());
