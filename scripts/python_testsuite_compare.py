@@ -29,7 +29,7 @@ it runs, point --build-dir at an install (cmake --install build --prefix
 DIR): it needs DIR/bin and what pat installs beside it.
 
 Run: /usr/bin/python3.11 scripts/python_testsuite_compare.py [--build-dir build] [--tests NAMES_FILE]
-     [--jobs 2] [--output DIR] [--expect-pass]
+     [--jobs 2] [--output DIR] [--minutes N] [--expect-pass]
 Exit status: 0 when every verdict matched, 1 otherwise.
 """
 
@@ -45,6 +45,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -150,6 +151,8 @@ class Runner:
             "GLIBC_TUNABLES": "glibc.malloc.top_pad=67108864",
         }
         self.running = set()  # the runs under way, killed if we are interrupted
+        self.lock = threading.Lock()
+        self.stopped = False  # set by kill_all: a run starting after it is killed at once
         resources = ",".join(["all"] + [f"-{r}" for r in DENIED_RESOURCES])
         self.regrtest = ["-m", "test", "-u", resources, "--timeout", str(TEST_TIMEOUT)]
 
@@ -162,7 +165,10 @@ class Runner:
         process.wait()
 
     def kill_all(self):
-        for process in list(self.running):
+        with self.lock:
+            self.stopped = True
+            running = list(self.running)
+        for process in running:
             self.kill(process)
 
     def command(self, way, module, xml):
@@ -180,14 +186,19 @@ class Runner:
             process = subprocess.Popen(self.command(way, module, xml), stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, env=self.env, cwd=self.home,
                                        start_new_session=True)
-            self.running.add(process)
+            with self.lock:
+                self.running.add(process)
+                stopped = self.stopped
+            if stopped:
+                self.kill(process)
             try:
                 process.wait(timeout=MODULE_TIMEOUT)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 self.kill(process)
             finally:
-                self.running.discard(process)
+                with self.lock:
+                    self.running.discard(process)
         output = (out_dir / f"{module}.log").read_text(errors="replace")
         return {"verdict": module_verdict(process.returncode, output, timed_out), "cases": case_verdicts(xml),
                 "seconds": time.monotonic() - start}
@@ -240,12 +251,37 @@ def print_report(report, modules, results, elapsed):
                     for m in slowest))
 
 
+def collect(futures, results, started, deadline):
+    """Results as runs end, until all have or the deadline passes."""
+    done = 0
+    pending = set(futures)
+    while pending:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        finished, pending = concurrent.futures.wait(pending, timeout=timeout,
+                                                    return_when=concurrent.futures.FIRST_COMPLETED)
+        if not finished:
+            print(f"  time limit: {len(pending)} runs not done", flush=True)
+            return
+        for future in finished:
+            done += 1
+            module, way = futures[future]
+            results[module][way] = future.result()
+            if len(results[module]) == 2 and results[module]["member"]["verdict"] != results[module]["process"]["verdict"]:
+                print(f"  differs: {module}: member {results[module]['member']['verdict']}, "
+                      f"process {results[module]['process']['verdict']}", flush=True)
+            if done % 20 == 0:
+                print(f"  {done}/{len(futures)} runs done, {(time.monotonic() - started) / 60:.1f} min", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", type=Path, default=Path(os.environ.get("BUILD_DIR", REPO / "build")))
     parser.add_argument("--tests", type=Path, help="a file naming the modules to run, one per line (# comments)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once; each module's two run side by side")
     parser.add_argument("--output", type=Path, help="keep the logs and XML here (default: a temporary directory)")
+    parser.add_argument("--minutes", type=float,
+                        help="start no run after this many minutes, end those under way, and report the "
+                             "modules that ran both ways (the report says how many did not)")
     parser.add_argument("--expect-pass", action="store_true",
                         help="also fail unless every module passed both ways (CTest's subset: agreeing "
                              "because pat-python is broken both ways must not pass)")
@@ -281,27 +317,27 @@ def main():
         subprocess.run(as_user(user, patd.patctl_argv("group", "create", GROUP)), check=True, capture_output=True)
         runner = Runner(args, user, patd, workdir)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+        futures = {pool.submit(runner.run, module, way): (module, way)
+                   for module in modules for way in ("member", "process")}
+        deadline = started + args.minutes * 60 if args.minutes else None
         try:
-            futures = {pool.submit(runner.run, module, way): (module, way)
-                       for module in modules for way in ("member", "process")}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                module, way = futures[future]
-                results[module][way] = future.result()
-                if len(results[module]) == 2 and results[module]["member"]["verdict"] != results[module]["process"]["verdict"]:
-                    print(f"  differs: {module}: member {results[module]['member']['verdict']}, "
-                          f"process {results[module]['process']['verdict']}", flush=True)
-                if done % 20 == 0:
-                    print(f"  {done}/{len(futures)} runs done, {(time.monotonic() - started) / 60:.1f} min", flush=True)
+            collect(futures, results, started, deadline)
+        except KeyboardInterrupt:
+            print("  interrupted: reporting the modules that ran both ways", flush=True)
         finally:
-            # On Ctrl-C (or SIGTERM) start nothing more and end what runs.
+            # On Ctrl-C, SIGTERM or the time limit start nothing more and end what runs.
             pool.shutdown(wait=False, cancel_futures=True)
             runner.kill_all()
         host_log = [line for line in patd.log().splitlines() if "warn" in line or "error" in line]
+    not_run = [m for m in modules if len(results[m]) < 2]
+    modules = [m for m in modules if len(results[m]) == 2]
     report = compare(modules, results)
     print_report(report, modules, results, time.monotonic() - started)
+    if not_run:
+        print(f"\n{len(not_run)} modules not compared (time limit or interrupted), first: {', '.join(not_run[:10])}")
     if host_log:
         print("\nwarnings in patd's and the host's log:\n  " + "\n  ".join(host_log[:50]))
-    same = not report["module_differences"] and not report["case_differences"]
+    same = not report["module_differences"] and not report["case_differences"] and not not_run
     if args.expect_pass:
         not_passed = [m for m in modules if {results[m][w]["verdict"] for w in ("member", "process")} != {"passed"}]
         if not_passed:

@@ -16,12 +16,17 @@ packages=(
   # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
   # used by tests, the demo and the benchmark plots.
   python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
+  # CPython's own regression suite: test_concurrent_futures is run against
+  # pat.Executor (tests/python_pat/cpython_conformance.py), the whole suite in
+  # members by scripts/python_testsuite_compare.py and a subset by CTest
+  libpython3.11-testsuite
   # pat-python's non-PIC build links Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
-  # CPython's own regression suite, run in members by
-  # scripts/python_testsuite_compare.py and, a subset, by CTest
-  libpython3.11-testsuite
+  # the man pages (man/): scdoc converts them, man-db's man checks them
+  scdoc man-db
+  # the Debian package (debian/) and its test (scripts/test-package.sh)
+  dpkg-dev debhelper dh-python lintian debootstrap
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd

@@ -7,7 +7,10 @@ every other user. Instead a build tree of pat is configured against copies
 of libpython3.11.a and libpython3.11.so in a temporary directory, and the
 "update" rewrites those copies (new content, the old mtime put back, as
 dpkg leaves an updated file older than the build's outputs). The group runs
-in the real patd and pat-host of the build under test.
+in the real patd and pat-host of the build under test; members find the
+copies through LD_LIBRARY_PATH, so the copy of libpython3.11.so stands for
+the installed library: after the update every member must map the updated
+copy, and never run the build's copy of the old core.
 
 Run by CTest (tests/python/CMakeLists.txt):
   /usr/bin/python3.11 -I python_update_test.py --build-dir DIR --source-dir DIR --cmake CMAKE
@@ -29,7 +32,9 @@ import private_patd  # noqa: E402  (tests/support/private_patd.py)
 
 LIBPYTHON_STATIC = "/usr/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.a"
 LIBPYTHON_SHARED = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
-EXE_PROBE = "import os; print(os.readlink('/proc/self/exe'))"
+# The file the member runs from, and every libpython it maps.
+EXE_PROBE = ("import os; maps = open('/proc/self/maps').read().split()\n"
+             "print(os.readlink('/proc/self/exe'), ','.join(sorted({w for w in maps if 'libpython3.11' in w})))")
 TIMEOUT = 600
 
 # Set from the command line in main().
@@ -99,9 +104,14 @@ class SimulatedUpdate(unittest.TestCase):
             os.utime(updated, ns=(stat.st_atime_ns, stat.st_mtime_ns))
             os.rename(updated, library)
 
-    def member_exe(self, patd):
-        result = patd.patctl("run", "--group", "g", self.tree / "bin" / "pat-python", "-c", EXE_PROBE)
-        return result.stdout.strip()
+    def member_run(self, patd):
+        """(the file the member runs from, the libpython files it maps).
+        LD_LIBRARY_PATH points pat-python at the copies, which stand for the
+        installed library here."""
+        result = patd.patctl("run", "--group", "g", "--env", f"LD_LIBRARY_PATH={self.libs}",
+                             self.tree / "bin" / "pat-python", "-c", EXE_PROBE)
+        exe, _, libraries = result.stdout.strip().partition(" ")
+        return exe, libraries
 
     def note_check_digest(self):
         """The digest the build's note records for the checked library."""
@@ -121,12 +131,15 @@ class SimulatedUpdate(unittest.TestCase):
 
         with private_patd.PrivatePatd(pathlib.Path(BUILD_DIR) / "bin") as patd:
             patd.patctl("group", "create", "g")
-            self.assertEqual(self.member_exe(patd), nonpic)
+            # The non-PIC build carries its own core: no libpython is mapped.
+            self.assertEqual(self.member_run(patd), (nonpic, ""))
 
             self.update_libraries()
             self.assertLess(self.shared.stat().st_mtime_ns, linked, "the update must look older than the build")
+            # Every member now runs the updated library, not the build's copy
+            # of the old core.
             for _ in range(2):
-                self.assertEqual(self.member_exe(patd), launcher)
+                self.assertEqual(self.member_run(patd), (launcher, str(self.shared)))
             warnings = [line for line in patd.log().splitlines() if "event=member.stale_build" in line]
             self.assertEqual(len(warnings), 1, patd.log())
             self.assertIn(f"build={nonpic}", warnings[0])
@@ -142,7 +155,7 @@ class SimulatedUpdate(unittest.TestCase):
             self.rebuild()
             self.assertGreater(self.build.stat().st_mtime_ns, linked)
             self.assertEqual(self.note_check_digest(), sha256(self.shared))
-            self.assertEqual(self.member_exe(patd), nonpic)
+            self.assertEqual(self.member_run(patd), (nonpic, ""))
 
 
 def main():

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_host.h"
 #include "tests/tracer/test_files.h"
 #include "tracer/relocating_loader.h"
 
@@ -25,7 +25,7 @@ struct Started {
 };
 
 // Launches `program` with stdout captured; the launch must succeed.
-HostedMember* launch_captured(MiniHost& host, LaunchSpec spec, Capture& out) {
+HostedMember* launch_captured(TestHost& host, LaunchSpec spec, Capture& out) {
   host.watch(out);
   spec.stdio[1] = out.write_end.get();
   auto launched = host.launch(spec);
@@ -34,7 +34,7 @@ HostedMember* launch_captured(MiniHost& host, LaunchSpec spec, Capture& out) {
   return std::get<HostedMember*>(launched);
 }
 
-Range image_of(const HostedMember* member) { return member->launched.layout->range_of(MemberLayout::Kind::ProgramImage); }
+Range image_of(const HostedMember* member) { return member->launched().layout->range_of(MemberLayout::Kind::ProgramImage); }
 
 // The low 2 GiB where moved images go, reserved for as long as it lives.
 class SlotsTaken {
@@ -68,7 +68,7 @@ struct PythonCopy {
 }  // namespace
 
 TEST_CASE("a non-PIC program runs at its own addresses, and copies of it beside it, moved below 2 GiB") {
-  MiniHost host;
+  TestHost host;
   Capture out[3];
   HostedMember* members[3];
   for (int i = 0; i < 3; ++i) members[i] = launch_captured(host, spec_for(program("movable"), {"movable", "1500"}), out[i]);
@@ -84,7 +84,7 @@ TEST_CASE("a non-PIC program runs at its own addresses, and copies of it beside 
 }
 
 TEST_CASE("without a free slot a non-PIC program is an AddressConflict, and without relocations it fits once") {
-  MiniHost host;
+  TestHost host;
   Capture out;
   HostedMember* first = launch_captured(host, spec_for(program("movable_unrelocatable"), {"m", "1000"}), out);
   auto second = host.launch(spec_for(program("movable_unrelocatable"), {"m"}));
@@ -102,10 +102,10 @@ TEST_CASE("without a free slot a non-PIC program is an AddressConflict, and with
 #if defined(PAT_PYTHON_LAUNCHER)
 TEST_CASE("pat-python runs its non-PIC build moved, and itself when no slot is free") {
   const std::string script = "import os, re; print(os.readlink('/proc/self/exe'), re.match(r'(?:ab?c)++', 'aca').span())";
-  MiniHost host;
+  TestHost host;
   Capture held_out;
   HostedMember* held = launch_captured(host, spec_for(PAT_PYTHON_LAUNCHER, {"pat-python", "-c", "import time; time.sleep(2)"}), held_out);
-  CHECK(held->launched.exe_path == real_path(PAT_PYTHON_NONPIC));
+  CHECK(held->launched().exe_path == real_path(PAT_PYTHON_NONPIC));
   RunResult moved = run_member(spec_for(PAT_PYTHON_LAUNCHER, {"pat-python", "-c", script}));
   CHECK(moved.out == real_path(PAT_PYTHON_NONPIC) + " (0, 2)\n");
   REQUIRE(host.run_until_all_done());
@@ -118,11 +118,11 @@ TEST_CASE("pat-python runs its non-PIC build moved, and itself when no slot is f
 
 TEST_CASE("pat-python's non-PIC build is passed over, with the reason, once what it was linked from has changed") {
   PythonCopy copy;
-  MiniHost host;
+  TestHost host;
   auto current = host.launch(spec_for(copy.launcher, {"pat-python", "-c", "pass"}));
   REQUIRE(std::holds_alternative<HostedMember*>(current));
-  CHECK(std::get<HostedMember*>(current)->launched.exe_path == real_path(copy.build));
-  CHECK_FALSE(std::get<HostedMember*>(current)->launched.stale_build.has_value());
+  CHECK(std::get<HostedMember*>(current)->launched().exe_path == real_path(copy.build));
+  CHECK_FALSE(std::get<HostedMember*>(current)->launched().stale_build.has_value());
 
   // Simulate an update: the note now records another digest for the checked
   // file (libpython3.11.so), as if that file had changed since the build.
@@ -136,10 +136,10 @@ TEST_CASE("pat-python's non-PIC build is passed over, with the reason, once what
 
   Capture out;
   HostedMember* stale = launch_captured(host, spec_for(copy.launcher, {"pat-python", "-c", "print(6 * 7)"}), out);
-  CHECK(stale->launched.exe_path == real_path(copy.launcher));
-  REQUIRE(stale->launched.stale_build.has_value());
-  CHECK(stale->launched.stale_build->build == real_path(copy.build));
-  CHECK(stale->launched.stale_build->reason.rfind(changed + " has changed since this build was linked", 0) == 0);
+  CHECK(stale->launched().exe_path == real_path(copy.launcher));
+  REQUIRE(stale->launched().stale_build.has_value());
+  CHECK(stale->launched().stale_build->build == real_path(copy.build));
+  CHECK(stale->launched().stale_build->reason.rfind(changed + " has changed since this build was linked", 0) == 0);
   REQUIRE(host.run_until_all_done());
   CHECK(stale->exit_code == 0);
   CHECK(out.data == "42\n");
