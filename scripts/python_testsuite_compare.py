@@ -36,6 +36,7 @@ Exit status: 0 when every verdict matched, 1 otherwise.
 import argparse
 import collections
 import contextlib
+import json
 import concurrent.futures
 import os
 import pwd
@@ -278,7 +279,8 @@ def main():
     parser.add_argument("--build-dir", type=Path, default=Path(os.environ.get("BUILD_DIR", REPO / "build")))
     parser.add_argument("--tests", type=Path, help="a file naming the modules to run, one per line (# comments)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once; each module's two run side by side")
-    parser.add_argument("--output", type=Path, help="keep the logs and XML here (default: a temporary directory)")
+    parser.add_argument("--output", type=Path, help="keep the logs, XML and results.json (verdicts and seconds per "
+                        "module and way) here (default: a temporary directory)")
     parser.add_argument("--minutes", type=float,
                         help="start no run after this many minutes, end those under way, and report the "
                              "modules that ran both ways (the report says how many did not)")
@@ -333,6 +335,8 @@ def main():
     modules = [m for m in modules if len(results[m]) == 2]
     report = compare(modules, results)
     print_report(report, modules, results, time.monotonic() - started)
+    if args.output:
+        (workdir / "results.json").write_text(json.dumps({m: results[m] for m in modules}, indent=1))
     if not_run:
         print(f"\n{len(not_run)} modules not compared (time limit or interrupted), first: {', '.join(not_run[:10])}")
     if host_log:
