@@ -31,6 +31,7 @@ struct RunOptions {
   std::optional<std::string> cwd;
   bool detach = false;
   std::optional<std::string> output;  // --output FILE: the member's stdout and stderr
+  bool stopped = false;               // --stopped: SIGSTOP before the program's first instruction
   std::vector<std::string> command;  // PROG ARGS...
 };
 int run_command(const GlobalOptions& global, const RunOptions& options);

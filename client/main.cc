@@ -135,6 +135,9 @@ int main(int argc, char** argv) {
   run->add_flag("--detach,-d", run_options.detach,
                 "Print the member's pid and return at once (its stdin is /dev/null)");
   run->add_option("--output,-o", run_options.output, "Append the member's stdout and stderr to FILE");
+  run->add_flag("--stopped", run_options.stopped,
+                "Start the member stopped before its first instruction (attach strace -p, gdb -p or "
+                "perf record -p, then kill -CONT PID)");
   json_flag(run);
   // Everything from PROG on belongs to PROG, --flags included: CLI11 hands it
   // over untouched as the subcommand's remaining arguments.

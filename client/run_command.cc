@@ -184,6 +184,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
                  {"umask", current_umask()},
                  {"rlimits", proto::current_rlimits()},
                  {"detach", options.detach}};
+  if (options.stopped) params["stopped"] = true;
   if (options.new_group) {
     params["new_group"] = true;
   } else {
@@ -228,6 +229,12 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
         std::cout << pid << '\n';
       }
       return proto::kExitOk;
+    }
+    if (options.stopped) {
+      std::fprintf(stderr,
+                   "patctl: member %ld is stopped before its first instruction: attach (strace -p %ld, "
+                   "gdb -p %ld, perf record -p %ld), then kill -CONT %ld\n",
+                   pid, pid, pid, pid, pid);
     }
     for (;;) {
       auto reply = connection.receive(std::nullopt, signals.get());

@@ -94,9 +94,11 @@ interface io.pat.Member
 # member's pid; the last carries exit_code or signal. With detach, the first
 # reply is the last. Either group or new_group (a group removed when the
 # member ends) must be given. rlimits maps names such as "NOFILE" to
-# [soft, hard]; -1 means unlimited.
+# [soft, hard]; -1 means unlimited. With stopped, the member stops itself
+# (SIGSTOP) just before its program's first instruction, and the first reply
+# comes once it is stopped: attach a debugger or tracer, then SIGCONT it.
 method Run(group: ?string, new_group: ?bool, program: string, argv: []string, env: []string,
-           cwd: string, umask: ?int, rlimits: ?object, detach: ?bool)
+           cwd: string, umask: ?int, rlimits: ?object, detach: ?bool, stopped: ?bool)
     -> (pid: int, group: string, exit_code: ?int, signal: ?int)
 method Signal(group: string, pid: int, signal: int) -> ()
 )";
@@ -109,7 +111,8 @@ method Describe() -> (group: io.pat.Group)
 # Streams: first the group, then one reply per event (member start, exit, exec).
 method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?object)
 # Same contract as io.pat.Member.Run, for an absolute program path.
-method Spawn(program: string, argv: []string, env: []string, cwd: string, umask: ?int, rlimits: ?object)
+method Spawn(program: string, argv: []string, env: []string, cwd: string, umask: ?int, rlimits: ?object,
+             detach: ?bool, stopped: ?bool)
     -> (pid: int, exit_code: ?int, signal: ?int)
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: bool, grace_ms: ?int) -> ()

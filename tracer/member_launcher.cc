@@ -239,6 +239,7 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
   plan.default_action = kernel::KernelSigaction{SIG_DFL, 0, nullptr, 0};
   plan.stack_pointer = loaded.stack_pointer;
   plan.entry = loaded.entry;
+  plan.stop_before_entry = spec.stopped;
   plan.prepare_messages();
 }
 
@@ -247,6 +248,15 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
 void request_sync_wakeups(int listener) {
   std::uint64_t flags = kernel::kSeccompUserNotifFdSyncWakeUp;
   ::ioctl(listener, kernel::kSeccompIoctlNotifSetFlags, flags);
+}
+
+// Waits until the child has stopped itself before its first instruction
+// (ChildPlan::stop_before_entry), or has died. WNOWAIT: the report stays for
+// whoever reaps the member; this only waits.
+void wait_until_stopped(int pidfd) {
+  siginfo_t info;
+  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WSTOPPED | WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
 }
 
 // A child that never became a member: nobody else knows its pid, so we reap it.
@@ -308,6 +318,7 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
 
   cleanup.dismiss();
   request_sync_wakeups(std::get<UniqueFd>(handover).get());
+  if (spec.stopped) wait_until_stopped(child->pidfd.get());
   LaunchedMember member;
   member.pid = child->pid;
   member.pidfd = std::move(child->pidfd);

@@ -33,6 +33,7 @@ struct LaunchSpec {
   std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
   std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null
   std::map<std::string, std::string> extra_env;  // overrides/extends env (e.g. PAT_GROUP)
+  bool stopped = false;  // start stopped (SIGSTOP) just before the program's first instruction
 };
 
 // The member's private brk heap: where MemberSyscalls emulates its break.
@@ -59,7 +60,8 @@ class MemberLauncher {
   MemberLauncher();
 
   // Synchronous: returns once the child has handed over its seccomp listener
-  // (a few hundred µs; gives up after kHandoverTimeout). Must be called from
+  // (a few hundred µs; gives up after kHandoverTimeout), and with
+  // spec.stopped once it is stopped, so a tracer can attach at once. Must be called from
   // the host's main thread: PR_SET_PDEATHSIG fires when the thread that
   // created the member exits, not the process.
   std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec);

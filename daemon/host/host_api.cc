@@ -111,6 +111,7 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   spec.umask = static_cast<mode_t>(params.optional_integer("umask", 0, 0777).value_or(022));
   if (const auto* rlimits = params.optional_object("rlimits")) spec.rlimits = proto::parse_rlimits(*rlimits);
   for (int i = 0; i < 3; ++i) spec.stdio[i] = call.fds()[i].get();
+  spec.stopped = params.boolean("stopped", false);
 
   std::shared_ptr<Member> member;
   try {

@@ -50,6 +50,7 @@ json spawn_parameters(const json& params_object) {
   if (auto umask = params.optional_integer("umask", 0, 0777)) out["umask"] = *umask;
   if (const auto* rlimits = params.optional_object("rlimits")) out["rlimits"] = *rlimits;
   out["detach"] = params.boolean("detach", false);
+  out["stopped"] = params.boolean("stopped", false);
   return out;
 }
 
