@@ -120,6 +120,12 @@ int main(int argc, char** argv) {
   json_flag(top);
   top->callback([&] { exit_code = top_command(global, top_options); });
 
+  PsOptions ps_options;
+  auto* ps = app.add_subcommand("ps", "Members with their own argv, state, owned RSS, CPU time and cwd");
+  ps->add_option("--group,-g", ps_options.group, "Only this group");
+  json_flag(ps);
+  ps->callback([&] { exit_code = ps_command(global, ps_options); });
+
   RunOptions run_options;
   auto* run = app.add_subcommand("run", "Run a program as a member of a group");
   auto* group_option = run->add_option("--group,-g", run_options.group, "The group to run in");

@@ -26,6 +26,8 @@ nlohmann::json Member::to_json(bool with_usage) const {
   if (auto stats = tracer::read_task_stats(pid())) {
     out["cpu_seconds"] = stats->cpu_seconds;
     out["threads"] = stats->threads;
+    out["process_state"] = std::string(1, stats->state);
+    if (!stats->cwd.empty()) out["cwd"] = stats->cwd;
   }
   return out;
 }
