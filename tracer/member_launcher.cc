@@ -168,6 +168,9 @@ struct LoadedProgram {
   std::uintptr_t entry = 0;
   Range stack;
   BrkArea brk;
+  std::uintptr_t program_bias = 0;
+  std::uintptr_t interpreter_base = 0;
+  std::vector<std::uint64_t> auxv;
 };
 
 // Maps the program (or a fixed-address build of it, which then replaces
@@ -213,6 +216,9 @@ std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, Re
   loaded.entry = interp ? interp->entry : image.entry;
   loaded.stack = usable;
   loaded.brk = BrkArea{image.brk, limits.data, image.data_size};
+  loaded.program_bias = image.bias;
+  loaded.interpreter_base = s.base;
+  loaded.auxv = aux_vector_at(*rsp);
   return loaded;
 }
 
@@ -327,6 +333,10 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   member.argv = std::move(resolved.argv);
   member.layout = std::move(layout);
   member.brk = std::get<LoadedProgram>(loaded).brk;
+  member.program_bias = std::get<LoadedProgram>(loaded).program_bias;
+  member.interpreter_base = std::get<LoadedProgram>(loaded).interpreter_base;
+  member.auxv = std::move(std::get<LoadedProgram>(loaded).auxv);
+  member.cwd = launch_fds.cwd ? std::move(launch_fds.cwd) : UniqueFd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   return member;
 }
 

@@ -49,6 +49,13 @@ struct LaunchedMember {
   UniqueFd listener;              // the member's SECCOMP_RET_USER_NOTIF listener
   std::string exe_path;           // the file mapped as the program (after #! resolution), canonical
   std::vector<std::string> argv;  // argv after #! rewriting
+  // What the kernel would show in /proc/PID/auxv and use for a core file,
+  // were the auxv not per address space (it shows the host's): debuggers
+  // and the core writer need the member's own.
+  std::uintptr_t program_bias = 0;      // load bias of exe_path (0 for ET_EXEC)
+  std::uintptr_t interpreter_base = 0;  // AT_BASE: where ld.so was mapped (0: static)
+  std::vector<std::uint64_t> auxv;      // the aux vector on its stack (aux_vector_at), AT_NULL last
+  UniqueFd cwd;                         // O_PATH: the directory it started in (where a relative core goes)
   std::unique_ptr<MemberLayout> layout;
   BrkArea brk;
 };
