@@ -69,6 +69,7 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       request_exit_(std::move(request_exit)),
       created_(unix_now()),
       space_(config_.allow_cross_mapping),
+      debugger_table_(config_.group),
       arena_retry_(io),
       servers_(io, group_lock_) {
   space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
@@ -212,6 +213,8 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
   member->detached = detached;
   member->started = requested;
   members_[member->pid()] = member;
+  debugger_table_.add({member->pid(), member->launched.exe_path, member->launched.program_bias,
+                       member->launched.interpreter_base});
   servers_.serve(
       member,
       [this, member] {
@@ -315,6 +318,7 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
 void GroupHost::reclaim(Member& member) {
   if (member.reclaimed) return;
   member.reclaimed = true;
+  debugger_table_.remove(member.pid());
   // The arena first: releasing the member's references may unpin External
   // buffers it made, whose pages then go back to it and are unmapped just
   // below with the rest; pages still pinned by others stay (kPinHolder).

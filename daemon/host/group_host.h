@@ -8,6 +8,7 @@
 #include "daemon/host/syscall_servers.h"
 #include "daemon/rpc/asio.h"
 #include "libpat/src/arena_host.h"
+#include "tracer/debugger_interface.h"
 #include "tracer/shared_address_space.h"
 
 #include <nlohmann/json.hpp>
@@ -79,6 +80,7 @@ class GroupHost {
   double created_;
   tracer::MemberLauncher launcher_;
   tracer::SharedAddressSpace space_;
+  tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
   asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
