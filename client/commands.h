@@ -43,6 +43,14 @@ struct TopOptions {
 };
 int top_command(const GlobalOptions& global, const TopOptions& options);
 
+struct DebugOptions {
+  long pid = 0;
+  std::string gdb = "gdb";            // --gdb PROGRAM
+  std::vector<std::string> gdb_args;  // after PID (and an optional "--"): gdb's own
+};
+// Replaces patctl with gdb attached to member `pid`; returns only on failure.
+int debug_command(const GlobalOptions& global, const DebugOptions& options);
+
 struct PsOptions {
   std::optional<std::string> group;  // only this group
 };
