@@ -58,6 +58,13 @@ std::optional<TaskStats> read_task_stats(pid_t pid) {
   return stats;
 }
 
+std::string read_comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
 std::optional<AddressSpaceStats> read_address_space_stats(pid_t pid) {
   std::string base = "/proc/" + std::to_string(pid);
   auto size = kb_field(base + "/status", "VmSize");

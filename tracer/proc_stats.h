@@ -21,6 +21,8 @@ struct TaskStats {
 };
 // Nothing if the process is gone.
 std::optional<TaskStats> read_task_stats(pid_t pid);
+// Its comm (PR_SET_NAME, what ps -o comm shows), also of a zombie; empty if gone.
+std::string read_comm(pid_t pid);
 
 struct AddressSpaceStats {
   std::uint64_t size_bytes = 0;  // VmSize: everything mapped

@@ -1,0 +1,404 @@
+#include "tracer/core_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "base/unique_fd.h"
+#include "tracer/core_pattern.h"
+
+namespace pat::tracer {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+// include/uapi/linux/elfcore.h: struct elf_prpsinfo, x86-64 layout.
+constexpr std::size_t kPrpsinfoSize = 136;
+constexpr std::size_t kPsargsOffset = 56;
+constexpr std::size_t kPsargsSize = 80;  // ELF_PRARGSZ
+// fs/proc/task_mmu.c pagemap_read(): one 64-bit entry per page.
+constexpr std::uint64_t kPagePresent = 1ull << 63;
+constexpr std::uint64_t kPageSwapped = 1ull << 62;
+constexpr std::uint64_t kPageFileOrSharedAnon = 1ull << 61;
+
+struct Note {
+  std::string name;  // "CORE", "LINUX"
+  std::uint32_t type;
+  std::string desc;
+};
+
+// One line of /proc/self/maps.
+struct Mapping {
+  Range range;
+  bool read = false, write = false, exec = false, shared = false;
+  std::uint64_t offset = 0;
+  std::string path;  // empty for anonymous memory; "[vdso]" and such for special ones
+};
+
+struct Segment {
+  Range range;
+  std::uint32_t flags = 0;  // PF_R | PF_W | PF_X
+  std::vector<Range> data;  // what has contents in the file; the rest are holes
+  std::uint64_t filesz = 0;
+};
+
+std::vector<Mapping> read_maps() {
+  std::vector<Mapping> maps;
+  std::ifstream in("/proc/self/maps");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device, inode;
+    fields >> range >> perms >> offset >> device >> inode;
+    Mapping m;
+    auto dash = range.find('-');
+    m.range = Range{std::stoull(range.substr(0, dash), nullptr, 16), std::stoull(range.substr(dash + 1), nullptr, 16)};
+    m.read = perms[0] == 'r';
+    m.write = perms[1] == 'w';
+    m.exec = perms[2] == 'x';
+    m.shared = perms[3] == 's';
+    m.offset = std::stoull(offset, nullptr, 16);
+    std::getline(fields, m.path);
+    m.path.erase(0, m.path.find_first_not_of(' '));
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+bool is_pseudo(const Mapping& m) { return !m.path.empty() && m.path.front() == '['; }
+bool is_file(const Mapping& m) { return !m.path.empty() && !is_pseudo(m); }
+bool ends_with(const std::string& text, std::string_view end) {
+  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
+// The page flags of [range.start, range.end) from /proc/self/pagemap.
+std::vector<std::uint64_t> page_flags(int pagemap, Range range) {
+  std::vector<std::uint64_t> flags(range.size() / kPage);
+  ssize_t want = static_cast<ssize_t>(flags.size() * sizeof(std::uint64_t));
+  if (::pread(pagemap, flags.data(), static_cast<std::size_t>(want), static_cast<off_t>(range.start / kPage * 8)) != want)
+    std::fill(flags.begin(), flags.end(), kPagePresent);  // unreadable: let the copy find out
+  return flags;
+}
+
+// Runs of pages that hold something (present or swapped out); never-touched
+// pages are holes, as the kernel's dump leaves them (get_dump_page()).
+std::vector<Range> pages_in_use(const std::vector<std::uint64_t>& flags, Range range) {
+  std::vector<Range> runs;
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    if (!(flags[i] & (kPagePresent | kPageSwapped))) continue;
+    std::uintptr_t page = range.start + i * kPage;
+    if (!runs.empty() && runs.back().end == page) {
+      runs.back().end += kPage;
+    } else {
+      runs.push_back(Range{page, page + kPage});
+    }
+  }
+  return runs;
+}
+
+bool starts_with_elf_magic(std::uintptr_t address) {
+  char magic[SELFMAG];
+  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
+  return mem && ::pread(mem.get(), magic, SELFMAG, static_cast<off_t>(address)) == SELFMAG &&
+         std::memcmp(magic, ELFMAG, SELFMAG) == 0;
+}
+
+// What of `piece` (part of `mapping`) goes into the core: fs/coredump.c
+// vma_dump_size() under `filter`, with one difference: memory the member
+// made PROT_NONE is left out (the kernel reads it with FOLL_FORCE; it is
+// guard pages and reservations here, like the 4 GiB brk reservation).
+Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int pagemap) {
+  Segment segment;
+  segment.range = piece;
+  segment.flags = (mapping.read ? PF_R : 0) | (mapping.write ? PF_W : 0) | (mapping.exec ? PF_X : 0);
+  auto whole = [&](std::vector<Range> data) {
+    segment.data = std::move(data);
+    if (!segment.data.empty()) segment.filesz = piece.size();
+    return segment;
+  };
+  if (mapping.path == "[vdso]") return whole({piece});
+  if (!mapping.read) return segment;
+  const auto flags = page_flags(pagemap, piece);
+  if (mapping.shared) {
+    bool anonymous = !is_file(mapping) || ends_with(mapping.path, " (deleted)");  // i_nlink == 0
+    bool wanted = filter & (anonymous ? dump_filter::kAnonShared : dump_filter::kMappedShared);
+    return wanted ? whole(pages_in_use(flags, piece)) : segment;
+  }
+  // Private: written pages are anonymous (copied on write), the rest the file's.
+  bool written = std::any_of(flags.begin(), flags.end(), [](std::uint64_t f) {
+    return (f & kPageSwapped) || ((f & kPagePresent) && !(f & kPageFileOrSharedAnon));
+  });
+  if (written && (filter & dump_filter::kAnonPrivate)) {
+    // A file mapping written to is dumped whole: its unwritten pages are the file's.
+    return whole(is_file(mapping) ? std::vector<Range>{piece} : pages_in_use(flags, piece));
+  }
+  if (!is_file(mapping)) return segment;
+  if (filter & dump_filter::kMappedPrivate) return whole({piece});
+  // The first page of an ELF file, so a debugger finds its build id.
+  if ((filter & dump_filter::kElfHeaders) && mapping.offset == 0 && piece.start == mapping.range.start &&
+      starts_with_elf_magic(piece.start)) {
+    segment.data = {Range{piece.start, piece.start + kPage}};
+    segment.filesz = kPage;
+  }
+  return segment;
+}
+
+// The member's pieces of every mapping, and the vdso (the kernel always dumps it).
+std::vector<std::pair<Mapping, Range>> member_pieces(const std::vector<Mapping>& maps, const std::vector<Range>& owned) {
+  std::vector<std::pair<Mapping, Range>> pieces;
+  auto own = owned.begin();
+  for (const Mapping& m : maps) {
+    if (m.path == "[vdso]") {
+      pieces.emplace_back(m, m.range);
+      continue;
+    }
+    while (own != owned.end() && own->end <= m.range.start) ++own;
+    for (auto it = own; it != owned.end() && it->start < m.range.end; ++it) {
+      Range piece{std::max(it->start, m.range.start), std::min(it->end, m.range.end)};
+      if (piece.start < piece.end) pieces.emplace_back(m, piece);
+    }
+  }
+  return pieces;
+}
+
+// NT_FILE (fs/binfmt_elf.c fill_files_note()): count, page size, then
+// {start, end, file offset in pages} per file mapping, then their names.
+std::string files_note(const std::vector<std::pair<Mapping, Range>>& pieces) {
+  std::vector<std::uint64_t> words{0, kPage};
+  std::string names;
+  for (const auto& [mapping, piece] : pieces) {
+    if (!is_file(mapping)) continue;
+    words.push_back(piece.start);
+    words.push_back(piece.end);
+    words.push_back((mapping.offset + (piece.start - mapping.range.start)) / kPage);
+    names += mapping.path;
+    names += '\0';
+    ++words[0];
+  }
+  std::string desc(reinterpret_cast<const char*>(words.data()), words.size() * sizeof(std::uint64_t));
+  return desc + names;
+}
+
+std::string psargs(const std::vector<std::string>& argv) {
+  std::string joined;
+  for (const auto& arg : argv) joined += (joined.empty() ? "" : " ") + arg;
+  joined.resize(kPsargsSize - 1);  // cut, or padded with NULs
+  return joined + '\0';
+}
+
+std::uint32_t padded(std::size_t size) { return static_cast<std::uint32_t>((size + 3) & ~std::size_t{3}); }
+
+Result<std::vector<Note>> read_notes(int fd, const Elf64_Ehdr& ehdr) {
+  std::size_t count = ehdr.e_phnum;
+  if (count == PN_XNUM) {  // extended numbering: the real count is in section 0's sh_info
+    Elf64_Shdr section0{};
+    if (::pread(fd, &section0, sizeof(section0), static_cast<off_t>(ehdr.e_shoff)) != sizeof(section0))
+      return last_error("reading the kernel's core (section header)");
+    count = section0.sh_info;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    Elf64_Phdr phdr{};
+    if (::pread(fd, &phdr, sizeof(phdr), static_cast<off_t>(ehdr.e_phoff + i * sizeof(phdr))) != sizeof(phdr))
+      return last_error("reading the kernel's core (program headers)");
+    if (phdr.p_type != PT_NOTE) continue;
+    std::string raw(phdr.p_filesz, '\0');
+    if (::pread(fd, raw.data(), raw.size(), static_cast<off_t>(phdr.p_offset)) != static_cast<ssize_t>(raw.size()))
+      return last_error("reading the kernel's core (notes)");
+    std::vector<Note> notes;
+    for (std::size_t at = 0; at + sizeof(Elf64_Nhdr) <= raw.size();) {
+      Elf64_Nhdr header;
+      std::memcpy(&header, raw.data() + at, sizeof(header));
+      std::size_t name_at = at + sizeof(header), desc_at = name_at + padded(header.n_namesz);
+      if (desc_at + header.n_descsz > raw.size()) return SysError{EINVAL, "the kernel's core has a truncated note"};
+      std::string name = raw.substr(name_at, header.n_namesz);
+      if (!name.empty() && name.back() == '\0') name.pop_back();
+      notes.push_back(Note{name, header.n_type, raw.substr(desc_at, header.n_descsz)});
+      at = desc_at + padded(header.n_descsz);
+    }
+    return notes;
+  }
+  return SysError{EINVAL, "the kernel's core has no notes"};
+}
+
+std::string encoded(const std::vector<Note>& notes) {
+  std::string out;
+  for (const Note& note : notes) {
+    Elf64_Nhdr header{static_cast<std::uint32_t>(note.name.size() + 1), static_cast<std::uint32_t>(note.desc.size()),
+                      note.type};
+    out.append(reinterpret_cast<const char*>(&header), sizeof(header));
+    out += note.name;
+    out.append(padded(note.name.size() + 1) - note.name.size(), '\0');
+    out += note.desc;
+    out.append(padded(note.desc.size()) - note.desc.size(), '\0');
+  }
+  return out;
+}
+
+// pwrite(2) that stops at the core's size limit. False once it is reached.
+class LimitedWriter {
+ public:
+  LimitedWriter(int fd, std::uint64_t limit) : fd_(fd), limit_(limit) {}
+
+  Status write(const void* data, std::uint64_t size, std::uint64_t offset) {
+    if (offset >= limit_) return reached();
+    std::uint64_t allowed = std::min(size, limit_ - offset);
+    const char* from = static_cast<const char*>(data);
+    for (std::uint64_t done = 0; done < allowed;) {
+      ssize_t n = ::pwrite(fd_, from + done, allowed - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      // EFAULT: memory gone or unreadable under us (it is the member's own,
+      // and it is dead, so this should not happen): leave a hole.
+      if (n < 0 && errno == EFAULT) return ok_status();
+      if (n <= 0) return last_error("writing the member's core");
+      done += static_cast<std::uint64_t>(n);
+    }
+    return allowed < size ? reached() : ok_status();
+  }
+  bool truncated() const { return truncated_; }
+
+ private:
+  Status reached() {
+    truncated_ = true;
+    return ok_status();
+  }
+  int fd_;
+  std::uint64_t limit_;
+  bool truncated_ = false;
+};
+
+}  // namespace
+
+std::optional<std::uint32_t> exclude_memory_from_kernel_cores() {
+  std::fstream file("/proc/self/coredump_filter");
+  std::uint32_t previous = 0;
+  if (!(file >> std::hex >> previous)) return std::nullopt;
+  file.clear();
+  file.seekp(0);
+  if (!(file << "0" << std::flush)) return std::nullopt;
+  return previous;
+}
+
+void restore_core_filter(pid_t pid, std::uint32_t filter) {
+  std::ofstream file("/proc/" + std::to_string(pid) + "/coredump_filter");
+  file << std::hex << filter << std::flush;  // a process that is gone has nothing to restore
+}
+
+Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreSource& member) {
+  Elf64_Ehdr ehdr{};
+  if (::pread(kernel_core, &ehdr, sizeof(ehdr), 0) != sizeof(ehdr)) return last_error("reading the kernel's core");
+  if (std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0 || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+      ehdr.e_type != ET_CORE || ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
+    return SysError{EINVAL, "the kernel's core is not a 64-bit ELF core"};
+  }
+  auto notes = read_notes(kernel_core, ehdr);
+  if (!notes) return notes.error();
+
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!pagemap) return last_error("opening /proc/self/pagemap");
+  auto pieces = member_pieces(read_maps(), member.owned);
+  std::vector<Segment> segments;
+  for (const auto& [mapping, piece] : pieces) segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get()));
+
+  MemberCore core;
+  for (Note& note : notes.value()) {
+    if (note.name != "CORE") continue;
+    if (note.type == NT_PRSTATUS) ++core.threads;
+    if (note.type == NT_PRPSINFO && note.desc.size() == kPrpsinfoSize)
+      note.desc.replace(kPsargsOffset, kPsargsSize, psargs(member.argv));
+    if (note.type == NT_AUXV)
+      note.desc.assign(reinterpret_cast<const char*>(member.auxv.data()), member.auxv.size() * sizeof(std::uint64_t));
+    if (note.type == NT_FILE) note.desc = files_note(pieces);
+  }
+  const std::string note_bytes = encoded(notes.value());
+
+  // Layout, as elf_core_dump() does: headers, notes, then page-aligned memory.
+  const std::size_t phnum = 1 + segments.size();
+  const bool extended = phnum >= PN_XNUM;
+  std::uint64_t offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+  std::vector<Elf64_Phdr> phdrs;
+  phdrs.push_back(Elf64_Phdr{PT_NOTE, 0, offset, 0, 0, note_bytes.size(), 0, 4});
+  offset += note_bytes.size();
+  Elf64_Shdr section0{};
+  if (extended) {
+    section0.sh_info = static_cast<std::uint32_t>(phnum);
+    ehdr.e_shoff = offset;
+    offset += sizeof(section0);
+  }
+  offset = (offset + kPage - 1) / kPage * kPage;
+  for (const Segment& segment : segments) {
+    phdrs.push_back(Elf64_Phdr{PT_LOAD, segment.flags, offset, segment.range.start, 0, segment.filesz,
+                               segment.range.size(), kPage});
+    offset += segment.filesz;
+  }
+  ehdr.e_phoff = sizeof(Elf64_Ehdr);
+  ehdr.e_phnum = extended ? PN_XNUM : static_cast<Elf64_Half>(phnum);
+  ehdr.e_shentsize = extended ? sizeof(Elf64_Shdr) : 0;
+  ehdr.e_shnum = extended ? 1 : 0;
+  ehdr.e_shstrndx = SHN_UNDEF;
+  if (!extended) ehdr.e_shoff = 0;
+
+  LimitedWriter writer(out, member.limit);
+  auto check = [](const Status& status) { return status.ok(); };
+  Status status = writer.write(&ehdr, sizeof(ehdr), 0);
+  if (check(status)) status = writer.write(phdrs.data(), phdrs.size() * sizeof(Elf64_Phdr), ehdr.e_phoff);
+  if (check(status)) status = writer.write(note_bytes.data(), note_bytes.size(), phdrs[0].p_offset);
+  if (check(status) && extended) status = writer.write(&section0, sizeof(section0), ehdr.e_shoff);
+  for (std::size_t i = 0; i < segments.size() && check(status) && !writer.truncated(); ++i) {
+    for (const Range& data : segments[i].data) {
+      status = writer.write(reinterpret_cast<const void*>(data.start), data.size(),
+                            phdrs[i + 1].p_offset + (data.start - segments[i].range.start));
+      if (!status || writer.truncated()) break;
+    }
+  }
+  if (!status) return status.error();
+  core.truncated = writer.truncated();
+  core.bytes = core.truncated ? member.limit : offset;
+  if (::ftruncate(out, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
+  core.segments = segments.size();
+  return core;
+}
+
+Result<MemberCore> complete_member_core(const MemberCoreSource& member) {
+  auto pattern = CorePattern::of_this_system();
+  if (!pattern) return pattern.error();
+  DumpedProcess dumped;
+  dumped.pid = member.pid;
+  dumped.comm = member.comm;
+  dumped.core_limit = member.limit;
+  dumped.signal = member.signal;
+  dumped.uid = ::getuid();  // members run with the host's credentials
+  dumped.gid = ::getgid();
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe));
+  if (n > 0) dumped.kernel_exe.assign(exe, static_cast<std::size_t>(n));
+  dumped.program = member.program;
+  auto location = find_kernel_core(pattern.value(), dumped, member.cwd_fd);
+  if (!location) return location.error();
+
+  // A temporary name beside it, then rename(2): nobody ever sees half a core.
+  const std::string partial = "." + location->member_name + ".pat-partial";
+  const int dir = location->directory.get();
+  ::unlinkat(dir, partial.c_str(), 0);
+  UniqueFd out(::openat(dir, partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out) return last_error("creating " + location->directory_path + "/" + partial);
+  auto core = write_member_core(location->kernel_core.get(), out.get(), member);
+  if (!core) {
+    ::unlinkat(dir, partial.c_str(), 0);
+    return core.error();
+  }
+  if (::renameat(dir, partial.c_str(), dir, location->member_name.c_str()) != 0) {
+    SysError error = last_error("renaming the core to " + location->member_path());
+    ::unlinkat(dir, partial.c_str(), 0);
+    return error;
+  }
+  if (location->member_name != location->kernel_name) ::unlinkat(dir, location->kernel_name.c_str(), 0);
+  core->path = location->member_path();
+  return core;
+}
+
+}  // namespace pat::tracer
