@@ -5,6 +5,7 @@
 #include "pat/pat.hpp"
 #include "proto/errors.h"
 #include "proto/group_object.h"
+#include "tracer/core_file.h"
 #include "tracer/proc_stats.h"
 
 #include <spdlog/spdlog.h>
@@ -61,6 +62,21 @@ void apply_allocator_defaults(tracer::LaunchSpec& spec) {
   spec.extra_env.emplace("GLIBC_TUNABLES", kMemberMallocTunables);
 }
 
+// On the core writer's thread (GroupHost::complete_core).
+asio::awaitable<WrittenCore> write_core(tracer::MemberCoreSource source) {
+  WrittenCore written;
+  auto core = tracer::complete_member_core(source);
+  if (core) {
+    written.path = core->path;
+    written.bytes = core->bytes;
+    written.threads = core->threads;
+    written.truncated = core->truncated;
+  } else {
+    written.error = core.error().message();
+  }
+  co_return written;
+}
+
 }  // namespace
 
 GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit)
@@ -70,6 +86,9 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       created_(unix_now()),
       space_(config_.allow_cross_mapping),
       debugger_table_(config_.group),
+      // The group's address space dumps no memory: each member's core is
+      // completed from the kernel's by the host (tracer/core_file.h).
+      member_core_filter_(tracer::exclude_memory_from_kernel_cores().value_or(tracer::dump_filter::kDefault)),
       arena_retry_(io),
       servers_(io, group_lock_) {
   space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
@@ -290,6 +309,12 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
   siginfo_t info{};
   ExitStatus status;
   status.ended = unix_now();
+  // A member that dumped core gets its own core before it is reaped and
+  // before its memory goes back to the group (tracer/core_file.h).
+  if (::waitid(P_PIDFD, static_cast<id_t>(member->launched.pidfd.get()), &info, WEXITED | WNOWAIT) == 0 &&
+      info.si_code == CLD_DUMPED) {
+    co_await complete_core(*member, info.si_status, status);
+  }
   if (::waitid(P_PIDFD, static_cast<id_t>(member->launched.pidfd.get()), &info, WEXITED) == 0) {
     if (info.si_code == CLD_EXITED) {
       status.exit_code = info.si_status;
@@ -303,14 +328,48 @@ asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
   reclaim(*member);
   recent_exits_.push_back(member->exit_json());
   if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
-  json extra;
-  if (status.exit_code) extra["exit_code"] = *status.exit_code;
-  if (status.signal) extra["signal"] = *status.signal;
+  json extra = status.to_json();
   spdlog::info("event=member.exit group={} pid={} {}={}", config_.group, member->pid(),
                status.exit_code ? "exit_code" : "signal", status.exit_code ? *status.exit_code : *status.signal);
   publish("member.exit", *member, extra);
   member->exited.set();
   exit_if_ephemeral_and_idle();
+}
+
+// The member's own core file from the kernel's, written on the core writer's
+// thread: a big member's memory takes a while to write, and the event loop
+// serves the group meanwhile. The member is a zombie, not yet reaped, so its
+// pid and RLIMIT_CORE still stand; its memory is still mapped.
+asio::awaitable<void> GroupHost::complete_core(Member& member, int signal, ExitStatus& status) {
+  status.core_dumped = true;
+  tracer::MemberCoreSource source;
+  source.pid = member.pid();
+  source.program = member.launched.exe_path;
+  source.argv = member.launched.argv;
+  source.auxv = member.launched.auxv;
+  source.filter = member_core_filter_;
+  source.signal = signal;
+  source.cwd_fd = member.launched.cwd.get();
+  struct rlimit limit {};
+  if (::prlimit(member.pid(), RLIMIT_CORE, nullptr, &limit) == 0) source.limit = limit.rlim_cur;
+  source.comm = tracer::read_comm(member.pid());
+  {
+    std::lock_guard lock(group_lock_);
+    for (const auto& segment : space_.ledger().segments_of(member.syscalls->owner())) source.owned.push_back(segment.range);
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto core = co_await asio::co_spawn(core_writer_, write_core(std::move(source)), asio::use_awaitable);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (core.path.empty()) {
+    status.core_error = core.error;
+    spdlog::warn("event=member.core_failed group={} pid={} reason={}", config_.group, member.pid(),
+                 log_quote(core.error));
+    co_return;
+  }
+  status.core_file = core.path;
+  status.core_truncated = core.truncated;
+  spdlog::info("event=member.core group={} pid={} path={} bytes={} threads={} truncated={} seconds={:.3f}",
+               config_.group, member.pid(), log_quote(core.path), core.bytes, core.threads, core.truncated, seconds);
 }
 
 // Everything the member owned goes back, before its exit or exec is reported

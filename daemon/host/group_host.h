@@ -23,6 +23,15 @@
 
 namespace pat::host {
 
+// A member's core, as the core writer's thread reports it (empty path: error).
+struct WrittenCore {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::size_t threads = 0;
+  bool truncated = false;
+  std::string error;
+};
+
 struct HostConfig {
   std::string group;
   std::string group_dir;
@@ -63,6 +72,7 @@ class GroupHost {
  private:
   asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
   asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
+  asio::awaitable<void> complete_core(Member& member, int signal, ExitStatus& status);
   void reclaim(Member& member);
   // The data plane (libpat/src/arena_host.h): maps the group's arena; and
   // what a member held there is released when it ends, retried on a timer
@@ -81,6 +91,8 @@ class GroupHost {
   tracer::MemberLauncher launcher_;
   tracer::SharedAddressSpace space_;
   tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
+  std::uint32_t member_core_filter_;          // the coredump_filter members' cores follow (the group's is 0)
+  asio::thread_pool core_writer_{1};          // writes crashed members' cores off the event loop
   std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
   asio::steady_timer arena_retry_;
   std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped

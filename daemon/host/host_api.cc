@@ -130,8 +130,7 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   hang_up_on_disconnect(call.disconnect(), member);
   co_await member->exited.wait(std::nullopt);
   json ended = started;
-  if (member->exit->exit_code) ended["exit_code"] = *member->exit->exit_code;
-  if (member->exit->signal) ended["signal"] = *member->exit->signal;
+  ended.update(member->exit->to_json());
   if (!call.disconnect().fired()) call.reply(ended);
 }
 

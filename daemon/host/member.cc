@@ -32,11 +32,23 @@ nlohmann::json Member::to_json(bool with_usage) const {
   return out;
 }
 
+nlohmann::json ExitStatus::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  if (exit_code) out["exit_code"] = *exit_code;
+  if (signal) {
+    out["signal"] = *signal;
+    out["core_dumped"] = core_dumped;
+  }
+  if (core_file) out["core_file"] = *core_file;
+  if (core_truncated) out["core_truncated"] = true;
+  if (core_error) out["core_error"] = *core_error;
+  return out;
+}
+
 nlohmann::json Member::exit_json() const {
   nlohmann::json out = {{"pid", pid()}, {"argv", launched.argv}, {"program", launched.exe_path}};
   if (exit) {
-    if (exit->exit_code) out["exit_code"] = *exit->exit_code;
-    if (exit->signal) out["signal"] = *exit->signal;
+    out.update(exit->to_json());
     out["ended"] = proto::rfc3339_utc(exit->ended);
     out["duration_seconds"] = exit->ended - started;
   }

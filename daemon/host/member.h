@@ -22,7 +22,14 @@ namespace pat::host {
 struct ExitStatus {
   std::optional<int> exit_code;  // exited normally
   std::optional<int> signal;     // killed by this signal
+  bool core_dumped = false;      // WCOREDUMP: the kernel wrote a core (under the member's RLIMIT_CORE)
+  std::optional<std::string> core_file;   // the member's own core (tracer/core_file.h)
+  bool core_truncated = false;            // core_file stops at the member's RLIMIT_CORE
+  std::optional<std::string> core_error;  // why there is none although the kernel dumped
   double ended = 0;              // unix time
+
+  // exit_code or signal, and the core fields that apply.
+  nlohmann::json to_json() const;
 };
 
 struct Member {

@@ -65,6 +65,12 @@ json with_exit_status(json reply, const json& ended) {
   for (const char* key : {"exit_code", "signal"}) {
     if (auto it = ended.find(key); it != ended.end() && it->is_number_integer()) reply[key] = *it;
   }
+  for (const char* key : {"core_dumped", "core_truncated"}) {
+    if (auto it = ended.find(key); it != ended.end() && it->is_boolean()) reply[key] = *it;
+  }
+  for (const char* key : {"core_file", "core_error"}) {
+    if (auto it = ended.find(key); it != ended.end() && it->is_string()) reply[key] = *it;
+  }
   return reply;
 }
 
