@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -96,6 +97,29 @@ int exit_status_of(const json& ended) {
     return 128 + signal->get<int>();
   }
   return proto::kExitPatError;
+}
+
+// What a shell prints when its child dies of a signal, with the core's path:
+// "segmentation fault, core dumped to /home/u/core". Nothing for SIGINT and
+// SIGPIPE, which a shell does not report either.
+void report_signal_death(const std::string& program, long pid, const json& ended) {
+  auto signal = ended.find("signal");
+  if (signal == ended.end() || !signal->is_number_integer()) return;
+  int number = signal->get<int>();
+  if (number == SIGINT || number == SIGPIPE) return;
+  const char* name = ::strsignal(number);
+  std::string what = name != nullptr ? name : "signal " + std::to_string(number);
+  if (!what.empty()) what[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(what[0])));
+  if (auto core = ended.find("core_file"); core != ended.end() && core->is_string()) {
+    what += ", core dumped to " + printable(core->get<std::string>());
+    if (ended.value("core_truncated", false)) what += " (cut at the core size limit, ulimit -c)";
+  } else if (ended.value("core_dumped", false)) {
+    auto error = ended.find("core_error");
+    what += error != ended.end() && error->is_string()
+                ? ", core dumped but not completed: " + printable(error->get<std::string>())
+                : " (core dumped)";
+  }
+  std::fprintf(stderr, "patctl: %s (pid %ld): %s\n", printable(program).c_str(), pid, what.c_str());
 }
 
 void forward_signal(const GlobalOptions& global, const std::string& group, long pid, int signal) {
@@ -245,7 +269,11 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
       }
       if (reply->error) return report_refusal(reply->error->name, reply->error->message(), reply->error->exit_code());
       if (reply->continues) continue;
-      if (global.json) std::cout << reply->parameters.dump() << '\n';
+      if (global.json) {
+        std::cout << reply->parameters.dump() << '\n';
+      } else {
+        report_signal_death(name, pid, reply->parameters);
+      }
       return exit_status_of(reply->parameters);
     }
   } catch (const ConnectionError& e) {
