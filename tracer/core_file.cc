@@ -285,7 +285,8 @@ std::optional<std::uint32_t> exclude_memory_from_kernel_cores() {
 
 void restore_core_filter(pid_t pid, std::uint32_t filter) {
   std::ofstream file("/proc/" + std::to_string(pid) + "/coredump_filter");
-  file << std::hex << filter << std::flush;  // a process that is gone has nothing to restore
+  // The kernel parses the value with base 0 (kstrtouint): hex needs its 0x.
+  file << "0x" << std::hex << filter << std::flush;  // a process that is gone has nothing to restore
 }
 
 Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreSource& member) {

@@ -8,6 +8,7 @@
 #include "tracer/core_file.h"
 #include "tracer/proc_stats.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -223,7 +224,7 @@ std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached)
     std::lock_guard lock(group_lock_);
     owner = space_.add_member(member->pid(), *member->launched.layout);
   }
-  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
+  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner, member_core_filter_);
   // Recorded before the member can look: its first rerouted syscall waits
   // for its syscall server, which starts only below.
   if (arena_ && !arena_->member_started(member->pid(), member->launched.argv)) {
@@ -349,7 +350,12 @@ asio::awaitable<void> GroupHost::complete_core(Member& member, int signal, ExitS
   source.auxv = member.launched.auxv;
   source.filter = member_core_filter_;
   source.signal = signal;
-  source.cwd_fd = member.launched.cwd.get();
+  UniqueFd cwd;
+  {
+    std::lock_guard lock(group_lock_);  // its syscall server follows chdir under it
+    cwd.reset(::fcntl(member.syscalls->cwd(), F_DUPFD_CLOEXEC, 0));
+  }
+  source.cwd_fd = cwd.get();
   struct rlimit limit {};
   if (::prlimit(member.pid(), RLIMIT_CORE, nullptr, &limit) == 0) source.limit = limit.rlim_cur;
   source.comm = tracer::read_comm(member.pid());
