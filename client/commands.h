@@ -44,11 +44,13 @@ struct TopOptions {
 int top_command(const GlobalOptions& global, const TopOptions& options);
 
 struct DebugOptions {
-  long pid = 0;
+  long pid = 0;                       // a live member, or
+  std::optional<std::string> core;    // --core CORE: a member's core file
   std::string gdb = "gdb";            // --gdb PROGRAM
   std::vector<std::string> gdb_args;  // after PID (and an optional "--"): gdb's own
 };
-// Replaces patctl with gdb attached to member `pid`; returns only on failure.
+// Replaces patctl with gdb attached to member `pid`, or opening `core` with
+// its program; returns only on failure.
 int debug_command(const GlobalOptions& global, const DebugOptions& options);
 
 struct PsOptions {

@@ -52,7 +52,7 @@ std::optional<std::vector<std::string>> split_tail(std::vector<std::string>& arg
 }
 
 const TailedSubcommand kRun{"run", {"-g", "--group", "-e", "--env", "--cwd", "-o", "--output"}, 0};
-const TailedSubcommand kDebug{"debug", {"--gdb"}, 1};
+const TailedSubcommand kDebug{"debug", {"--gdb", "--core"}, 1};
 
 // A caller may start patctl with stdin, stdout or stderr closed (`cmd <&-`).
 // The lowest free numbers would then go to patctl's own signal pipe and
@@ -142,13 +142,17 @@ int main(int argc, char** argv) {
   ps->callback([&] { exit_code = ps_command(global, ps_options); });
 
   DebugOptions debug_options;
-  auto* debug = app.add_subcommand("debug", "Attach gdb to a member, with the member's program and libraries loaded");
-  debug->add_option("PID", debug_options.pid, "The member's pid")->required()->check(CLI::PositiveNumber);
+  auto* debug = app.add_subcommand(
+      "debug", "Attach gdb to a member, or open a member's core, with the member's program and libraries loaded");
+  auto* debug_pid = debug->add_option("PID", debug_options.pid, "The member's pid")->check(CLI::PositiveNumber);
+  auto* debug_core = debug->add_option("--core", debug_options.core, "A member's core file instead of a live member");
+  debug_pid->excludes(debug_core);
   debug->add_option("--gdb", debug_options.gdb, "The debugger to run")->capture_default_str();
   // Everything after PID is gdb's (e.g. -batch -ex bt), "--" first if wanted.
   debug->prefix_command();
   debug->footer("GDB-ARGS after PID go to gdb; '--' may separate them.");
   debug->callback([&] {
+    if (!debug_options.core && debug_options.pid == 0) throw CLI::ValidationError("debug", "PID or --core CORE is required");
     debug_options.gdb_args = separated_tail ? *separated_tail : debug->remaining();
     exit_code = debug_command(global, debug_options);
   });

@@ -273,6 +273,72 @@ def _on_before_prompt():
     _look_at_current_inferior()
 
 
+def _core_program(path):
+    """The program of a member's core (as pat writes them) and its load bias.
+
+    NT_AUXV's AT_ENTRY lies in the program, and NT_FILE names the file
+    mapped there; AT_ENTRY minus the file's own entry point is its bias.
+    """
+    with open(path, "rb") as f:
+        header = f.read(64)
+        if header[:4] != b"\x7fELF" or struct.unpack_from("<H", header, 16)[0] != 4:  # ET_CORE
+            raise gdb.GdbError("pat-core: %s is not an ELF core file" % path)
+        phoff, = struct.unpack_from("<Q", header, 0x20)
+        phnum, = struct.unpack_from("<H", header, 0x38)
+        f.seek(phoff)
+        phdrs = f.read(phnum * 56)
+        notes = b""
+        for i in range(phnum):
+            p_type, _flags, offset, _vaddr, _paddr, filesz = struct.unpack_from("<IIQQQQ", phdrs, i * 56)
+            if p_type == 4:  # PT_NOTE
+                f.seek(offset)
+                notes = f.read(filesz)
+                break
+    auxv, files, at = {}, [], 0
+    while at + 12 <= len(notes):
+        namesz, descsz, kind = struct.unpack_from("<III", notes, at)
+        desc = at + 12 + ((namesz + 3) & ~3)
+        body = notes[desc:desc + descsz]
+        if kind == 6:  # NT_AUXV
+            auxv = dict(struct.iter_unpack("<QQ", body))
+        elif kind == 0x46494C45:  # NT_FILE
+            count, _page = struct.unpack_from("<QQ", body)
+            names = body[16 + count * 24:].split(b"\0")
+            for i in range(count):
+                start, end, _offset = struct.unpack_from("<QQQ", body, 16 + i * 24)
+                files.append((start, end, names[i].decode("utf-8", "surrogateescape")))
+        at = desc + ((descsz + 3) & ~3)
+    entry = auxv.get(9)  # AT_ENTRY
+    for start, end, name in files:
+        if entry is not None and start <= entry < end:
+            with open(name, "rb") as program:
+                own_entry, = struct.unpack_from("<Q", program.read(64), 0x18)
+            return name, entry - own_entry
+    raise gdb.GdbError("pat-core: %s names no program (no NT_AUXV AT_ENTRY within NT_FILE)" % path)
+
+
+class PatCoreCommand(gdb.Command):
+    """Open a pat member's core file with its program: pat-core CORE.
+
+pat names a member's core for its program, but that program may be a file
+the user did not type (pat-python runs one of its fixed-address builds);
+the core itself says which (NT_AUXV's entry point within NT_FILE). Also
+sets up py-bt for a CPython without debug information."""
+
+    def __init__(self):
+        super().__init__("pat-core", gdb.COMMAND_FILES, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, argument, from_tty):
+        path = os.path.expanduser(argument.strip())
+        if not path:
+            raise gdb.GdbError("usage: pat-core CORE")
+        program, bias = _core_program(path)
+        gdb.execute("file %s" % _quoted(program), to_string=True)
+        gdb.execute("core-file " + path)  # the rest of the line is the file name: no quoting
+        print("pat: %s is a core of %s" % (path, program))
+        _FixedBuildPython(program, bias).set_up()
+
+
 class PatMemberCommand(gdb.Command):
     """Load the program of the pat member this inferior is attached to.
 
@@ -296,6 +362,7 @@ right before running the -ex commands (use `-ex pat-member` first, or
 if not getattr(gdb, "_pat_member_support", False):
     gdb._pat_member_support = True
     PatMemberCommand()
+    PatCoreCommand()
     gdb.events.stop.connect(_on_stop)
     # When this file is auto-loaded for pat-host at start-up (gdb -p), gdb
     # reads it only after attaching, while it walks its list of objfiles,
