@@ -110,6 +110,37 @@ def _elf_symbol(path, name):
     return None
 
 
+def _interpreter_of(path):
+    """The PT_INTERP of an ELF program (ld.so's path), or None."""
+    with open(path, "rb") as f:
+        header = f.read(64)
+        phoff, = struct.unpack_from("<Q", header, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", header, 0x36)
+        f.seek(phoff)
+        phdrs = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _flags, offset, _vaddr, _paddr, filesz = struct.unpack_from("<IIQQQQ", phdrs, i * phentsize)
+            if p_type == 3:  # PT_INTERP
+                f.seek(offset)
+                return f.read(filesz).rstrip(b"\0").decode()
+    return None
+
+
+def _program_started(inferior, program, interpreter_base):
+    """False while the member's ld.so has not run yet (patctl run --stopped).
+
+    ld.so fills in its _r_debug (r_version) before the program's first
+    library is mapped; until then there is no link map, no TLS and nothing
+    for libthread_db to find.
+    """
+    interpreter = _interpreter_of(program) if interpreter_base else None
+    r_debug = _elf_symbol(interpreter, "_r_debug") if interpreter else None
+    if r_debug is None:
+        return True
+    version, = struct.unpack("<i", inferior.read_memory(interpreter_base + r_debug, 4).tobytes())
+    return version != 0
+
+
 class _FixedBuildPython:
     """py-bt for a CPython linked statically without debug information."""
 
@@ -224,6 +255,7 @@ def _evaluation_frame(gdbframe, runtime_address):
 
 _viewed = {}         # inferior number -> pid whose member view is loaded (or found not to be a member)
 _table_address = {}  # inferior number -> address of pat_debugger_interface
+_start_checked = {}  # inferior number -> pid looked at by _on_new_objfile
 
 
 def load_member_view(inferior, verbose=True):
@@ -263,6 +295,39 @@ def _look_at_current_inferior():
     _viewed[inferior.num] = inferior.pid  # look once per attach, member or not
     if load_member_view(inferior):
         gdb.execute("frame")
+
+
+def _on_new_objfile(event):
+    """Attaching to a member that has not started its program yet.
+
+    gdb attaches with pat-host's objfiles and loads libthread_db for
+    pat-host's libc; in a member stopped before its first instruction there
+    is no thread pointer yet, and libthread_db's errors stop gdb from
+    resuming it. So for such a member thread debugging stays off, and
+    SIGSTOP (which keeps it stopped) is not passed on when it is resumed.
+    """
+    inferior = gdb.selected_inferior()
+    if inferior.pid == 0 or _start_checked.get(inferior.num) == inferior.pid:
+        return
+    # The program's own objfile comes first, before gdb relocates it: look
+    # at the first library's (libthread_db is tried when libc comes).
+    if event.new_objfile.filename == gdb.current_progspace().filename:
+        return
+    _start_checked[inferior.num] = inferior.pid
+    address = MemberTable.address()
+    if address is None:
+        return
+    table = MemberTable.read(inferior, address)
+    if table is None or inferior.pid not in table.members:
+        return
+    _table_address[inferior.num] = address
+    program, _bias, interpreter_base = table.members[inferior.pid]
+    if _program_started(inferior, program, interpreter_base):
+        return
+    gdb.execute("set libthread-db-search-path /nonexistent/pat-member-not-started", to_string=True)
+    gdb.execute("handle SIGSTOP nostop noprint nopass", to_string=True)
+    print("pat: process %d has not started its program yet (patctl run --stopped): thread debugging is off "
+          "for this session, and SIGSTOP is not passed on; set breakpoints, then `continue`" % inferior.pid)
 
 
 def _on_stop(_event):
@@ -364,6 +429,7 @@ if not getattr(gdb, "_pat_member_support", False):
     PatMemberCommand()
     PatCoreCommand()
     gdb.events.stop.connect(_on_stop)
+    gdb.events.new_objfile.connect(_on_new_objfile)
     # When this file is auto-loaded for pat-host at start-up (gdb -p), gdb
     # reads it only after attaching, while it walks its list of objfiles,
     # where replacing them is not safe: then the first prompt does it.
