@@ -17,8 +17,12 @@ packages=(
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
-  # systemd-analyze (systemd), ps (procps), useradd (passwd)
+  # systemd-analyze (systemd), ps and pgrep (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd
+  # debugging members (docs/debugging.md, tests/integration/debugging_test.cc):
+  # gdb, and python3.11-dbg for CPython's gdb extension (py-bt) and the debug
+  # files of python3.11 and libpython3.11.so
+  gdb python3.11-dbg
 )
 
 missing=()
