@@ -184,6 +184,79 @@ std::string files_note(const std::vector<std::pair<Mapping, Range>>& pieces) {
   return desc + names;
 }
 
+// The value of dynamic symbol `name` in the ELF file at `path` (its .dynsym).
+std::optional<std::uint64_t> dynamic_symbol(const std::string& path, std::string_view name) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Elf64_Ehdr ehdr{};
+  if (!fd || ::pread(fd.get(), &ehdr, sizeof(ehdr), 0) != sizeof(ehdr) || ehdr.e_shentsize != sizeof(Elf64_Shdr))
+    return std::nullopt;
+  std::vector<Elf64_Shdr> sections(ehdr.e_shnum);
+  auto bytes = static_cast<ssize_t>(sections.size() * sizeof(Elf64_Shdr));
+  if (::pread(fd.get(), sections.data(), static_cast<std::size_t>(bytes), static_cast<off_t>(ehdr.e_shoff)) != bytes)
+    return std::nullopt;
+  for (const Elf64_Shdr& symtab : sections) {
+    if (symtab.sh_type != SHT_DYNSYM || symtab.sh_link >= sections.size()) continue;
+    const Elf64_Shdr& strtab = sections[symtab.sh_link];
+    std::string strings(strtab.sh_size, '\0');
+    std::vector<Elf64_Sym> symbols(symtab.sh_size / sizeof(Elf64_Sym));
+    if (::pread(fd.get(), strings.data(), strings.size(), static_cast<off_t>(strtab.sh_offset)) !=
+            static_cast<ssize_t>(strings.size()) ||
+        ::pread(fd.get(), symbols.data(), symbols.size() * sizeof(Elf64_Sym), static_cast<off_t>(symtab.sh_offset)) !=
+            static_cast<ssize_t>(symbols.size() * sizeof(Elf64_Sym))) {
+      return std::nullopt;
+    }
+    for (const Elf64_Sym& symbol : symbols) {
+      if (symbol.st_name < strings.size() && std::string_view(strings.c_str() + symbol.st_name) == name)
+        return symbol.st_value;
+    }
+  }
+  return std::nullopt;
+}
+
+// 4 bytes of our (the group's) memory, read safely: /proc/self/mem fails
+// where a direct read would fault.
+std::optional<std::uint32_t> read_word(int mem, std::uint64_t address) {
+  std::uint32_t value;
+  if (::pread(mem, &value, sizeof(value), static_cast<off_t>(address)) != sizeof(value)) return std::nullopt;
+  return value;
+}
+
+// What the member's threads changed in its memory between the dump and the
+// host's look at it: each thread, leaving, had the kernel write 0 to its
+// clear_child_tid, which glibc points at its struct pthread's tid
+// (set_tid_address(2)); libthread_db then finds no thread there. The tid
+// comes back from the thread's NT_PRSTATUS (pr_pid), where its struct
+// pthread is from the same note (fs_base is the thread pointer), and the
+// field's offset from libc's libthread_db descriptor _thread_db_pthread_tid
+// ({bits, count, offset}). Returned as (address, value) to write in the core.
+std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
+    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces) {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> restores;
+  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
+  std::optional<std::uint32_t> tid_offset;
+  for (const auto& [mapping, piece] : pieces) {
+    std::string name = mapping.path.substr(mapping.path.rfind('/') + 1);
+    if (!mem || mapping.offset != 0 || piece.start != mapping.range.start || name.rfind("libc.so", 0) != 0) continue;
+    auto descriptor = dynamic_symbol(mapping.path, "_thread_db_pthread_tid");  // libc's first PT_LOAD is at 0
+    if (descriptor) tid_offset = read_word(mem.get(), piece.start + *descriptor + 8);
+    break;
+  }
+  if (!tid_offset) return restores;
+  // include/uapi/linux/elfcore.h struct elf_prstatus: pr_pid at 32, pr_reg
+  // (struct user_regs_struct) at 112, whose fs_base is its 22nd word.
+  constexpr std::size_t kPid = 32, kFsBase = 112 + 21 * 8;
+  for (const Note& note : notes) {
+    if (note.name != "CORE" || note.type != NT_PRSTATUS || note.desc.size() < kFsBase + 8) continue;
+    std::int32_t tid;
+    std::uint64_t fs_base;
+    std::memcpy(&tid, note.desc.data() + kPid, sizeof(tid));
+    std::memcpy(&fs_base, note.desc.data() + kFsBase, sizeof(fs_base));
+    if (fs_base != 0 && read_word(mem.get(), fs_base + *tid_offset) == 0u)
+      restores.emplace_back(fs_base + *tid_offset, static_cast<std::uint32_t>(tid));
+  }
+  return restores;
+}
+
 std::string psargs(const std::vector<std::string>& argv) {
   std::string joined;
   for (const auto& arg : argv) joined += (joined.empty() ? "" : " ") + arg;
@@ -354,6 +427,13 @@ Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreS
       status = writer.write(reinterpret_cast<const void*>(data.start), data.size(),
                             phdrs[i + 1].p_offset + (data.start - segments[i].range.start));
       if (!status || writer.truncated()) break;
+    }
+  }
+  for (const auto& [address, tid] : thread_ids_to_restore(notes.value(), pieces)) {
+    for (std::size_t i = 0; i < segments.size() && status; ++i) {
+      bool written = std::any_of(segments[i].data.begin(), segments[i].data.end(),
+                                 [address = address](const Range& r) { return r.contains(address) && r.contains(address + 3); });
+      if (written) status = writer.write(&tid, sizeof(tid), phdrs[i + 1].p_offset + (address - segments[i].range.start));
     }
   }
   if (!status) return status.error();

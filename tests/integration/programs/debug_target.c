@@ -3,7 +3,8 @@
 //   debug_target wait         prints "ready", then waits in wait_in_named_function()
 //                             while a second thread waits in thread_waits_here();
 //                             SIGUSR1 makes it print "usr1" (it still runs)
-//   debug_target crash        writes through NULL in crash_in_named_function()
+//   debug_target crash        starts a thread waiting in thread_waits_here(),
+//                             then writes through NULL in crash_in_named_function()
 //   debug_target marker SEED  keeps a string made from SEED at run time (so it is
 //                             in no file and no argument) in its memory, prints
 //                             "ready", waits
@@ -33,6 +34,9 @@ __attribute__((noinline)) static void crash_in_named_function(volatile int* wher
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc >= 2 && strcmp(argv[1], "crash") == 0) {
+    pthread_t thread;
+    pthread_create(&thread, NULL, thread_waits_here, NULL);
+    usleep(100000);  // let it reach its pause()
     crash_in_named_function(NULL);
     return 1;
   }
