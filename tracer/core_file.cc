@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "base/unique_fd.h"
 #include "tracer/core_pattern.h"
@@ -47,24 +47,38 @@ struct Segment {
   std::uint64_t filesz = 0;
 };
 
+// proc(5): "start-end perms offset dev inode   path". A group has
+// thousands of lines, so they are parsed by hand.
 std::vector<Mapping> read_maps() {
   std::vector<Mapping> maps;
   std::ifstream in("/proc/self/maps");
   std::string line;
+  auto hex = [](std::string_view& text, char stop) {
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+    if (!text.empty() && text.front() == stop) text.remove_prefix(1);
+    return value;
+  };
+  auto skip_field = [](std::string_view& text) {
+    text.remove_prefix(std::min(text.size(), text.find(' ') + 1));
+  };
   while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, device, inode;
-    fields >> range >> perms >> offset >> device >> inode;
+    std::string_view text(line);
     Mapping m;
-    auto dash = range.find('-');
-    m.range = Range{std::stoull(range.substr(0, dash), nullptr, 16), std::stoull(range.substr(dash + 1), nullptr, 16)};
-    m.read = perms[0] == 'r';
-    m.write = perms[1] == 'w';
-    m.exec = perms[2] == 'x';
-    m.shared = perms[3] == 's';
-    m.offset = std::stoull(offset, nullptr, 16);
-    std::getline(fields, m.path);
-    m.path.erase(0, m.path.find_first_not_of(' '));
+    m.range.start = hex(text, '-');
+    m.range.end = hex(text, ' ');
+    if (text.size() < 5) continue;
+    m.read = text[0] == 'r';
+    m.write = text[1] == 'w';
+    m.exec = text[2] == 'x';
+    m.shared = text[3] == 's';
+    text.remove_prefix(5);
+    m.offset = hex(text, ' ');
+    skip_field(text);  // device
+    skip_field(text);  // inode
+    auto path = text.find_first_not_of(' ');
+    if (path != std::string_view::npos) m.path = text.substr(path);
     maps.push_back(std::move(m));
   }
   return maps;
@@ -101,24 +115,28 @@ std::vector<Range> pages_in_use(const std::vector<std::uint64_t>& flags, Range r
   return runs;
 }
 
-bool starts_with_elf_magic(std::uintptr_t address) {
+// `mem` is /proc/self/mem: it fails where reading the address would fault.
+bool starts_with_elf_magic(int mem, std::uintptr_t address) {
   char magic[SELFMAG];
-  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
-  return mem && ::pread(mem.get(), magic, SELFMAG, static_cast<off_t>(address)) == SELFMAG &&
-         std::memcmp(magic, ELFMAG, SELFMAG) == 0;
+  return ::pread(mem, magic, SELFMAG, static_cast<off_t>(address)) == SELFMAG && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
 }
 
 // What of `piece` (part of `mapping`) goes into the core: fs/coredump.c
 // vma_dump_size() under `filter`, with one difference: memory the member
 // made PROT_NONE is left out (the kernel reads it with FOLL_FORCE; it is
 // guard pages and reservations here, like the 4 GiB brk reservation).
-Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int pagemap) {
+//
+// Unlike the kernel, the file part of a segment ends with its last page in
+// use: what follows was never touched, reads as zeros from memsz alone, and
+// would only make the file's apparent size larger (a member's heap is a
+// 64 MiB mapping from the start, docs/memory.md).
+Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int pagemap, int mem) {
   Segment segment;
   segment.range = piece;
   segment.flags = (mapping.read ? PF_R : 0) | (mapping.write ? PF_W : 0) | (mapping.exec ? PF_X : 0);
   auto whole = [&](std::vector<Range> data) {
     segment.data = std::move(data);
-    if (!segment.data.empty()) segment.filesz = piece.size();
+    if (!segment.data.empty()) segment.filesz = segment.data.back().end - piece.start;
     return segment;
   };
   if (mapping.path == "[vdso]") return whole({piece});
@@ -141,7 +159,7 @@ Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int p
   if (filter & dump_filter::kMappedPrivate) return whole({piece});
   // The first page of an ELF file, so a debugger finds its build id.
   if ((filter & dump_filter::kElfHeaders) && mapping.offset == 0 && piece.start == mapping.range.start &&
-      starts_with_elf_magic(piece.start)) {
+      starts_with_elf_magic(mem, piece.start)) {
     segment.data = {Range{piece.start, piece.start + kPage}};
     segment.filesz = kPage;
   }
@@ -230,15 +248,14 @@ std::optional<std::uint32_t> read_word(int mem, std::uint64_t address) {
 // field's offset from libc's libthread_db descriptor _thread_db_pthread_tid
 // ({bits, count, offset}). Returned as (address, value) to write in the core.
 std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
-    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces) {
+    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces, int mem) {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> restores;
-  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
   std::optional<std::uint32_t> tid_offset;
   for (const auto& [mapping, piece] : pieces) {
     std::string name = mapping.path.substr(mapping.path.rfind('/') + 1);
-    if (!mem || mapping.offset != 0 || piece.start != mapping.range.start || name.rfind("libc.so", 0) != 0) continue;
+    if (mapping.offset != 0 || piece.start != mapping.range.start || name.rfind("libc.so", 0) != 0) continue;
     auto descriptor = dynamic_symbol(mapping.path, "_thread_db_pthread_tid");  // libc's first PT_LOAD is at 0
-    if (descriptor) tid_offset = read_word(mem.get(), piece.start + *descriptor + 8);
+    if (descriptor) tid_offset = read_word(mem, piece.start + *descriptor + 8);
     break;
   }
   if (!tid_offset) return restores;
@@ -251,7 +268,7 @@ std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
     std::uint64_t fs_base;
     std::memcpy(&tid, note.desc.data() + kPid, sizeof(tid));
     std::memcpy(&fs_base, note.desc.data() + kFsBase, sizeof(fs_base));
-    if (fs_base != 0 && read_word(mem.get(), fs_base + *tid_offset) == 0u)
+    if (fs_base != 0 && read_word(mem, fs_base + *tid_offset) == 0u)
       restores.emplace_back(fs_base + *tid_offset, static_cast<std::uint32_t>(tid));
   }
   return restores;
@@ -374,9 +391,12 @@ Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreS
 
   UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pagemap) return last_error("opening /proc/self/pagemap");
+  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
+  if (!mem) return last_error("opening /proc/self/mem");
   auto pieces = member_pieces(read_maps(), member.owned);
   std::vector<Segment> segments;
-  for (const auto& [mapping, piece] : pieces) segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get()));
+  for (const auto& [mapping, piece] : pieces)
+    segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get(), mem.get()));
 
   MemberCore core;
   for (Note& note : notes.value()) {
@@ -429,7 +449,7 @@ Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreS
       if (!status || writer.truncated()) break;
     }
   }
-  for (const auto& [address, tid] : thread_ids_to_restore(notes.value(), pieces)) {
+  for (const auto& [address, tid] : thread_ids_to_restore(notes.value(), pieces, mem.get())) {
     for (std::size_t i = 0; i < segments.size() && status; ++i) {
       bool written = std::any_of(segments[i].data.begin(), segments[i].data.end(),
                                  [address = address](const Range& r) { return r.contains(address) && r.contains(address + 3); });
