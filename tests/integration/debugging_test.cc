@@ -70,12 +70,16 @@ def outer_python_function():
 outer_python_function()
 )";
 
-}  // namespace
-
-TEST_CASE("ps and pgrep show the group's title, not pat-host's command line; patctl ps shows the member's own") {
+// A private patd with a group "g", and scratch files: every case's start.
+struct GroupG {
   PatdInstance patd;
   ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+  GroupG() { REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0); }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(GroupG, "ps and pgrep show the group's title, not pat-host's command line; patctl ps shows the member's own") {
   pid_t member = start(patd, scratch.path("out"), {target(), "wait"});
   REQUIRE(wait_for_output(scratch.path("out"), "ready"));
   pid_t host = show(patd, "g")["host_pid"].get<pid_t>();
@@ -109,10 +113,7 @@ TEST_CASE("ps and pgrep show the group's title, not pat-host's command line; pat
   CHECK(contains(table.out, target() + " wait"));
 }
 
-TEST_CASE("patctl run --stopped: the member waits before its first instruction until SIGCONT") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "patctl run --stopped: the member waits before its first instruction until SIGCONT") {
   pid_t member = start(patd, scratch.path("out"), {target(), "wait"}, {"--stopped"});
   CHECK(process_state(member) == 'T');  // stopped when the pid is printed
   ::usleep(300'000);
@@ -138,10 +139,7 @@ TEST_CASE("patctl run --stopped: the member waits before its first instruction u
   CHECK(contains(read_file(scratch.path("attached.err")), "is stopped before its first instruction"));
 }
 
-TEST_CASE("gdb attached to a member: its functions, threads and libraries, and it runs on after detaching") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "gdb attached to a member: its functions, threads and libraries, and it runs on after detaching") {
   pid_t member = start(patd, scratch.path("out"), {target(), "wait"});
   REQUIRE(wait_for_output(scratch.path("out"), "ready"));
 
@@ -166,10 +164,7 @@ TEST_CASE("gdb attached to a member: its functions, threads and libraries, and i
   CHECK(contains(refused.err, "is not a member of any group you can see"));
 }
 
-TEST_CASE("plain gdb -p, with pat-host's gdb script auto-loaded, sees the member at its first prompt") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "plain gdb -p, with pat-host's gdb script auto-loaded, sees the member at its first prompt") {
   pid_t member = start(patd, scratch.path("out"), {target(), "wait"});
   REQUIRE(wait_for_output(scratch.path("out"), "ready"));
   // gdb finds pat-host-gdb.py beside pat-host; trusting that directory is
@@ -184,10 +179,7 @@ TEST_CASE("plain gdb -p, with pat-host's gdb script auto-loaded, sees the member
   CHECK(eventually([&] { return process_state(member) == 'S'; }));
 }
 
-TEST_CASE("py-bt prints a pat-python member's Python stack, in a fixed-address build and in pat-python itself") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "py-bt prints a pat-python member's Python stack, in a fixed-address build and in pat-python itself") {
   auto script = scratch.write("stack.py", kPythonScript, kReadWrite);
   // The first Python members get the fixed-address builds (static
   // libpython without debug information); once they are all taken,
@@ -210,10 +202,7 @@ TEST_CASE("py-bt prints a pat-python member's Python stack, in a fixed-address b
   }
 }
 
-TEST_CASE("a crashing member leaves a core of its own, named for its program, while another member runs on") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "a crashing member leaves a core of its own, named for its program, while another member runs on") {
   // The bystander keeps a marker that exists only in its memory.
   pid_t bystander = start(patd, scratch.path("bystander"), {target(), "marker", "q7w1z9"});
   REQUIRE(wait_for_output(scratch.path("bystander"), "ready"));
@@ -265,10 +254,7 @@ TEST_CASE("a crashing member leaves a core of its own, named for its program, wh
   CHECK(show(patd, "g")["recent_exits"][0]["core_dumped"] == false);
 }
 
-TEST_CASE("a pat-python member's core, written where it changed directory to, shows its Python stack") {
-  PatdInstance patd;
-  ScratchDir scratch;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "a pat-python member's core, written where it changed directory to, shows its Python stack") {
   std::filesystem::create_directory(scratch.path("elsewhere"));
   auto script = scratch.write("crash.py", R"(import ctypes, os
 def python_function_that_crashes():
@@ -291,9 +277,7 @@ python_function_that_crashes()
   CHECK(contains(gdb.out, "ctypes.string_at(0)"));
 }
 
-TEST_CASE("processes a member starts get the usual coredump_filter back; the group's own is 0") {
-  PatdInstance patd;
-  REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
+TEST_CASE_FIXTURE(GroupG, "processes a member starts get the usual coredump_filter back; the group's own is 0") {
   std::string mine = read_file("/proc/self/coredump_filter");  // what patd and the host inherited
   auto member = patd.patctl({"run", "--group", "g", "cat", "/proc/self/coredump_filter"});
   CHECK(member.out == "00000000\n");
