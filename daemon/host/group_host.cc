@@ -25,6 +25,9 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kRecentExits = 32;
+// Members with at most this much resident memory get their core written on
+// the event loop (GroupHost::complete_core): a few milliseconds.
+constexpr std::size_t kInlineCoreBytes = std::size_t{32} << 20;
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
 
@@ -359,12 +362,23 @@ asio::awaitable<void> GroupHost::complete_core(Member& member, int signal, ExitS
   struct rlimit limit {};
   if (::prlimit(member.pid(), RLIMIT_CORE, nullptr, &limit) == 0) source.limit = limit.rlim_cur;
   source.comm = tracer::read_comm(member.pid());
+  std::size_t resident = 0;
   {
     std::lock_guard lock(group_lock_);
     for (const auto& segment : space_.ledger().segments_of(member.syscalls->owner())) source.owned.push_back(segment.range);
+    const auto& brk = member.syscalls->brk();
+    resident = space_.footprint(member.syscalls->owner(), tracer::Range{brk.start(), brk.current()}).resident_bytes;
   }
   auto started = std::chrono::steady_clock::now();
-  auto core = co_await asio::co_spawn(core_writer_, write_core(std::move(source)), asio::use_awaitable);
+  // A small core is written here: two thread hand-offs cost more than it
+  // does on a loaded machine. A big one goes to the writer's thread, so
+  // that the group is served meanwhile.
+  WrittenCore core;
+  if (resident <= kInlineCoreBytes) {
+    core = co_await write_core(std::move(source));
+  } else {
+    core = co_await asio::co_spawn(core_writer_, write_core(std::move(source)), asio::use_awaitable);
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (core.path.empty()) {
     status.core_error = core.error;
