@@ -361,6 +361,97 @@ class LimitedWriter {
   bool truncated_ = false;
 };
 
+// The three notes the kernel got from the address space rather than from the
+// member: NT_PRPSINFO's arguments (the group's title), NT_AUXV (the host's)
+// and NT_FILE (every file mapped in the group). Returns the thread count.
+std::size_t rewrite_notes(std::vector<Note>& notes, const MemberCoreSource& member,
+                          const std::vector<std::pair<Mapping, Range>>& pieces) {
+  std::size_t threads = 0;
+  for (Note& note : notes) {
+    if (note.name != "CORE") continue;
+    if (note.type == NT_PRSTATUS) ++threads;
+    if (note.type == NT_PRPSINFO && note.desc.size() == kPrpsinfoSize)
+      note.desc.replace(kPsargsOffset, kPsargsSize, psargs(member.argv));
+    if (note.type == NT_AUXV)
+      note.desc.assign(reinterpret_cast<const char*>(member.auxv.data()), member.auxv.size() * sizeof(std::uint64_t));
+    if (note.type == NT_FILE) note.desc = files_note(pieces);
+  }
+  return threads;
+}
+
+// Where everything goes in the file, as elf_core_dump() lays it out: the ELF
+// header, the program headers (PT_NOTE first), the notes, with extended
+// numbering a section header holding the real count, then the memory,
+// page-aligned.
+struct CoreLayout {
+  Elf64_Ehdr ehdr;
+  std::vector<Elf64_Phdr> phdrs;  // [0] is PT_NOTE; [i + 1] is segments[i]
+  std::optional<Elf64_Shdr> section0;
+  std::uint64_t size = 0;         // of the whole file
+};
+
+CoreLayout lay_out(Elf64_Ehdr ehdr, std::size_t note_bytes, const std::vector<Segment>& segments) {
+  CoreLayout layout;
+  const std::size_t phnum = 1 + segments.size();
+  std::uint64_t offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+  layout.phdrs.push_back(Elf64_Phdr{PT_NOTE, 0, offset, 0, 0, note_bytes, 0, 4});
+  offset += note_bytes;
+  ehdr.e_shoff = 0;
+  if (phnum >= PN_XNUM) {
+    layout.section0 = Elf64_Shdr{};
+    layout.section0->sh_info = static_cast<std::uint32_t>(phnum);
+    ehdr.e_shoff = offset;
+    offset += sizeof(Elf64_Shdr);
+  }
+  offset = (offset + kPage - 1) / kPage * kPage;
+  for (const Segment& segment : segments) {
+    layout.phdrs.push_back(
+        Elf64_Phdr{PT_LOAD, segment.flags, offset, segment.range.start, 0, segment.filesz, segment.range.size(), kPage});
+    offset += segment.filesz;
+  }
+  ehdr.e_phoff = sizeof(Elf64_Ehdr);
+  ehdr.e_phnum = layout.section0 ? PN_XNUM : static_cast<Elf64_Half>(phnum);
+  ehdr.e_shentsize = layout.section0 ? sizeof(Elf64_Shdr) : 0;
+  ehdr.e_shnum = layout.section0 ? 1 : 0;
+  ehdr.e_shstrndx = SHN_UNDEF;
+  layout.ehdr = ehdr;
+  layout.size = offset;
+  return layout;
+}
+
+// The headers, the notes and the member's memory straight from the shared
+// address space (pwrite(2) from its addresses: the kernel copies, and fails
+// with EFAULT rather than faulting us), then the thread ids put back.
+Status write_core(LimitedWriter& writer, const CoreLayout& layout, const std::string& note_bytes,
+                  const std::vector<Segment>& segments,
+                  const std::vector<std::pair<std::uint64_t, std::uint32_t>>& restores) {
+  if (auto s = writer.write(&layout.ehdr, sizeof(layout.ehdr), 0); !s) return s;
+  if (auto s = writer.write(layout.phdrs.data(), layout.phdrs.size() * sizeof(Elf64_Phdr), layout.ehdr.e_phoff); !s)
+    return s;
+  if (auto s = writer.write(note_bytes.data(), note_bytes.size(), layout.phdrs[0].p_offset); !s) return s;
+  if (layout.section0) {
+    if (auto s = writer.write(&*layout.section0, sizeof(Elf64_Shdr), layout.ehdr.e_shoff); !s) return s;
+  }
+  for (std::size_t i = 0; i < segments.size() && !writer.truncated(); ++i) {
+    for (const Range& data : segments[i].data) {
+      auto s = writer.write(reinterpret_cast<const void*>(data.start), data.size(),
+                            layout.phdrs[i + 1].p_offset + (data.start - segments[i].range.start));
+      if (!s) return s;
+    }
+  }
+  for (const auto& [address, tid] : restores) {
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      bool written = std::any_of(segments[i].data.begin(), segments[i].data.end(), [at = address](const Range& r) {
+        return r.contains(at) && r.contains(at + sizeof(std::uint32_t) - 1);
+      });
+      if (!written) continue;
+      if (auto s = writer.write(&tid, sizeof(tid), layout.phdrs[i + 1].p_offset + (address - segments[i].range.start)); !s)
+        return s;
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 std::optional<std::uint32_t> exclude_memory_from_kernel_cores() {
@@ -399,66 +490,15 @@ Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreS
     segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get(), mem.get()));
 
   MemberCore core;
-  for (Note& note : notes.value()) {
-    if (note.name != "CORE") continue;
-    if (note.type == NT_PRSTATUS) ++core.threads;
-    if (note.type == NT_PRPSINFO && note.desc.size() == kPrpsinfoSize)
-      note.desc.replace(kPsargsOffset, kPsargsSize, psargs(member.argv));
-    if (note.type == NT_AUXV)
-      note.desc.assign(reinterpret_cast<const char*>(member.auxv.data()), member.auxv.size() * sizeof(std::uint64_t));
-    if (note.type == NT_FILE) note.desc = files_note(pieces);
-  }
+  core.threads = rewrite_notes(notes.value(), member, pieces);
   const std::string note_bytes = encoded(notes.value());
-
-  // Layout, as elf_core_dump() does: headers, notes, then page-aligned memory.
-  const std::size_t phnum = 1 + segments.size();
-  const bool extended = phnum >= PN_XNUM;
-  std::uint64_t offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
-  std::vector<Elf64_Phdr> phdrs;
-  phdrs.push_back(Elf64_Phdr{PT_NOTE, 0, offset, 0, 0, note_bytes.size(), 0, 4});
-  offset += note_bytes.size();
-  Elf64_Shdr section0{};
-  if (extended) {
-    section0.sh_info = static_cast<std::uint32_t>(phnum);
-    ehdr.e_shoff = offset;
-    offset += sizeof(section0);
-  }
-  offset = (offset + kPage - 1) / kPage * kPage;
-  for (const Segment& segment : segments) {
-    phdrs.push_back(Elf64_Phdr{PT_LOAD, segment.flags, offset, segment.range.start, 0, segment.filesz,
-                               segment.range.size(), kPage});
-    offset += segment.filesz;
-  }
-  ehdr.e_phoff = sizeof(Elf64_Ehdr);
-  ehdr.e_phnum = extended ? PN_XNUM : static_cast<Elf64_Half>(phnum);
-  ehdr.e_shentsize = extended ? sizeof(Elf64_Shdr) : 0;
-  ehdr.e_shnum = extended ? 1 : 0;
-  ehdr.e_shstrndx = SHN_UNDEF;
-  if (!extended) ehdr.e_shoff = 0;
+  const CoreLayout layout = lay_out(ehdr, note_bytes.size(), segments);
+  auto restores = thread_ids_to_restore(notes.value(), pieces, mem.get());
 
   LimitedWriter writer(out, member.limit);
-  auto check = [](const Status& status) { return status.ok(); };
-  Status status = writer.write(&ehdr, sizeof(ehdr), 0);
-  if (check(status)) status = writer.write(phdrs.data(), phdrs.size() * sizeof(Elf64_Phdr), ehdr.e_phoff);
-  if (check(status)) status = writer.write(note_bytes.data(), note_bytes.size(), phdrs[0].p_offset);
-  if (check(status) && extended) status = writer.write(&section0, sizeof(section0), ehdr.e_shoff);
-  for (std::size_t i = 0; i < segments.size() && check(status) && !writer.truncated(); ++i) {
-    for (const Range& data : segments[i].data) {
-      status = writer.write(reinterpret_cast<const void*>(data.start), data.size(),
-                            phdrs[i + 1].p_offset + (data.start - segments[i].range.start));
-      if (!status || writer.truncated()) break;
-    }
-  }
-  for (const auto& [address, tid] : thread_ids_to_restore(notes.value(), pieces, mem.get())) {
-    for (std::size_t i = 0; i < segments.size() && status; ++i) {
-      bool written = std::any_of(segments[i].data.begin(), segments[i].data.end(),
-                                 [address = address](const Range& r) { return r.contains(address) && r.contains(address + 3); });
-      if (written) status = writer.write(&tid, sizeof(tid), phdrs[i + 1].p_offset + (address - segments[i].range.start));
-    }
-  }
-  if (!status) return status.error();
+  if (auto written = write_core(writer, layout, note_bytes, segments, restores); !written) return written.error();
   core.truncated = writer.truncated();
-  core.bytes = core.truncated ? member.limit : offset;
+  core.bytes = core.truncated ? member.limit : layout.size;
   if (::ftruncate(out, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
   core.segments = segments.size();
   return core;

@@ -252,6 +252,15 @@ TEST_CASE_FIXTURE(GroupG, "a crashing member leaves a core of its own, named for
   CHECK_FALSE(contains(no_core.err, "core"));
   CHECK_FALSE(std::filesystem::exists(core));
   CHECK(show(patd, "g")["recent_exits"][0]["core_dumped"] == false);
+
+  // A limit smaller than the core: cut there, and said so.
+  if (read_file("/proc/sys/kernel/core_pattern") != "core\n") return;
+  auto cut = patctl_after(patd, "cd " + scratch.path() + " && ulimit -c 64", {"run", "--group", "g", target(), "crash"});
+  CHECK(contains(cut.err, "core dumped to " + core + " (cut at the core size limit, ulimit -c)"));
+  // 64 blocks: of 512 bytes for dash (/bin/sh here), 1024 for bash.
+  CHECK(std::filesystem::file_size(core) <= 64 * 1024);
+  CHECK(std::filesystem::file_size(core) >= 32 * 1024);
+  CHECK(show(patd, "g")["recent_exits"][0]["core_truncated"] == true);
 }
 
 TEST_CASE_FIXTURE(GroupG, "a pat-python member's core, written where it changed directory to, shows its Python stack") {
