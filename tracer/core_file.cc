@@ -518,7 +518,7 @@ Result<MemberCore> complete_member_core(const MemberCoreSource& member) {
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe));
   if (n > 0) dumped.kernel_exe.assign(exe, static_cast<std::size_t>(n));
   dumped.program = member.program;
-  auto location = find_kernel_core(pattern.value(), dumped, member.cwd_fd);
+  auto location = find_kernel_core(pattern.value(), dumped, member.cwd.get());
   if (!location) return location.error();
 
   // A temporary name beside it, then rename(2): nobody ever sees half a core.

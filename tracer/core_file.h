@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "tracer/member_layout.h"
 
 namespace pat::tracer {
@@ -68,7 +69,7 @@ struct MemberCoreSource {
   std::uint64_t limit = UINT64_MAX;   // its RLIMIT_CORE when it died
   int signal = 0;                     // that killed it
   std::string comm;                   // its name (/proc/PID/comm)
-  int cwd_fd = -1;                    // the directory it dumped in (borrowed)
+  UniqueFd cwd;                       // O_PATH: the directory it dumped in
 };
 
 struct MemberCore {

@@ -1,14 +1,23 @@
 // MemberSyscalls: answers one member's rerouted syscalls (DESIGN "Rerouted
 // syscalls") from its seccomp user-notification listener: a private brk,
 // /proc/self/exe, execve bookkeeping, following its working directory, and
-// the mapping calls and hostcalls that SharedAddressSpace performs for it. The host calls handle_one() each
-// time the listener is readable; it never blocks.
+// the mapping calls and hostcalls that SharedAddressSpace performs for it.
+// Its syscall server (syscall_servers.h) calls handle_one() each time the
+// listener is readable; it never blocks.
+//
+// The group lock: the mapping ledger, the pins and every member's brk are
+// shared by all the members' servers and read by the host, so the calls
+// that read or change them (the mapping calls, hostcalls, brk) are decided
+// and answered under it. Nothing else is: execve's checks (stat, faccessat
+// on the member's path) and readlink's answer touch only the member, and
+// every rerouted mmap and brk of the group would wait for them.
 #pragma once
 
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -42,7 +51,7 @@ class MemberSyscalls {
   // `outside_core_filter`: the coredump_filter a task that leaves the group's
   // address space gets back (a fork child, an exec'd member), which it would
   // otherwise inherit from the group: 0 (tracer/core_file.h).
-  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner,
+  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner, std::mutex& group_lock,
                  std::optional<std::uint32_t> outside_core_filter = std::nullopt);
 
   // Receives and answers ONE notification. Never blocks.
@@ -55,7 +64,8 @@ class MemberSyscalls {
   Outcome handle_one();
 
   bool exec_pending() const { return exec_pending_; }
-  const BrkEmulator& brk() const { return brk_; }
+  int listener() const { return listener_; }
+  const BrkEmulator& brk() const { return brk_; }  // read under the group lock
   pid_t pid() const { return pid_; }
   OwnerId owner() const { return owner_; }
   // O_PATH fd of the member's working directory as last changed by chdir or
@@ -67,6 +77,7 @@ class MemberSyscalls {
   using Reply = SyscallReply;
 
   Reply decide(const seccomp_notif& notif, Outcome& outcome);
+  static bool needs_group_lock(long nr);
   bool in_my_address_space(pid_t task);
   bool runs_host_image(pid_t task) const;
   bool still_valid(const seccomp_notif& notif) const;
@@ -82,6 +93,7 @@ class MemberSyscalls {
   int pidfd_;
   SharedAddressSpace& space_;
   OwnerId owner_;
+  std::mutex& group_lock_;
   std::string exe_path_;
   std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;
