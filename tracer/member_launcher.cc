@@ -17,11 +17,11 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/pidfd.h"
 #include "tracer/elf_mapper.h"
 #include "tracer/nonpic_build.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
-#include "base/pidfd.h"
 #include "tracer/program_resolver.h"
 
 namespace pat::tracer {
@@ -169,6 +169,9 @@ struct LoadedProgram {
   Range stack;
   BrkArea brk;
   std::optional<StaleBuild> stale_build;
+  std::uintptr_t program_bias = 0;
+  std::uintptr_t interpreter_base = 0;
+  std::vector<std::uint64_t> auxv;
 };
 
 // Maps the program (or its non-PIC build, which then replaces
@@ -216,6 +219,9 @@ std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, Re
   loaded.stack = usable;
   loaded.brk = BrkArea{image.brk, limits.data, image.data_size};
   loaded.stale_build = std::move(chosen.stale);
+  loaded.program_bias = image.bias;
+  loaded.interpreter_base = s.base;
+  loaded.auxv = aux_vector_at(*rsp);
   return loaded;
 }
 
@@ -242,6 +248,7 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
   plan.default_action = kernel::KernelSigaction{SIG_DFL, 0, nullptr, 0};
   plan.stack_pointer = loaded.stack_pointer;
   plan.entry = loaded.entry;
+  plan.stop_before_entry = spec.stopped;
   plan.prepare_messages();
 }
 
@@ -319,6 +326,10 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   member.layout = std::move(layout);
   member.brk = std::get<LoadedProgram>(loaded).brk;
   member.stale_build = std::move(std::get<LoadedProgram>(loaded).stale_build);
+  member.program_bias = std::get<LoadedProgram>(loaded).program_bias;
+  member.interpreter_base = std::get<LoadedProgram>(loaded).interpreter_base;
+  member.auxv = std::move(std::get<LoadedProgram>(loaded).auxv);
+  member.cwd = launch_fds.cwd ? std::move(launch_fds.cwd) : UniqueFd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   return member;
 }
 
