@@ -4,6 +4,7 @@
 #include "python/extension/without_gil.h"
 #include "python/extension/interruptible_wait.h"
 
+#include "libpat/src/polling_policy.h"
 #include "pat/pat.hpp"
 
 #include <pybind11/stl.h>
@@ -34,9 +35,11 @@ pat::Role role_named(const std::string& role) {
 // channel's lock before it sleeps on the futex; a caller that expects its
 // answer later than that, but soon (a pat.Executor round trip), spins here
 // for longer, because waking a sleeping thread costs tens to hundreds of
-// microseconds on a virtual machine. The polling is libpat's own, in
-// slices of kSpinSlice: a loop on queued() would take the channel's lock
-// so often that a sender could not get it.
+// microseconds on a virtual machine. Both polls happen only while the peer
+// can run meanwhile (libpat/src/polling_policy.h: on a machine whose CPUs
+// are all taken, polling makes a round trip several times slower). The
+// polling is libpat's own, in slices of kSpinSlice: a loop on queued() would
+// take the channel's lock so often that a sender could not get it.
 constexpr std::chrono::microseconds kSpinSlice{20};
 
 std::optional<pat::Message> receive_spinning(pat::Channel& channel, std::chrono::nanoseconds spin) {
@@ -78,7 +81,7 @@ class ChannelAttachment {
     auto spin = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(
         std::clamp(spin_seconds, 0.0, 1.0)));
     auto message = wait_interruptibly(timeout, [&](std::optional<std::chrono::nanoseconds> time_left) {
-      if (spin.count() > 0) {
+      if (spin.count() > 0 && pat::dataplane::polling_pays()) {
         auto started = std::chrono::steady_clock::now();
         auto spun = receive_spinning(*channel, time_left ? std::min(spin, *time_left) : spin);
         spin = std::chrono::nanoseconds(0);  // once per call, not again after a signal
