@@ -165,8 +165,9 @@ class WorkerPool(abc.ABC):
             self._on_stopped()
 
     def _worker_context(self):
-        """The environment, working directory and program of every worker."""
-        return self._program, dict(os.environ), os.getcwd()
+        """The environment, working directory and program of every worker:
+        the caller's, with the executor's _worker_environment on top."""
+        return self._program, {**os.environ, **self._executor._worker_environment}, os.getcwd()
 
 
 class ExitWatcher:

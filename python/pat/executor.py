@@ -189,6 +189,10 @@ class Executor(futures.Executor):
         self._pool = None
         self._preparation_data = None
         self._stopped = threading.Event()
+        # Set before the first submit by pat.joblib and pat.dask: variables
+        # every worker gets on top of the caller's environment (thread pool
+        # sizes, PYTHONHASHSEED), as loky and Dask give their processes.
+        self._worker_environment = {}
 
     # --- the public interface ----------------------------------------------
 

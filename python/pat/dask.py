@@ -1,0 +1,88 @@
+"""A Dask scheduler whose tasks run on pat.Executor workers, numpy blocks
+passed by reference:
+
+    import dask, pat
+    dask.compute(x, scheduler=pat.dask.get)
+    dask.config.set(scheduler=pat.dask.get)     # or for everything
+
+It is Dask's processes scheduler (dask.multiprocessing.get) with one
+difference that matters: Dask pickles every task and every block into
+bytes itself (cloudpickle.dumps) before its pool sees them, so nothing can
+travel by reference. Here the same loop (dask.local.get_async: the graph
+culled and fused, tasks fired as they become ready, ``chunksize`` of them
+per submission) gives pat.Executor the tasks as objects: cloudpickle still
+handles the functions (lambdas work, as with Dask's processes scheduler),
+but the blocks' buffers stay out of its stream (pat._by_value) and go
+through pat's zero-copy path — by reference between members, so a block a
+worker made is read in place by the next worker that needs it, and by the
+caller that gets the result.
+
+Options, as dask.multiprocessing.get's: ``num_workers`` (default: Dask's
+``num_workers`` setting, else the CPU count), ``pool`` (a pat.Executor of
+your own; default: one kept between calls, pat._reusable), ``chunksize``
+(tasks per submission; default Dask's ``chunksize`` setting, else
+DEFAULT_CHUNKSIZE), ``optimize_graph``. As Dask does for its processes,
+workers get PYTHONHASHSEED=6640 unless the caller sets another seed, so
+that every worker hashes alike (bag's groupby, foldby).
+
+Exceptions are re-raised in the caller with the worker's traceback, as
+Dask's processes scheduler does (dask.multiprocessing.pack_exception and
+reraise).
+"""
+
+import os
+
+from dask import config
+from dask.local import get_async
+from dask.multiprocessing import _process_get_id, pack_exception, reraise
+from dask.optimization import cull, fuse
+from dask.system import CPU_COUNT
+from dask.utils import ensure_dict
+
+from ._by_value import ByValue
+from ._reusable import ReusableExecutor
+
+DEFAULT_CHUNKSIZE = 6  # dask.multiprocessing's
+# dask.multiprocessing's seed, for the same reason: one hash for all.
+HASH_SEED = "6640"
+
+_executors = ReusableExecutor()
+
+
+def get(dsk, keys, num_workers=None, pool=None, chunksize=None, optimize_graph=True, **kwargs):
+    """Computes ``keys`` of the graph ``dsk`` on pat.Executor workers; the
+    signature of dask.multiprocessing.get (``func_dumps``/``func_loads`` are
+    not taken: pat decides how tasks travel)."""
+    for unsupported in ("func_dumps", "func_loads", "initializer"):
+        if kwargs.pop(unsupported, None) is not None:
+            raise TypeError(f"pat.dask.get does not take {unsupported}: pat decides how tasks travel; give a "
+                            "pat.Executor with its initializer as pool= instead")
+    chunksize = chunksize or config.get("chunksize", DEFAULT_CHUNKSIZE)
+    pool = pool or config.get("pool", None)
+    if pool is None:
+        num_workers = num_workers or config.get("num_workers", None) or CPU_COUNT
+        pool = _executors.get(num_workers, _worker_environment())
+    dsk = ensure_dict(dsk)
+    dsk, dependencies = cull(dsk, keys)
+    if optimize_graph:
+        dsk, dependencies = fuse(dsk, keys, dependencies)
+    return get_async(pool.submit, pool._max_workers, dsk, keys, get_id=_process_get_id, dumps=dumps,
+                     loads=loads, pack_exception=pack_exception, raise_exception=reraise, chunksize=chunksize,
+                     **kwargs)
+
+
+def dumps(obj):
+    """get_async's serialiser: nothing is serialised here; the object is
+    wrapped so that pat.Executor sends it with cloudpickle, buffers out of
+    band (pat._by_value)."""
+    return ByValue(obj)
+
+
+def loads(obj):
+    """Inverse of dumps: what arrives through pat is the object already."""
+    return obj.load() if isinstance(obj, ByValue) else obj
+
+
+def _worker_environment():
+    seed = os.environ.get("PYTHONHASHSEED")
+    return {"PYTHONHASHSEED": HASH_SEED} if seed in (None, "0") else {}
