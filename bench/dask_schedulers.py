@@ -29,9 +29,7 @@ workload (medians; p90 printed beside them).
 Run: /usr/bin/python3.11 bench/dask_schedulers.py [--build-dir build] [--rounds 7]
 Writes bench/results/dask_schedulers.json.
 """
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -40,7 +38,6 @@ ARRAY_SIDE = 4000
 ARRAY_CHUNK = 1000         # 8 MB blocks, 16 of them
 BAG_ITEMS = 100_000
 BAG_PARTITIONS = 16
-RESULTS_MARK = "RESULTS "
 
 
 def word_of(n):
@@ -154,17 +151,8 @@ def outer():
     build = patbench.Build(args.build_dir)
     start_info = patbench.machine()
     here = os.path.abspath(__file__)
-    with patbench.PrivatePatd(build) as patd:
-        patd.create_group("dask-bench")
-        env = dict(os.environ, PATD_SOCKET=str(patd.socket))
-        argv = patd.member_argv("dask-bench", [build.pat_python, here, "--inner", "--rounds", str(args.rounds)])
-        member = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, env=env,
-                                cwd=os.path.dirname(here))
-        if member.returncode != 0:
-            raise SystemExit(f"the benchmark member failed (exit {member.returncode}); patd's log:\n"
-                             f"{patd.log_path.read_text(errors='replace')[-4000:]}")
-    raw = next(json.loads(line[len(RESULTS_MARK):]) for line in member.stdout.splitlines()
-               if line.startswith(RESULTS_MARK))
+    raw = patbench.run_inside_member(build, "dask-bench",
+                                     [build.pat_python, here, "--inner", "--rounds", str(args.rounds)])
     results = {workload: {name: patbench.summary(values) for name, values in variants.items()}
                for workload, variants in raw.items()}
     verdicts = report(results)
@@ -178,6 +166,7 @@ def outer():
 
 if __name__ == "__main__":
     if "--inner" in sys.argv:
-        print(RESULTS_MARK + json.dumps(inner(int(sys.argv[sys.argv.index("--rounds") + 1]))), flush=True)
+        import patbench
+        patbench.print_results(inner(int(sys.argv[sys.argv.index("--rounds") + 1])))
     else:
         outer()
