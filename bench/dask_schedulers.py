@@ -29,7 +29,6 @@ workload (medians; p90 printed beside them).
 Run: /usr/bin/python3.11 bench/dask_schedulers.py [--build-dir build] [--rounds 7]
 Writes bench/results/dask_schedulers.json.
 """
-import os
 import sys
 import time
 
@@ -145,14 +144,7 @@ def report(results):
 
 def outer():
     import patbench
-    parser = patbench.argument_parser(__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    build = patbench.Build(args.build_dir)
-    start_info = patbench.machine()
-    here = os.path.abspath(__file__)
-    raw = patbench.run_inside_member(build, "dask-bench",
-                                     [build.pat_python, here, "--inner", "--rounds", str(args.rounds)])
+    args, _, start_info, raw = patbench.member_benchmark(__file__, __doc__.split("\n")[0], default_rounds=7)
     results = {workload: {name: patbench.summary(values) for name, values in variants.items()}
                for workload, variants in raw.items()}
     verdicts = report(results)

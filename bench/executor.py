@@ -321,14 +321,8 @@ def report(results, native):
 
 def outer():
     import patbench
-    parser = patbench.argument_parser(__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    build = patbench.Build(args.build_dir)
-    start_info = patbench.machine()
+    args, _, start_info, raw = patbench.member_benchmark(__file__, __doc__.split("\n")[0], default_rounds=5)
     here = os.path.abspath(__file__)
-    raw = patbench.run_inside_member(build, "executor-bench",
-                                     [build.pat_python, here, "--inner", "--rounds", str(args.rounds)])
     native_run = subprocess.run([patbench.DEBIAN_PYTHON, here, "--inner", "--only-threads", "--rounds",
                                  str(args.rounds)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                                 check=True, cwd=os.path.dirname(here))

@@ -113,6 +113,24 @@ def run_inside_member(build, group, argv):
     return results_in(member.stdout)
 
 
+def member_benchmark(script, description, default_rounds):
+    """The outer half of a benchmark that measures inside a member
+    (executor.py, dask_schedulers.py): parses the command line (with
+    --rounds), notes the machine, and runs ``pat-python script --inner
+    --rounds N`` as a member of a group named after the script. Returns
+    (args, build, start_info, samples), samples being what the member's
+    print_results line carries."""
+    parser = argument_parser(description)
+    parser.add_argument("--rounds", type=int, default=default_rounds)
+    args = parser.parse_args()
+    build = Build(args.build_dir)
+    start_info = machine()
+    script = os.path.abspath(script)
+    group = Path(script).stem.replace("_", "-") + "-bench"
+    samples = run_inside_member(build, group, [build.pat_python, script, "--inner", "--rounds", str(args.rounds)])
+    return args, build, start_info, samples
+
+
 def spawn_and_wait(argv, env=None):
     """Wall time in seconds of posix_spawn(argv) with stdio on /dev/null and
     waiting for it; the exit status must be 0. The same measurement serves
