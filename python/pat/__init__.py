@@ -19,7 +19,8 @@ This package turns that into data passed by reference:
 - for the libraries that fan out work: joblib's "pat" backend
   (``joblib.parallel_backend("pat")``, registered by ``import pat``, see
   :mod:`pat.joblib`) and a Dask scheduler (``dask.compute(...,
-  scheduler=pat.dask.get)``, :mod:`pat.dask`).
+  scheduler="pat")``, registered the same way, or ``pat.dask.get``,
+  :mod:`pat.dask`).
 
 docs/python.md has examples, the zero-copy rules and the limits. The
 package is found by ``pat-python`` in ``<prefix>/lib/pat/python`` without
@@ -40,14 +41,19 @@ __all__ = [
 ]
 
 
-def _register_joblib_backend(joblib_module):
-    from .joblib import register
-    register()
+def _registration(submodule):
+    """What registers pat with a library once it is imported: calls
+    pat.<submodule>.register()."""
+    def register(_library):
+        import importlib
+        importlib.import_module(f"{__name__}.{submodule}").register()
+    return register
 
 
-# joblib.parallel_backend("pat") works after `import pat`, without pat
-# importing joblib (pat._after_import).
-_when_imported("joblib", _register_joblib_backend)
+# joblib.parallel_backend("pat") and Dask's scheduler="pat" work after
+# `import pat`, without pat importing joblib or Dask (pat._after_import).
+_when_imported("joblib", _registration("joblib"))
+_when_imported("dask", _registration("dask"))
 
 
 def __getattr__(name):

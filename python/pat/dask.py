@@ -2,8 +2,12 @@
 passed by reference:
 
     import dask, pat
-    dask.compute(x, scheduler=pat.dask.get)
-    dask.config.set(scheduler=pat.dask.get)     # or for everything
+    dask.compute(x, scheduler="pat")            # or scheduler=pat.dask.get
+    dask.config.set(scheduler="pat")            # or for everything
+
+``import pat`` names the scheduler "pat" in Dask (:func:`register`), as it
+registers joblib's "pat" backend: at once if Dask is imported already,
+otherwise right after Dask's import (pat._after_import).
 
 It is Dask's processes scheduler (dask.multiprocessing.get) with one
 difference that matters: Dask pickles every task and every block into
@@ -42,11 +46,21 @@ from dask.utils import ensure_dict
 from ._by_value import ByValue
 from ._reusable import ReusableExecutor
 
+NAME = "pat"
 DEFAULT_CHUNKSIZE = 6  # dask.multiprocessing's
 # dask.multiprocessing's seed, for the same reason: one hash for all.
 HASH_SEED = "6640"
 
 _executors = ReusableExecutor()
+
+
+def register():
+    """Names this scheduler "pat" for Dask (``scheduler="pat"`` in compute()
+    and in dask.config), beside "threads" and "processes"; ``import pat``
+    already does, lazily. Returns the name."""
+    from dask.base import named_schedulers
+    named_schedulers[NAME] = get
+    return NAME
 
 
 def get(dsk, keys, num_workers=None, pool=None, chunksize=None, optimize_graph=True, **kwargs):

@@ -204,21 +204,28 @@ class Wire(unittest.TestCase):
             pat.buffer(10)
         self.assertTrue(issubclass(pat.PeerDied, pat.Error) and issubclass(pat.WorkerDied, pat.Error))
 
-    def test_import_pat_registers_the_joblib_backend_in_either_order(self):
-        if subprocess.run([DEBIAN_PYTHON, "-c", "import joblib"], capture_output=True).returncode != 0:
-            self.skipTest("python3-joblib not installed (scripts/setup.sh installs it)")
-        check = "import joblib.parallel; assert 'pat' in joblib.parallel.BACKENDS, 'not registered'"
-        programs = {
-            "pat first": "import sys, pat; assert 'joblib' not in sys.modules, 'pat imported joblib'; "
-                         "import joblib; " + check,
-            "joblib first": "import joblib, pat; " + check,
-            "a submodule first": "import pat, joblib.parallel; " + check,
+    def test_import_pat_registers_with_joblib_and_dask_in_either_order(self):
+        registered = {
+            "joblib": "import joblib.parallel; assert 'pat' in joblib.parallel.BACKENDS, 'not registered'",
+            "dask": "import dask.base, pat.dask; "
+                    "assert dask.base.named_schedulers.get('pat') is pat.dask.get, 'not registered'",
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PYTHONPATH"] = str(package_root())
-        for order, program in programs.items():
-            result = subprocess.run([DEBIAN_PYTHON, "-c", program], capture_output=True, text=True, env=env)
-            self.assertEqual(result.returncode, 0, f"{order}: {result.stderr}")
+        for library, check in registered.items():
+            with self.subTest(library=library):
+                if subprocess.run([DEBIAN_PYTHON, "-c", f"import {library}"], capture_output=True).returncode != 0:
+                    self.skipTest(f"python3-{library} not installed (scripts/setup.sh installs it)")
+                submodule = {"joblib": "joblib.parallel", "dask": "dask.base"}[library]
+                programs = {
+                    "pat first": f"import sys, pat; assert '{library}' not in sys.modules, 'pat imported it'; "
+                                 f"import {library}; " + check,
+                    f"{library} first": f"import {library}, pat; " + check,
+                    "a submodule first": f"import pat, {submodule}; " + check,
+                }
+                for order, program in programs.items():
+                    result = subprocess.run([DEBIAN_PYTHON, "-c", program], capture_output=True, text=True, env=env)
+                    self.assertEqual(result.returncode, 0, f"{library}, {order}: {result.stderr}")
 
     def test_executor_without_patd(self):
         previous = os.environ.get("PATD_SOCKET")

@@ -40,8 +40,12 @@ def check_array():
     got = dask.compute(*expressions, scheduler=pat.dask.get)
     for want, have in zip(expected, got):
         assert np.allclose(want, have, rtol=1e-12, atol=0), (want, have)
-    with dask.config.set(scheduler=pat.dask.get):  # the config route
+    # By name ("pat", registered by `import pat`), also through the config.
+    pids = {pid_of(None)}
+    with dask.config.set(scheduler="pat"):
         assert np.allclose(y.sum().compute(), y.sum().compute(scheduler="threads"), rtol=1e-12)
+        pids.update(da.arange(8, chunks=1).map_blocks(lambda b: np.array([os.getpid()]), dtype=np.int64).compute())
+    assert len(pids) > 1, "scheduler='pat' ran the tasks in the caller"
     # A 64 MiB block made in a worker, read by another task and by the
     # caller: the worker's own pages, by reference all the way (a graph of
     # two tasks, not fused, so they may run in different workers).
