@@ -39,16 +39,27 @@ type Member (
   cpu_seconds: ?float,
   threads: ?int,
   mapped_bytes: ?int,
-  resident_bytes: ?int
+  resident_bytes: ?int,
+  # With usage: its state as /proc/PID/stat's letter (R, S, D, T stopped,
+  # t traced, Z) and its working directory.
+  process_state: ?string,
+  cwd: ?string
 )
 
-# One of a group's recent exits: exactly one of exit_code and signal.
+# One of a group's recent exits: exactly one of exit_code and signal. With
+# a signal, core_dumped (the kernel's WCOREDUMP, under the member's
+# RLIMIT_CORE); when true, core_file (the member's own core, absolute;
+# core_truncated when cut at RLIMIT_CORE) or core_error (why there is none).
 type Exit (
   pid: int,
   argv: []string,
   program: string,
   exit_code: ?int,
   signal: ?int,
+  core_dumped: ?bool,
+  core_file: ?string,
+  core_truncated: ?bool,
+  core_error: ?string,
   ended: string,
   duration_seconds: float
 )
@@ -142,10 +153,15 @@ interface io.pat.Member
 # defaults to /, umask to 022. rlimits maps names such as "NOFILE" to
 # [soft, hard]; -1 means unlimited. argv and env too big for a message go
 # as {"argv", "env"} JSON in a sealed memfd passed as a fourth descriptor,
-# with arguments_in_fd instead of argv and env.
+# with arguments_in_fd instead of argv and env. With stopped, the member
+# stops itself (SIGSTOP) just before its program's first instruction, and
+# the first reply comes once it is stopped: attach a debugger or tracer,
+# then SIGCONT it. The last reply's core fields are those of io.pat.Exit.
 method Run(group: ?string, new_group: ?bool, program: string, argv: ?[]string, env: ?[]string,
-           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, group: string, exit_code: ?int, signal: ?int)
+           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool,
+           stopped: ?bool)
+    -> (pid: int, group: string, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string,
+        core_truncated: ?bool, core_error: ?string)
 method Signal(group: string, pid: int, signal: int) -> ()
 )";
 
@@ -160,8 +176,9 @@ method Describe() -> (group: io.pat.Group)
 method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member, exit: ?io.pat.Exit)
 # io.pat.Member.Run's request, without where to run.
 method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: ?bool, cwd: ?string,
-             umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, exit_code: ?int, signal: ?int)
+             umask: ?int, rlimits: ?[string][]int, detach: ?bool, stopped: ?bool)
+    -> (pid: int, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string, core_truncated: ?bool,
+        core_error: ?string)
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: ?bool, grace_ms: ?int) -> ()
 )";
