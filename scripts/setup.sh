@@ -20,6 +20,11 @@ packages=(
   # pat.Executor (tests/python_pat/cpython_conformance.py), the whole suite in
   # members by scripts/python_testsuite_compare.py and a subset by CTest
   libpython3.11-testsuite
+  # the libraries that fan out work, which pat plugs into (pat.joblib,
+  # pat.dask; tests/python_pat/members/{joblib_backend,dask_scheduler}.py,
+  # bench/dask_schedulers.py); scikit-learn runs its n_jobs on pat's joblib
+  # backend in the tests
+  python3-joblib python3-dask python3-sklearn
   # pat-python's non-PIC build links Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
