@@ -30,6 +30,11 @@ struct RunArguments {
 // JSON. Throws ErrorReply(InvalidParameter) naming what is wrong.
 RunArguments read_run_arguments(const nlohmann::json& object);
 
+// The arguments descriptor: {"argv", "env"} as JSON in a regular file (a
+// sealed memfd) of at most kMaxArgumentsBytes, read with pread from offset 0.
+// Throws ErrorReply(InvalidParameter) naming "fds" and what is wrong.
+RunArguments read_run_arguments_descriptor(int fd);
+
 // Whether the call says its argv and env are in the fourth descriptor.
 bool arguments_in_descriptor(const nlohmann::json& params);
 
