@@ -8,7 +8,6 @@
 #include "proto/run_arguments.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -51,26 +50,6 @@ void hang_up_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<Member
   });
 }
 
-// The argv and env that did not fit in the call (proto/run_arguments.h).
-proto::RunArguments read_arguments_descriptor(int fd) {
-  auto invalid = [](const std::string& why) {
-    return ErrorReply(ErrorCode::InvalidParameter, "the arguments descriptor: " + why,
-                      {{"parameter", "fds"}, {"expected", "JSON {argv, env} in a file"}});
-  };
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw invalid("not a regular file");
-  if (static_cast<std::size_t>(st.st_size) > proto::kMaxArgumentsBytes) throw invalid("larger than allowed");
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  for (std::size_t done = 0; done < text.size();) {
-    ssize_t n = ::pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (n <= 0) throw invalid("unreadable");
-    done += static_cast<std::size_t>(n);
-  }
-  auto object = json::parse(text, nullptr, false);
-  if (!object.is_object()) throw invalid("not a JSON object");
-  return proto::read_run_arguments(object);
-}
-
 }  // namespace
 
 void HostApi::register_methods(rpc::Service& service) {
@@ -100,13 +79,13 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
     throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Host.Spawn streams replies: call it with \"more\": true");
   }
   proto::check_run_descriptors(call.params(), call.fds().size());
-  auto arguments = proto::arguments_in_descriptor(call.params()) ? read_arguments_descriptor(call.fds()[3].get())
+  auto arguments = proto::arguments_in_descriptor(call.params()) ? proto::read_run_arguments_descriptor(call.fds()[3].get())
                                                                  : proto::read_run_arguments(call.params());
   tracer::LaunchSpec spec;
-  spec.path = params.string("program");
+  spec.path = params.c_string("program");
   spec.argv = std::move(arguments.argv);
   spec.env = std::move(arguments.env);
-  UniqueFd cwd = open_working_directory(params.optional_string("cwd").value_or("/"));
+  UniqueFd cwd = open_working_directory(params.optional_c_string("cwd").value_or("/"));
   spec.cwd_fd = cwd.get();
   spec.umask = static_cast<mode_t>(params.optional_integer("umask", 0, 0777).value_or(022));
   if (const auto* rlimits = params.optional_object("rlimits")) spec.rlimits = proto::parse_rlimits(*rlimits);

@@ -28,12 +28,12 @@ HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.
 // malformed call never reaches a host.
 json spawn_parameters(const json& params_object) {
   ParamReader params(params_object);
-  auto program = params.string("program");
+  auto program = params.c_string("program");
   if (program.empty() || program.front() != '/') {
     throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"program\": expected an absolute path",
                      {{"parameter", "program"}, {"expected", "an absolute path"}});
   }
-  auto cwd = params.optional_string("cwd").value_or("/");
+  auto cwd = params.optional_c_string("cwd").value_or("/");
   if (cwd.empty() || cwd.front() != '/') {
     throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"cwd\": expected an absolute path",
                      {{"parameter", "cwd"}, {"expected", "an absolute path"}});
