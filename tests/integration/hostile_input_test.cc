@@ -4,6 +4,7 @@
 // 1.10), and `#!` chains, each compared with what the kernel's own execve
 // does with the same files.
 #include "tests/support/patd_instance.h"
+#include "tests/support/nested_json.h"
 #include "tests/support/raw_client.h"
 
 #include <doctest/doctest.h>
@@ -28,18 +29,6 @@ namespace {
 const RunOptions kPatctl{.timeout = milliseconds(30'000)};
 
 std::string frame(const json& value) { return value.dump() + std::string(1, '\0'); }
-
-// `depth` nested arrays, objects, or both alternating, around `core`.
-enum class Shape { Arrays, Objects, Mixed };
-std::string nested(Shape shape, std::size_t depth, const std::string& core = "0") {
-  std::string open, close;
-  for (std::size_t i = 0; i < depth; ++i) {
-    bool array = shape == Shape::Arrays || (shape == Shape::Mixed && i % 2 == 0);
-    open += array ? "[" : "{\"a\":";
-    close += array ? "]" : "}";
-  }
-  return open + core + std::string(close.rbegin(), close.rend());
-}
 
 json reply_to(RawClient& client, const std::string& bytes, const std::vector<int>& fds = {}) {
   REQUIRE(client.write_all(bytes, fds));
@@ -131,13 +120,13 @@ TEST_CASE("JSON nested too deep, in any shape and place, costs one error; patd a
   };
   const Case cases[] = {
       // The issue's reproducer: 150,000 arrays inside "parameters".
-      {"arrays in parameters", status + R"({"a":)" + nested(Shape::Arrays, 150'000, "") + "}}"},
-      {"objects in parameters", status + R"({"a":)" + nested(Shape::Objects, 57'000) + "}}"},
-      {"mixed in parameters", status + R"({"a":)" + nested(Shape::Mixed, 100'000) + "}}"},
-      {"parameters itself", status + nested(Shape::Objects, 100'000) + "}"},
-      {"outside parameters", R"({"method":"io.pat.Daemon.Status","x":)" + nested(Shape::Arrays, 150'000) + "}"},
-      {"the whole message", nested(Shape::Arrays, 150'000)},
-      {"one level over the limit", status + R"({"a":)" + nested(Shape::Mixed, 127) + "}}"},
+      {"arrays in parameters", status + R"({"a":)" + nested_json(JsonShape::Arrays, 150'000, "") + "}}"},
+      {"objects in parameters", status + R"({"a":)" + nested_json(JsonShape::Objects, 57'000) + "}}"},
+      {"mixed in parameters", status + R"({"a":)" + nested_json(JsonShape::Mixed, 100'000) + "}}"},
+      {"parameters itself", status + nested_json(JsonShape::Objects, 100'000) + "}"},
+      {"outside parameters", R"({"method":"io.pat.Daemon.Status","x":)" + nested_json(JsonShape::Arrays, 150'000) + "}"},
+      {"the whole message", nested_json(JsonShape::Arrays, 150'000)},
+      {"one level over the limit", status + R"({"a":)" + nested_json(JsonShape::Mixed, 127) + "}}"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);
@@ -147,7 +136,7 @@ TEST_CASE("JSON nested too deep, in any shape and place, costs one error; patd a
     CHECK(reply["parameters"]["message"].get<std::string>().find("nested deeper than 128") != std::string::npos);
   }
   // At the limit itself a call is served, and the same connection still works.
-  auto at_limit = reply_to(client, status + R"({"a":)" + nested(Shape::Mixed, 126) + "}}" + std::string(1, '\0'));
+  auto at_limit = reply_to(client, status + R"({"a":)" + nested_json(JsonShape::Mixed, 126) + "}}" + std::string(1, '\0'));
   CHECK(at_limit["parameters"].contains("uptime_seconds"));
   CHECK(process_alive(patd.pid()));
   CHECK(attached.wait(milliseconds(30'000)) == 0);
@@ -166,8 +155,8 @@ TEST_CASE("the host refuses a deep or NUL-bearing arguments descriptor; the grou
                  {"parameters", {{"group", "g"}, {"program", "/bin/true"}, {"arguments_in_fd", true}}}};
     return reply_to(client, frame(call), {null.get(), null.get(), null.get(), memfd.get()});
   };
-  for (Shape shape : {Shape::Arrays, Shape::Objects, Shape::Mixed}) {
-    auto deep = run_with_descriptor(R"({"argv":)" + nested(shape, 200'000, R"("true")") + "}");
+  for (JsonShape shape : {JsonShape::Arrays, JsonShape::Objects, JsonShape::Mixed}) {
+    auto deep = run_with_descriptor(R"({"argv":)" + nested_json(shape, 200'000, R"("true")") + "}");
     check_error(deep, "org.varlink.service.InvalidParameter", "fds");
     CHECK(deep["parameters"]["message"].get<std::string>().find("nested deeper than") != std::string::npos);
   }

@@ -5,6 +5,7 @@
 #include "proto/message.h"
 #include "proto/params.h"
 #include "proto/run_arguments.h"
+#include "tests/support/nested_json.h"
 
 #include <doctest/doctest.h>
 #include <sys/mman.h>
@@ -13,30 +14,11 @@
 #include <string>
 
 using namespace pat::proto;
+using pat::testing::JsonShape;
+using pat::testing::nested_json;
+using pat::testing::name_of;
 
 namespace {
-
-// `depth` nested containers around `core`: "[[[...]]]", "{"a":{"a":...}}" or
-// both alternating.
-enum class Shape { Arrays, Objects, Mixed };
-std::string nested(Shape shape, std::size_t depth, const std::string& core = "0") {
-  std::string open, close;
-  for (std::size_t i = 0; i < depth; ++i) {
-    bool array = shape == Shape::Arrays || (shape == Shape::Mixed && i % 2 == 0);
-    open += array ? "[" : "{\"a\":";
-    close += array ? "]" : "}";
-  }
-  return open + core + std::string(close.rbegin(), close.rend());
-}
-
-const char* name_of(Shape shape) {
-  switch (shape) {
-    case Shape::Arrays: return "arrays";
-    case Shape::Objects: return "objects";
-    case Shape::Mixed: return "mixed";
-  }
-  return "?";
-}
 
 void expect_invalid_parameter(auto&& fn, const char* parameter, const char* fragment) {
   try {
@@ -59,11 +41,11 @@ pat::UniqueFd memfd_holding(const std::string& text) {
 }  // namespace
 
 TEST_CASE("nesting up to the limit parses; one level more is refused, not built") {
-  for (Shape shape : {Shape::Arrays, Shape::Objects, Shape::Mixed}) {
+  for (JsonShape shape : {JsonShape::Arrays, JsonShape::Objects, JsonShape::Mixed}) {
     CAPTURE(name_of(shape));
-    auto at_limit = parse_json_text(nested(shape, kMaxJsonDepth));
+    auto at_limit = parse_json_text(nested_json(shape, kMaxJsonDepth));
     CHECK(std::holds_alternative<nlohmann::json>(at_limit));
-    auto over = parse_json_text(nested(shape, kMaxJsonDepth + 1));
+    auto over = parse_json_text(nested_json(shape, kMaxJsonDepth + 1));
     REQUIRE(std::holds_alternative<JsonRejection>(over));
     CHECK(std::get<JsonRejection>(over).why == JsonRejection::Why::TooDeep);
   }
@@ -77,9 +59,9 @@ TEST_CASE("nesting up to the limit parses; one level more is refused, not built"
 
 TEST_CASE("a call nested 150,000 deep, inside or outside parameters, is InvalidMessage") {
   // The shape that overflowed patd's stack: copying "parameters" recursed once per level.
-  for (Shape shape : {Shape::Arrays, Shape::Objects, Shape::Mixed}) {
+  for (JsonShape shape : {JsonShape::Arrays, JsonShape::Objects, JsonShape::Mixed}) {
     CAPTURE(name_of(shape));
-    std::string deep = nested(shape, 150'000);
+    std::string deep = nested_json(shape, 150'000);
     for (const std::string& text :
          {R"({"method":"io.pat.Daemon.Status","parameters":{"a":)" + deep + "}}",
           R"({"method":"io.pat.Daemon.Status","extra":)" + deep + "}", R"({"parameters":{"a":)" + deep + "}}"}) {
@@ -94,16 +76,16 @@ TEST_CASE("a call nested 150,000 deep, inside or outside parameters, is InvalidM
   }
   // Just below the limit, a call is still a call (its value is copied safely).
   auto ok = parse_call(R"({"method":"io.pat.Daemon.Status","parameters":{"a":)" +
-                       nested(Shape::Mixed, kMaxJsonDepth - 2) + "}}");
+                       nested_json(JsonShape::Mixed, kMaxJsonDepth - 2) + "}}");
   CHECK(std::holds_alternative<Call>(ok));
 }
 
 TEST_CASE("the arguments descriptor: deep JSON is InvalidParameter naming fds") {
-  for (Shape shape : {Shape::Arrays, Shape::Objects, Shape::Mixed}) {
+  for (JsonShape shape : {JsonShape::Arrays, JsonShape::Objects, JsonShape::Mixed}) {
     CAPTURE(name_of(shape));
-    auto in_argv = memfd_holding(R"({"argv":)" + nested(shape, 100'000, "\"x\"") + "}");
+    auto in_argv = memfd_holding(R"({"argv":)" + nested_json(shape, 100'000, "\"x\"") + "}");
     expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(in_argv.get()); }, "fds", "nested deeper");
-    auto at_top = memfd_holding(nested(shape, 100'000));
+    auto at_top = memfd_holding(nested_json(shape, 100'000));
     expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(at_top.get()); }, "fds", "nested deeper");
   }
   auto good = memfd_holding(R"({"argv":["true","a"],"env":["K=V"]})");
