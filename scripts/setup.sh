@@ -16,6 +16,9 @@ packages=(
   # pat-python's fixed-address builds link Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
+  # the fuzz targets (tests/fuzz, bench/fuzz.sh): Debian's clang 14 with
+  # libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd
