@@ -71,7 +71,7 @@ TEST_CASE("names are checked and duplicates refused") {
   auto again = patd.patctl({"group", "create", "dup"});
   CHECK(again.exit_code == 1);
   CHECK(again.err.find("io.pat.GroupExists") != std::string::npos);
-  for (const char* bad : {"has space", "slash/name", "..", std::string(65, 'x').c_str(), "semi;colon"}) {
+  for (const std::string& bad : std::vector<std::string>{"has space", "slash/name", "..", std::string(65, 'x'), "semi;colon"}) {
     auto result = patd.patctl({"group", "create", bad});
     CAPTURE(bad);
     CHECK(result.exit_code == 1);
