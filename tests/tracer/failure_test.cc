@@ -34,7 +34,7 @@ long kcmp(pid_t a, pid_t b, int type) { return ::syscall(SYS_kcmp, a, b, type, 0
 
 }  // namespace
 
-TEST_CASE("bad programs give the right LaunchError and leave the host unharmed") {
+TEST_CASE("bad programs give the right LaunchError and leave the host unharmed" * doctest::test_suite("accounting")) {
   const std::string dir = temp_dir();
   const std::string elf = read_file("/bin/true");
   REQUIRE(elf.size() > 4096);
