@@ -13,12 +13,19 @@ packages=(
   # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
   # used by tests, the demo and the benchmark plots.
   python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
+  # CPython's own test_concurrent_futures, run against pat.Executor
+  # (tests/python_pat/cpython_conformance.py)
+  libpython3.11-testsuite
   # pat-python's fixed-address builds link Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
   # the fuzz targets (tests/fuzz, bench/fuzz.sh): Debian's clang 14 with
   # libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
+  # the man pages (man/): scdoc converts them, man-db's man checks them
+  scdoc man-db
+  # the Debian package (debian/) and its test (scripts/test-package.sh)
+  dpkg-dev debhelper dh-python lintian debootstrap
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd

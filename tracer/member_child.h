@@ -14,32 +14,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "tracer/kernel_abi.h"
+#include "tracer/launch_error.h"
 
 namespace pat::tracer {
-
-// The steps of member_child_main(), in order. A failing step is reported to
-// the host by number.
-enum class ChildStep : int {
-  ParentDeathSignal = 1,
-  ParentCheck,
-  NewSession,
-  SignalDefaults,
-  Stdio,
-  WorkingDirectory,
-  CloseFds,
-  ResourceLimits,
-  Name,
-  NoNewPrivs,
-  Seccomp,
-  Done,  // the listener is attached; the program starts next
-};
-const char* to_string(ChildStep step);
 
 // What the child sends over the hand-over socket: Done with the listener as
 // SCM_RIGHTS, or the step that failed and its errno.
@@ -60,7 +44,7 @@ struct ChildPlan {
   int stdio[3] = {-1, -1, -1};  // become the member's 0, 1, 2
   int cwd_fd = -1;              // -1: keep the host's cwd
   int handover_fd = -1;         // the child's end of the hand-over socketpair
-  mode_t umask = 022;
+  mode_t umask = 0;  // always set from the LaunchSpec
   int rlimit_count = 0;
   struct {
     int resource;
@@ -97,8 +81,16 @@ struct StartedChild {
 // every signal blocked and no host handler can run on its stack.
 Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_stack_top);
 
+// Why a hand-over failed: the child's own report of the step that failed
+// and its errno, or (no step) what went wrong around it.
+struct HandoverFailure {
+  std::optional<ChildStep> step;
+  int error = 0;       // with a step: the step's errno
+  std::string reason;  // without one: a one-line reason
+};
+
 // Waits (bounded) for the child's report on the host's end of the hand-over
-// socket. Returns the seccomp listener, or a one-line reason.
-std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout);
+// socket. Returns the seccomp listener, or why there is none.
+std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono::milliseconds timeout);
 
 }  // namespace pat::tracer

@@ -128,14 +128,29 @@ def frames_seeds():
     write(t, "bad_utf8", bytes([3]) + b'{"method":"\xff\xfe"}\0')
 
 
-def run_arguments_seeds():
-    t = "fuzz_run_arguments"
-    write(t, "plain", ARGUMENTS)
-    write(t, "big_argv", dumps({"argv": ["x"] * 300, "env": []}))
-    write(t, "nul", dumps({"argv": ["a\u0000b"]}))
-    write(t, "empty_argv", dumps({"argv": []}))
-    write(t, "wrong_types", dumps({"argv": [1, None], "env": "x"}))
-    write(t, "deep", '{"argv":' + nested(130, '"x"') + "}")
+def run_request_seeds():
+    """Byte 0 even: the arguments' descriptor; odd: a call's parameters."""
+    t = "fuzz_run_request"
+
+    def descriptor(text):
+        return b"\0" + text.encode()
+
+    def parameters(value):
+        return b"\1" + (value if isinstance(value, str) else dumps(value)).encode()
+
+    write(t, "plain", descriptor(ARGUMENTS))
+    write(t, "big_argv", descriptor(dumps({"argv": ["x"] * 300, "env": []})))
+    write(t, "nul", descriptor(dumps({"argv": ["a\u0000b"]})))
+    write(t, "empty_argv", descriptor(dumps({"argv": []})))
+    write(t, "wrong_types", descriptor(dumps({"argv": [1, None], "env": "x"})))
+    write(t, "deep", descriptor('{"argv":' + nested(130, '"x"') + "}"))
+    write(t, "run", parameters(RUN))
+    write(t, "run_new_group", parameters({**RUN, "new_group": True, "detach": True}))
+    write(t, "run_fd", parameters({"program": "/bin/sh", "arguments_in_fd": True}))
+    write(t, "run_nul_program", parameters({**RUN, "program": "/bin/sh\u0000junk"}))
+    write(t, "run_relative_cwd", parameters({**RUN, "cwd": "tmp"}))
+    write(t, "run_bad_rlimits", parameters({**RUN, "rlimits": {"NOFILE": [10, 5], "BOGUS": [1, 1]}}))
+    write(t, "run_deep", parameters('{"program":"/bin/true","argv":["x"],"x":' + nested(130) + "}"))
 
 
 # --- ELF files ----------------------------------------------------------------
@@ -237,7 +252,7 @@ def main():
     control_api_seeds()
     host_api_seeds()
     frames_seeds()
-    run_arguments_seeds()
+    run_request_seeds()
     elf_image_seeds()
     program_resolver_seeds()
     proc_text_seeds()

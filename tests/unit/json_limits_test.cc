@@ -1,16 +1,12 @@
 // JSON nesting is bounded wherever pat reads JSON (issue 13, 1.1), and text
 // handed to the kernel as a C string never holds a NUL (1.10).
-#include "base/unique_fd.h"
 #include "proto/json_text.h"
 #include "proto/message.h"
 #include "proto/params.h"
-#include "proto/run_arguments.h"
+#include "proto/run_request.h"
 #include "tests/support/nested_json.h"
 
 #include <doctest/doctest.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <string>
 
 using namespace pat::proto;
@@ -31,11 +27,10 @@ void expect_invalid_parameter(auto&& fn, const char* parameter, const char* frag
   }
 }
 
-pat::UniqueFd memfd_holding(const std::string& text) {
-  pat::UniqueFd fd(::memfd_create("json-limits-test", MFD_CLOEXEC));
-  REQUIRE(fd);
-  REQUIRE(::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-  return fd;
+// What the host does with the arguments' descriptor's contents.
+void load_arguments(const std::string& text) {
+  RunRequest request;
+  request.load_arguments(text);
 }
 
 }  // namespace
@@ -83,31 +78,33 @@ TEST_CASE("a call nested 150,000 deep, inside or outside parameters, is InvalidM
 TEST_CASE("the arguments descriptor: deep JSON is InvalidParameter naming fds") {
   for (JsonShape shape : {JsonShape::Arrays, JsonShape::Objects, JsonShape::Mixed}) {
     CAPTURE(name_of(shape));
-    auto in_argv = memfd_holding(R"({"argv":)" + nested_json(shape, 100'000, "\"x\"") + "}");
-    expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(in_argv.get()); }, "fds", "nested deeper");
-    auto at_top = memfd_holding(nested_json(shape, 100'000));
-    expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(at_top.get()); }, "fds", "nested deeper");
+    std::string in_argv = R"({"argv":)" + nested_json(shape, 100'000, "\"x\"") + "}";
+    expect_invalid_parameter([&] { load_arguments(in_argv); }, "fds", "nested deeper");
+    std::string at_top = nested_json(shape, 100'000);
+    expect_invalid_parameter([&] { load_arguments(at_top); }, "fds", "nested deeper");
   }
-  auto good = memfd_holding(R"({"argv":["true","a"],"env":["K=V"]})");
-  auto arguments = read_run_arguments_descriptor(good.get());
-  CHECK(arguments.argv == std::vector<std::string>{"true", "a"});
-  CHECK(arguments.env == std::vector<std::string>{"K=V"});
-  auto garbage = memfd_holding("{\"argv\":[");
-  expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(garbage.get()); }, "fds", "not valid JSON");
+  RunRequest request;
+  request.load_arguments(R"({"argv":["true","a"],"env":["K=V"]})");
+  CHECK(request.arguments.argv == std::vector<std::string>{"true", "a"});
+  CHECK(request.arguments.env == std::vector<std::string>{"K=V"});
+  expect_invalid_parameter([&] { load_arguments("{\"argv\":["); }, "fds", "not valid JSON");
 }
 
 TEST_CASE("a NUL inside argv, env or a path is refused, not cut off") {
   using nlohmann::json;
   std::string with_nul("/bin/sh\0junk", 12);
-  expect_invalid_parameter([&] { (void)read_run_arguments(json{{"argv", {"sh", with_nul}}}); }, "argv", "NUL");
-  expect_invalid_parameter([&] { (void)read_run_arguments(json{{"argv", {"sh"}}, {"env", {with_nul}}}); }, "env",
-                           "NUL");
-  json params = {{"program", with_nul}, {"cwd", with_nul}, {"plain", "/bin/sh"}};
-  ParamReader reader(params);
-  expect_invalid_parameter([&] { (void)reader.c_string("program"); }, "program", "NUL");
-  expect_invalid_parameter([&] { (void)reader.optional_c_string("cwd"); }, "cwd", "NUL");
-  CHECK(reader.c_string("plain") == "/bin/sh");
-  CHECK(reader.string("program") == with_nul);  // plain strings may hold anything
-  auto in_descriptor = memfd_holding(json{{"argv", {with_nul}}}.dump());
-  expect_invalid_parameter([&] { (void)read_run_arguments_descriptor(in_descriptor.get()); }, "argv", "NUL");
+  const json run = {{"program", "/bin/sh"}, {"argv", {"sh"}}};
+  auto with = [&](const char* key, json value) {
+    json params = run;
+    params[key] = std::move(value);
+    return params;
+  };
+  expect_invalid_parameter([&] { (void)RunRequest::parse(with("argv", {"sh", with_nul})); }, "argv", "NUL");
+  expect_invalid_parameter([&] { (void)RunRequest::parse(with("env", {with_nul})); }, "env", "NUL");
+  expect_invalid_parameter([&] { (void)RunRequest::parse(with("program", with_nul)); }, "program", "NUL");
+  expect_invalid_parameter([&] { (void)RunRequest::parse(with("cwd", with_nul)); }, "cwd", "NUL");
+  CHECK(RunRequest::parse(run).program == "/bin/sh");
+  json params = {{"program", with_nul}};
+  CHECK(ParamReader(params).string("program") == with_nul);  // plain strings may hold anything
+  expect_invalid_parameter([&] { load_arguments(json{{"argv", {with_nul}}}.dump()); }, "argv", "NUL");
 }
