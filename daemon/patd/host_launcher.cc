@@ -10,8 +10,10 @@
 #include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 
 namespace pat::patd {
@@ -132,8 +134,17 @@ Result<StartedHost> start_host(const HostSpec& spec) {
   if (pid < 0) return last_error("fork");
   if (pid == 0) run_child(plan);
 
+  // Without its pidfd patd could neither watch nor reap the host: it would
+  // run on unknown to patd, then stay a zombie (issue 13, 1.2: EMFILE here
+  // under load). The pid is our unreaped child, so it cannot have been
+  // reused: kill it and reap it at once.
   auto pidfd = pidfd_open(pid);
-  if (!pidfd) return pidfd.error();
+  if (!pidfd) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return pidfd.error();
+  }
   return StartedHost{pid, std::move(pidfd.value()), std::move(ready_read)};
 }
 

@@ -6,6 +6,7 @@
 // by RunRequest::parse, as patd and the host do. A request that parses must
 // survive the trip patd makes it take to the host: to_json, then parse again,
 // to the same JSON.
+#include "proto/errors.h"
 #include "proto/json_text.h"
 #include "proto/run_request.h"
 
