@@ -4,7 +4,9 @@
 #  2. an ASan+UBSan build: the unit and integration tests again under the
 #     sanitizers (the few left out are named in docs/testing.md);
 #  3. a ThreadSanitizer build of libpat's unit tests (buffers, channels);
-#  4. the fuzz targets (clang-14, libFuzzer + ASan + UBSan), 25 s each.
+# The fuzz targets replay their seed corpora in builds 1 and 2 (label unit);
+# libFuzzer's own build is bench/fuzz.sh, which .ci/run runs when time is
+# left (docs/testing.md, "CI time").
 # Needs root: the integration tests start hosts as other users (setpriv).
 # Prints how long each stage took.
 set -euo pipefail
@@ -40,10 +42,4 @@ cmake --build "$root/build-tsan" --target unit_libpat -j "$jobs"
 stage "ThreadSanitizer: unit_libpat"
 ctest --test-dir "$root/build-tsan" --output-on-failure --timeout 600 -R '^unit_libpat$'
 
-stage "Fuzz build (clang-14)"
-CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPAT_FUZZ=ON >/dev/null
-cmake --build "$root/build-fuzz" --target fuzzers -j "$jobs"
-stage "Fuzz: every target from its seeds"
-ctest --test-dir "$root/build-fuzz" --output-on-failure -L fuzz -j "$jobs"
 stage "done"

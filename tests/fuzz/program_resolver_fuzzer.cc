@@ -25,6 +25,10 @@ namespace {
 
 using namespace pat::tracer;
 
+// f0 .. f3 (built from two chars: GCC 12's -Wrestrict misfires on
+// "f" + std::to_string(i)).
+std::string file_name(int index) { return std::string{'f', static_cast<char>('0' + index % 4)}; }
+
 struct Scratch {
   std::string dir;
   pat::UniqueFd fd;
@@ -37,13 +41,13 @@ struct Scratch {
   }
   void clear() const {
     for (int i = 0; i < 4; ++i) {
-      std::string name = "f" + std::to_string(i);
+      std::string name = file_name(i);
       if (::unlinkat(fd.get(), name.c_str(), 0) != 0) ::unlinkat(fd.get(), name.c_str(), AT_REMOVEDIR);
     }
   }
   void make(int index, std::uint8_t type, std::string_view contents) const {
-    std::string name = "f" + std::to_string(index);
-    std::string next = "f" + std::to_string((index + 1) % 4);
+    std::string name = file_name(index);
+    std::string next = file_name(index + 1);
     switch (type % 6) {
       case 0:
       case 1: {
