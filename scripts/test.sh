@@ -25,8 +25,8 @@ stage() {
 
 stage "Release build"
 BUILD_DIR="$root/build" ./scripts/build.sh
-stage "Release: all tests"
-ctest --test-dir "$root/build" --output-on-failure --timeout 600 -j "$jobs"
+stage "Release: all tests but those labelled long (ctest -L long runs them)"
+ctest --test-dir "$root/build" --output-on-failure --timeout 600 -j "$jobs" -LE long
 
 stage "ASan+UBSan build"
 BUILD_DIR="$root/build-asan" BUILD_TYPE=RelWithDebInfo ./scripts/build.sh -DPAT_SANITIZE=ON
@@ -35,7 +35,7 @@ stage "ASan+UBSan: unit and integration tests"
 # counts), which ASan's own allocator changes. The doctest ones are disabled
 # by CMake (*.accounting); pat_package.GroupMemory is the Python one.
 ctest --test-dir "$root/build-asan" --output-on-failure --timeout 900 -L 'unit|integration' \
-  -E '^pat_package[.]GroupMemory$' -j "$jobs"
+  -LE long -E '^pat_package[.]GroupMemory$' -j "$jobs"
 
 # CI's budget is 40 minutes (docs/testing.md, "CI time"): TSan only while
 # it cannot push the run past it.

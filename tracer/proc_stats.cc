@@ -1,5 +1,6 @@
 #include "tracer/proc_stats.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 #include "tracer/proc_text.h"
@@ -39,8 +40,21 @@ std::optional<TaskStats> read_task_stats(pid_t pid) {
   auto stat = parse_proc_stat(*text);
   if (!stat) return std::nullopt;
   double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return TaskStats{static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks,
-                   static_cast<int>(std::min<std::uint64_t>(stat->num_threads, INT32_MAX))};
+  TaskStats stats;
+  stats.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks;
+  stats.threads = static_cast<int>(std::min<std::uint64_t>(stat->num_threads, INT32_MAX));
+  stats.state = stat->state;
+  char cwd[PATH_MAX];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof(cwd));
+  if (n > 0) stats.cwd.assign(cwd, static_cast<std::size_t>(n));
+  return stats;
+}
+
+std::string read_comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
 }
 
 std::optional<AddressSpaceStats> read_address_space_stats(pid_t pid) {

@@ -34,6 +34,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
     if (length == 0) return std::nullopt;  // the line ended before field 20
     std::string_view field = rest.substr(0, length);
     rest.remove_prefix(length);
+    if (index == 3) stat.state = field.front();
     if (index != 14 && index != 15 && index != 20) continue;
     auto value = leading_number(field);
     if (!value || !field.empty()) return std::nullopt;

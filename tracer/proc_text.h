@@ -13,6 +13,7 @@ namespace pat::tracer {
 // The fields of /proc/PID/stat that pat uses. comm (field 2) may hold
 // blanks and parentheses, so fields are counted from the last ')'.
 struct ProcStat {
+  char state = '?';               // field 3: R, S, D, T, t, Z...
   std::uint64_t utime_ticks = 0;  // field 14
   std::uint64_t stime_ticks = 0;  // field 15
   std::uint64_t num_threads = 0;  // field 20
