@@ -1,6 +1,7 @@
 #include "proto/message.h"
 
 #include "proto/frame.h"
+#include "proto/json_text.h"
 
 namespace pat::proto {
 
@@ -13,16 +14,17 @@ Error invalid(std::string message) { return Error::make(ErrorCode::InvalidMessag
 std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::optional<json> parse_object(std::string_view frame, Error& error) {
-  json value = json::parse(frame, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    error = invalid("message is not valid JSON");
+  auto parsed = parse_json_text(frame);
+  if (auto* rejection = std::get_if<JsonRejection>(&parsed)) {
+    error = invalid("message is " + rejection->message);
     return std::nullopt;
   }
+  json& value = std::get<json>(parsed);
   if (!value.is_object()) {
     error = invalid("message is not a JSON object");
     return std::nullopt;
   }
-  return value;
+  return std::move(value);
 }
 
 // Reads an optional boolean member; a wrong type is an error, not a default.

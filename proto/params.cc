@@ -78,4 +78,34 @@ const nlohmann::json* ParamReader::optional_object(const char* name) const {
   return value;
 }
 
+void ParamReader::check_no_nul(const char* name, const std::string& value) const {
+  if (value.find('\0') != std::string::npos) fail(name, "text without NUL characters");
+}
+
+std::optional<std::string> ParamReader::optional_c_string(const char* name) const {
+  auto value = optional_string(name);
+  if (value) check_no_nul(name, *value);
+  return value;
+}
+
+std::string ParamReader::c_string(const char* name) const {
+  auto value = string(name);
+  check_no_nul(name, value);
+  return value;
+}
+
+std::optional<std::vector<std::string>> ParamReader::optional_c_string_array(const char* name) const {
+  auto values = optional_string_array(name);
+  if (values) {
+    for (const auto& value : *values) check_no_nul(name, value);
+  }
+  return values;
+}
+
+std::vector<std::string> ParamReader::c_string_array(const char* name) const {
+  auto values = string_array(name);
+  for (const auto& value : values) check_no_nul(name, value);
+  return values;
+}
+
 }  // namespace pat::proto

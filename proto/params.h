@@ -27,9 +27,18 @@ class ParamReader {
   std::optional<std::vector<std::string>> optional_string_array(const char* name) const;
   const nlohmann::json* optional_object(const char* name) const;
 
+  // Strings handed to the kernel as C strings (a path, argv, env): a NUL
+  // inside would silently cut them there ("/bin/sh\u0000junk" would run
+  // /bin/sh), so one is refused instead.
+  std::string c_string(const char* name) const;
+  std::optional<std::string> optional_c_string(const char* name) const;
+  std::vector<std::string> c_string_array(const char* name) const;
+  std::optional<std::vector<std::string>> optional_c_string_array(const char* name) const;
+
  private:
   const nlohmann::json* find(const char* name) const;  // nullptr when absent or null
   [[noreturn]] void fail(const char* name, const char* expected) const;
+  void check_no_nul(const char* name, const std::string& value) const;
   const nlohmann::json& params_;
 };
 

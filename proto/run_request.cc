@@ -1,5 +1,6 @@
 #include "proto/run_request.h"
 
+#include "proto/json_text.h"
 #include "proto/params.h"
 #include "proto/rlimits.h"
 
@@ -13,7 +14,7 @@ namespace {
 }
 
 std::string absolute_path(const ParamReader& params, const char* name, std::optional<std::string> fallback) {
-  auto value = fallback ? params.optional_string(name).value_or(*fallback) : params.string(name);
+  auto value = fallback ? params.optional_c_string(name).value_or(*fallback) : params.c_string(name);
   if (value.empty() || value.front() != '/') invalid(name, "an absolute path");
   return value;
 }
@@ -22,8 +23,8 @@ std::string absolute_path(const ParamReader& params, const char* name, std::opti
 // descriptor's JSON.
 RunArguments read_arguments(const nlohmann::json& object) {
   ParamReader params(object);
-  RunArguments arguments{params.string_array("argv"),
-                         params.optional_string_array("env").value_or(std::vector<std::string>{})};
+  RunArguments arguments{params.c_string_array("argv"),
+                         params.optional_c_string_array("env").value_or(std::vector<std::string>{})};
   if (arguments.argv.empty()) invalid("argv", "a non-empty array of strings");
   return arguments;
 }
@@ -87,7 +88,10 @@ void RunRequest::load_arguments(std::string_view text) {
                       {{"parameter", "fds"}, {"expected", "JSON {argv, env} in a file"}});
   };
   if (text.size() > kMaxArgumentsBytes) throw fail("larger than allowed");
-  auto object = nlohmann::json::parse(text, nullptr, false);
+  // Depth-bounded like every JSON text pat receives (proto/json_text.h).
+  auto parsed = parse_json_text(text);
+  if (auto* rejection = std::get_if<JsonRejection>(&parsed)) throw fail(rejection->message);
+  const auto& object = std::get<nlohmann::json>(parsed);
   if (!object.is_object()) throw fail("not a JSON object");
   arguments = read_arguments(object);
 }

@@ -28,6 +28,9 @@ packages=(
   # pat-python's non-PIC build links Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
+  # the fuzz targets (tests/fuzz, bench/fuzz.sh): Debian's clang 14 with
+  # libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
   # the man pages (man/): scdoc converts them, man-db's man checks them
   scdoc man-db
   # the Debian package (debian/) and its test (scripts/test-package.sh)

@@ -5,11 +5,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "base/unique_fd.h"
+#include "tracer/proc_text.h"
 
 namespace pat::tracer {
 
@@ -22,13 +23,12 @@ std::optional<pid_t> thread_group_of(pid_t tid) {
   std::string path = "/proc/" + std::to_string(tid) + "/status";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
-  char buf[4096];
-  ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
+  char buf[4096];  // Tgid is the 4th line (fs/proc/array.c)
+  ssize_t n = ::read(fd.get(), buf, sizeof(buf));
   if (n <= 0) return std::nullopt;
-  buf[n] = '\0';
-  const char* line = std::strstr(buf, "\nTgid:");
-  if (line == nullptr) return std::nullopt;
-  return static_cast<pid_t>(std::strtol(line + 6, nullptr, 10));
+  auto tgid = parse_status_number(std::string_view(buf, static_cast<std::size_t>(n)), "Tgid");
+  if (!tgid || *tgid == 0 || *tgid > static_cast<std::uint64_t>(std::numeric_limits<pid_t>::max())) return std::nullopt;
+  return static_cast<pid_t>(*tgid);
 }
 
 std::optional<std::string> executable_of(pid_t pid) {

@@ -3,6 +3,10 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include "tracer/proc_text.h"
+
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -11,47 +15,35 @@ namespace pat::tracer {
 
 namespace {
 
-// "Name:   1234 kB" lines of /proc/PID/status and smaps_rollup.
-std::optional<std::uint64_t> kb_field(const std::string& path, const std::string& name) {
+std::optional<std::string> read_whole(const std::string& path) {
   std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + ":", 0) != 0) continue;
-    std::istringstream fields(line.substr(name.size() + 1));
-    std::uint64_t kb = 0;
-    if (fields >> kb) return kb * 1024;
-  }
-  return std::nullopt;
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "Name:   1234 kB" lines of /proc/PID/status and smaps_rollup, in bytes.
+std::optional<std::uint64_t> kb_field(const std::string& path, std::string_view name) {
+  auto text = read_whole(path);
+  if (!text) return std::nullopt;
+  auto kb = parse_status_number(*text, name);
+  if (!kb) return std::nullopt;
+  return *kb * 1024;
 }
 
 }  // namespace
 
 std::optional<TaskStats> read_task_stats(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return std::nullopt;
-  // The command name (field 2) may hold spaces and parentheses: fields are
-  // counted from the last ')'. utime, stime are fields 14, 15 and
-  // num_threads field 20 (proc(5)), i.e. 12th, 13th and 18th after it.
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  long threads = 0;
-  TaskStats stats;
-  for (int index = 3; fields >> field; ++index) {
-    if (index == 3) stats.state = field.empty() ? '?' : field.front();
-    if (index == 14) utime = std::stoull(field);
-    if (index == 15) stime = std::stoull(field);
-    if (index == 20) {
-      threads = std::stol(field);
-      break;
-    }
-  }
+  auto text = read_whole("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return std::nullopt;
+  auto stat = parse_proc_stat(*text);
+  if (!stat) return std::nullopt;
   double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  stats.cpu_seconds = static_cast<double>(utime + stime) / ticks;
-  stats.threads = static_cast<int>(threads);
+  TaskStats stats;
+  stats.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks;
+  stats.threads = static_cast<int>(std::min<std::uint64_t>(stat->num_threads, INT32_MAX));
+  stats.state = stat->state;
   char cwd[PATH_MAX];
   ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof(cwd));
   if (n > 0) stats.cwd.assign(cwd, static_cast<std::size_t>(n));

@@ -21,6 +21,17 @@ struct ExecutableFile {
   std::string head;  // up to kernel::kBinprmBufSize bytes
 };
 
+// What may_open() would have refused, named for the message.
+const char* file_type(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    default: return "a special file";
+  }
+}
+
 LaunchError open_error(const std::string& path, int err) {
   switch (err) {
     case ENOENT:
@@ -34,23 +45,35 @@ LaunchError open_error(const std::string& path, int err) {
   }
 }
 
-// The checks of fs/exec.c do_open_execat(): a regular file, MAY_EXEC for the
-// caller, not on a noexec mount.
+// The checks of fs/exec.c do_open_execat() and fs/namei.c may_open(), made
+// without opening anything but a regular file. O_PATH resolves the name
+// without opening the file itself, so nothing a path can point at blocks or
+// stirs the host: a FIFO (whose open waits for a writer), a device (whose
+// open may act: a tape rewinds), a socket (whose open fails with ENXIO). As
+// may_open() does for MAY_EXEC, anything but a regular file is EACCES.
 std::variant<ExecutableFile, LaunchError> open_executable(int cwd_fd, const std::string& path) {
-  UniqueFd fd(::openat(cwd_fd, path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return open_error(path, errno);
+  UniqueFd located(::openat(cwd_fd, path.c_str(), O_PATH | O_CLOEXEC));
+  if (!located) return open_error(path, errno);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return LaunchError::internal(path + ": fstat: " + std::strerror(errno));
+  if (::fstat(located.get(), &st) != 0) return LaunchError::internal(path + ": fstat: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return LaunchError::not_executable(path, "is a directory");
-  if (!S_ISREG(st.st_mode)) return LaunchError::not_executable(path, "not a regular file");
+  if (!S_ISREG(st.st_mode)) {
+    return LaunchError::not_executable(path, std::string("is ") + file_type(st.st_mode) + ", not a regular file");
+  }
   // noexec first: access(X_OK) fails there too, but only says EACCES.
   struct statvfs vfs;
-  if (::fstatvfs(fd.get(), &vfs) != 0) return LaunchError::internal(path + ": fstatvfs: " + std::strerror(errno));
+  if (::fstatvfs(located.get(), &vfs) != 0) return LaunchError::internal(path + ": fstatvfs: " + std::strerror(errno));
   if (vfs.f_flag & ST_NOEXEC) return LaunchError::not_executable(path, "on a filesystem mounted noexec");
   // AT_EACCESS: check with the effective ids, as execve does. On the fd
   // itself (faccessat2, AT_EMPTY_PATH) so a renamed path cannot swap files.
-  if (::faccessat(fd.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0)
+  if (::faccessat(located.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0)
     return LaunchError::not_executable(path, std::strerror(errno));
+  // Now open that very inode for reading, through its /proc magic link:
+  // whatever happened to the name since, this is the regular file checked
+  // above. The kernel checks read permission as for any open.
+  std::string self_link = "/proc/self/fd/" + std::to_string(located.get());
+  UniqueFd fd(::open(self_link.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return open_error(path, errno);
 
   ExecutableFile file{std::move(fd), static_cast<std::uint64_t>(st.st_size), {}};
   file.head.resize(kernel::kBinprmBufSize);
@@ -125,11 +148,18 @@ std::variant<ResolvedProgram, LaunchError> resolve_program(int cwd_fd, const std
                                                            const std::string& search_path) {
   std::string current = path;
   std::vector<std::string> current_argv = argv;
-  for (int depth = 0;; ++depth) {
+  // `rewrites` counts the `#!` rewrites that led to `current`. As in the
+  // kernel, the file one rewrite too many leads to is opened (its open
+  // errors come first) but never looked at.
+  for (int rewrites = 0;; ++rewrites) {
     auto opened = open_executable(cwd_fd, current);
     if (auto* error = std::get_if<LaunchError>(&opened)) {
-      if (depth > 0) error->message += " (interpreter of " + path + ")";
+      if (rewrites > 0) error->message += " (interpreter of " + path + ")";
       return *error;
+    }
+    if (rewrites > kernel::kMaxInterpreterRewrites) {
+      return LaunchError::not_executable(path, std::string("too many levels of #! interpreters (") +
+                                                   std::strerror(ELOOP) + ")");
     }
     auto& file = std::get<ExecutableFile>(opened);
     if (!is_script(file.head)) {
@@ -143,7 +173,6 @@ std::variant<ResolvedProgram, LaunchError> resolve_program(int cwd_fd, const std
       }
       return resolved;
     }
-    if (depth == kernel::kMaxInterpreterDepth) return LaunchError::not_executable(path, "too many levels of #! interpreters");
     auto shebang = parse_shebang(file.head);
     if (!shebang) return LaunchError::not_executable(current, "bad #! line (no interpreter, or one too long)");
     if (auto name = env_program_name(*shebang)) {

@@ -10,8 +10,15 @@
 // program: inlined into the child's one function, no stack protector (it
 // reads the canary through %fs) and no sanitizer instrumentation (ASan's
 // runtime keeps per-thread state in TLS).
+// (clang, which builds the fuzz targets, spells two of these its own way,
+// and must also leave out libFuzzer's coverage callbacks.)
+#if defined(__clang__)
+#define PAT_CHILD_CODE \
+  [[gnu::always_inline, clang::no_stack_protector, clang::no_sanitize("address", "undefined", "coverage")]] inline
+#else
 #define PAT_CHILD_CODE \
   [[gnu::always_inline, gnu::no_stack_protector, gnu::no_sanitize("address", "undefined")]] inline
+#endif
 
 namespace pat::tracer::raw {
 

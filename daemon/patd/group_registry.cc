@@ -7,6 +7,8 @@
 #include "proto/group_object.h"
 #include "proto/interface.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +26,15 @@ namespace {
 
 constexpr std::chrono::milliseconds kHostStartTimeout{10'000};
 constexpr std::chrono::milliseconds kWatchRetryDelay{1'000};
+constexpr std::chrono::milliseconds kExitPollInterval{1'000};
+
+// Whether the host has exited, asked without blocking and without a new
+// descriptor: a pidfd polls readable once its process has exited
+// (pidfd_open(2)).
+bool host_has_exited(const Group& group) {
+  pollfd exited{group.host_pidfd.get(), POLLIN, 0};
+  return ::poll(&exited, 1, 0) == 1 && (exited.revents & POLLIN) != 0;
+}
 
 // patd's one wait: for a host it started (its child), once its pidfd says it
 // exited. Members are their host's children and reaped there
@@ -133,6 +144,8 @@ asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string&
     co_await wait_until_ready(*group, std::move(started->ready));
     group->link.expect_host_pid(group->host_pid);
     group->snapshot = co_await group->link.describe();
+    // It may have exited since it answered: watch_exit forgot it then.
+    if (group->exited.is_set()) throw host_unavailable(name, "host exited while starting");
   } catch (const ErrorReply& e) {
     failure = e;
   }
@@ -207,10 +220,39 @@ asio::awaitable<void> GroupRegistry::destroy(std::shared_ptr<Group> group, bool 
   forget(group, "destroyed");
 }
 
+// Only a pidfd that polls readable means the host exited. When no
+// descriptor is free for the asynchronous wait (EMFILE under load), patd
+// looks again every kExitPollInterval: taking the failed wait for an exit
+// forgot running hosts, which then ran on unknown and ended as zombies
+// (issue 13, 1.2).
 asio::awaitable<void> GroupRegistry::watch_exit(std::shared_ptr<Group> group) {
-  asio::posix::stream_descriptor pidfd(io_, ::dup(group->host_pidfd.get()));
-  boost::system::error_code ec;
-  co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  asio::steady_timer retry(io_);
+  bool warned = false;
+  while (!host_has_exited(*group)) {
+    boost::system::error_code ec;
+    UniqueFd watch(::fcntl(group->host_pidfd.get(), F_DUPFD_CLOEXEC, 0));
+    if (watch) {
+      asio::posix::stream_descriptor pidfd(io_);
+      pidfd.assign(watch.get(), ec);
+      if (!ec) {
+        (void)watch.release();
+        co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) continue;
+      }
+    } else {
+      ec.assign(errno, boost::system::system_category());
+    }
+    if (ec == asio::error::operation_aborted) co_return;  // patd is stopping
+    if (!warned) {
+      spdlog::warn("event=host.watch_degraded group={} host_pid={} error={} poll_ms={}", group->name,
+                   group->host_pid, log_quote(ec.message()), kExitPollInterval.count());
+      warned = true;
+    }
+    retry.expires_after(kExitPollInterval);
+    co_await retry.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+  }
   spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, host_exit_field(*group));
   group->exited.set();
   if (group->state != Group::State::Destroying) forget(group, "host exited");

@@ -6,11 +6,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 
 namespace pat::patd {
@@ -26,6 +29,7 @@ struct ChildPlan {
   const HostSpec* spec;
   int ready_write;
   int dev_null;
+  int host_binary;  // pat-host, opened by patd while still root (see start_host)
 };
 
 [[noreturn]] void child_fail(int ready_fd, const char* step) {
@@ -69,15 +73,18 @@ bool clear_capability_sets() {
   if (::setsid() < 0) child_fail(plan.ready_write, "setsid");
   // fds: 0,1 -> /dev/null; 2 stays patd's stderr (the journal under systemd);
   // 3 -> the ready pipe; nothing else crosses into the owner's process.
-  // Lift both out of the way first: either may sit on 0, 1 or 3 already, and
-  // dup2(fd, fd) would keep its close-on-exec flag.
+  // Lift all three out of the way first: any may sit on 0, 1 or 3 already,
+  // and dup2(fd, fd) would keep its close-on-exec flag.
   int ready_high = ::fcntl(plan.ready_write, F_DUPFD, 100);
   int null_high = ::fcntl(plan.dev_null, F_DUPFD, 100);
-  if (ready_high < 0 || null_high < 0) child_fail(plan.ready_write, "fcntl F_DUPFD");
+  int binary = ::fcntl(plan.host_binary, F_DUPFD_CLOEXEC, 100);
+  if (ready_high < 0 || null_high < 0 || binary < 0) child_fail(plan.ready_write, "fcntl F_DUPFD");
   if (::dup2(null_high, 0) < 0 || ::dup2(null_high, 1) < 0) child_fail(ready_high, "dup2");
   if (::dup2(ready_high, 3) < 0) child_fail(ready_high, "dup2");
   int ready = 3;
-  if (::close_range(4, ~0U, 0) != 0) child_fail(ready, "close_range");
+  // Close-on-exec rather than closed: the binary's fd must live until
+  // execveat, and is gone the moment it succeeds.
+  if (::close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fail(ready, "close_range");
   if (::chdir("/") != 0) child_fail(ready, "chdir /");
   const auto& cred = spec.credentials;
   if (::setgroups(cred.groups.size(), cred.groups.data()) != 0) child_fail(ready, "setgroups");
@@ -88,8 +95,8 @@ bool clear_capability_sets() {
   // Members set no_new_privs for their seccomp filter anyway; setting it here
   // means nothing the host runs can regain privilege through a setuid file.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(ready, "PR_SET_NO_NEW_PRIVS");
-  ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
-  child_fail(ready, "execve pat-host");
+  ::syscall(SYS_execveat, binary, "", plan.argv.data(), plan.envp.data(), AT_EMPTY_PATH);
+  child_fail(ready, "execveat pat-host");
 }
 
 }  // namespace
@@ -109,18 +116,35 @@ Result<StartedHost> start_host(const HostSpec& spec) {
 
   UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return last_error("open /dev/null");
+  // Opened here, as root, and executed from this fd after the child has
+  // become the owner: the owner may not be able to reach the file by its
+  // path (a build tree under /root, mode 0700), and needs only the execute
+  // permission on the file itself (issue 13, 4). pat-host opens nothing of
+  // pat's by path afterwards; /proc/PID/exe still shows that path.
+  UniqueFd host_binary(::open(spec.host_binary.c_str(), O_PATH | O_CLOEXEC));
+  if (!host_binary) return last_error("open " + spec.host_binary);
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return last_error("pipe2");
   UniqueFd ready_read(pipe_fds[0]), ready_write(pipe_fds[1]);
   plan.ready_write = ready_write.get();
   plan.dev_null = dev_null.get();
+  plan.host_binary = host_binary.get();
 
   pid_t pid = ::fork();
   if (pid < 0) return last_error("fork");
   if (pid == 0) run_child(plan);
 
+  // Without its pidfd patd could neither watch nor reap the host: it would
+  // run on unknown to patd, then stay a zombie (issue 13, 1.2: EMFILE here
+  // under load). The pid is our unreaped child, so it cannot have been
+  // reused: kill it and reap it at once.
   auto pidfd = pidfd_open(pid);
-  if (!pidfd) return pidfd.error();
+  if (!pidfd) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return pidfd.error();
+  }
   return StartedHost{pid, std::move(pidfd.value()), std::move(ready_read)};
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 
 using namespace pat::testing;
 using nlohmann::json;
@@ -70,7 +71,7 @@ TEST_CASE("names are checked and duplicates refused") {
   auto again = patd.patctl({"group", "create", "dup"});
   CHECK(again.exit_code == 1);
   CHECK(again.err.find("io.pat.GroupExists") != std::string::npos);
-  for (const char* bad : {"has space", "slash/name", "..", std::string(65, 'x').c_str(), "semi;colon"}) {
+  for (const std::string& bad : std::vector<std::string>{"has space", "slash/name", "..", std::string(65, 'x'), "semi;colon"}) {
     auto result = patd.patctl({"group", "create", bad});
     CAPTURE(bad);
     CHECK(result.exit_code == 1);
@@ -133,6 +134,44 @@ TEST_CASE("an unprivileged user sees only their own groups") {
   REQUIRE(theirs.size() == 1);
   CHECK(theirs[0]["name"] == "theirs");
   CHECK(patd.patctl_as("pat-test", {"group", "destroy", "theirs"}).exit_code == 0);
+}
+
+TEST_CASE("pat installed where only root may enter: another user's host and members still start") {
+  // CI runs from /root/project (mode 0700 above it): patd must start pat-host
+  // from a file it opened as root, not by a path the owner cannot walk.
+  uid_t uid = ensure_test_user("pat-test");
+  char templ[] = "/tmp/pat-root-only-XXXXXX";
+  REQUIRE(::mkdtemp(templ) != nullptr);  // 0700, owned by root
+  const std::filesystem::path prefix = std::string(templ) + "/prefix";
+  for (const char* binary : {"bin/patd", "bin/patctl", "libexec/pat/pat-host"}) {
+    std::filesystem::create_directories((prefix / binary).parent_path());
+    std::filesystem::copy_file(std::filesystem::path(bin_dir()) / ".." / binary, prefix / binary);
+  }
+  REQUIRE(::access(templ, X_OK) == 0);
+  {
+    PatdOptions options;
+    options.bin_dir = (prefix / "bin").string();
+    PatdInstance patd(std::make_shared<RuntimeDirectory>(), options);
+    auto created = patd.patctl_as("pat-test", {"group", "create", "theirs", "--json"});
+    INFO(created.err);
+    REQUIRE(created.exit_code == 0);
+    pid_t host = host_pid_of(json::parse(created.out));
+    CHECK(proc_status_field(host, "Uid").value_or("").rfind(std::to_string(uid) + "\t", 0) == 0);
+    // Started from that file, and holding no descriptor of it.
+    auto proc = "/proc/" + std::to_string(host);
+    CHECK(std::filesystem::read_symlink(proc + "/exe") == prefix / "libexec/pat/pat-host");
+    for (const auto& fd : std::filesystem::directory_iterator(proc + "/fd")) {
+      CAPTURE(fd.path());
+      std::error_code ignored;
+      CHECK(std::filesystem::read_symlink(fd.path(), ignored).filename() != "pat-host");
+    }
+    auto run = patd.patctl_as("pat-test", {"run", "--group", "theirs", "--", "/bin/sh", "-c", "echo $(id -u) member"});
+    INFO(run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out == std::to_string(uid) + " member\n");
+    CHECK(patd.patctl_as("pat-test", {"group", "destroy", "theirs"}).exit_code == 0);
+  }
+  std::filesystem::remove_all(templ);
 }
 
 TEST_CASE("groups outlive patd: kill -9, restart, same hosts") {

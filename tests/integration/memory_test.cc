@@ -52,7 +52,7 @@ constexpr long long kMiB = 1 << 20;
 
 }  // namespace
 
-TEST_CASE("50 sequential numpy members leave the group's RSS and mapped size where the first left them") {
+TEST_CASE("50 sequential numpy members leave the group's RSS and mapped size where the first left them" * doctest::test_suite("accounting")) {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "churn"}).exit_code == 0);
   const std::string script = "import numpy; x = bytearray(64 << 20); x[::4096] = b'x' * len(x[::4096])";
@@ -74,7 +74,7 @@ TEST_CASE("50 sequential numpy members leave the group's RSS and mapped size whe
   CHECK(after_first.rss < 64 * kMiB);
 }
 
-TEST_CASE("a member whose threads map and leak memory is fully reclaimed") {
+TEST_CASE("a member whose threads map and leak memory is fully reclaimed" * doctest::test_suite("accounting")) {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "threads"}).exit_code == 0);
   REQUIRE(patd.patctl({"run", "-g", "threads", "/bin/true"}).exit_code == 0);  // warm the host up
@@ -88,7 +88,7 @@ TEST_CASE("a member whose threads map and leak memory is fully reclaimed") {
   CHECK(after.rss <= before.rss + kMiB);
 }
 
-TEST_CASE("a member killed with SIGKILL is fully reclaimed") {
+TEST_CASE("a member killed with SIGKILL is fully reclaimed" * doctest::test_suite("accounting")) {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "killed"}).exit_code == 0);
   REQUIRE(patd.patctl({"run", "-g", "killed", "/bin/true"}).exit_code == 0);
@@ -109,7 +109,7 @@ TEST_CASE("a member killed with SIGKILL is fully reclaimed") {
   CHECK(after.rss <= before.rss + kMiB);
 }
 
-TEST_CASE("a member that execs out is fully reclaimed while the new program runs") {
+TEST_CASE("a member that execs out is fully reclaimed while the new program runs" * doctest::test_suite("accounting")) {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "execer"}).exit_code == 0);
   REQUIRE(patd.patctl({"run", "-g", "execer", "/bin/true"}).exit_code == 0);

@@ -266,7 +266,7 @@ TEST_CASE("a receiver blocked on a channel whose only sender is killed gets Peer
   CHECK(sender.wait(std::chrono::milliseconds(20'000)) == 128 + SIGKILL);
 }
 
-TEST_CASE("no RSS growth over 2,000 messages carrying 1 MiB buffers") {
+TEST_CASE("no RSS growth over 2,000 messages carrying 1 MiB buffers" * doctest::test_suite("accounting")) {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "rss"}).exit_code == 0);
   // A fresh 1 MiB buffer per message, every page written, through a channel

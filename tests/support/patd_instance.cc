@@ -1,6 +1,9 @@
 #include "tests/support/patd_instance.h"
 
+#include "base/unique_fd.h"
+
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -91,8 +94,14 @@ Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOp
 }
 
 Completed PatdInstance::patctl_as(const std::string& user, const std::vector<std::string>& args) const {
+  // setpriv executes patctl through an fd opened here, as root, and inherited
+  // (no O_CLOEXEC): the build tree may sit where only root may enter
+  // (/root/project in CI), and exec through /proc/self/fd needs only the x
+  // bit of the file itself, as patd's execveat of pat-host does.
+  pat::UniqueFd binary(::open((bin_dir_ + "/patctl").c_str(), O_PATH));
+  REQUIRE(binary);
   std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
-                                   bin_dir_ + "/patctl", "--socket", socket()};
+                                   "/proc/self/fd/" + std::to_string(binary.get()), "--socket", socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv);
 }

@@ -16,12 +16,31 @@ RawClient::RawClient(const std::string& socket_path) {
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) fd_ = std::move(fd);
 }
 
-bool RawClient::write_all(const std::string& bytes) {
+bool RawClient::write_all(const std::string& bytes) { return write_all(bytes, {}); }
+
+bool RawClient::write_all(const std::string& bytes, const std::vector<int>& fds) {
   std::size_t done = 0;
+  bool fds_sent = fds.empty();
   while (done < bytes.size()) {
-    ssize_t n = ::send(fd_.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    iovec iov{const_cast<char*>(bytes.data()) + done, bytes.size() - done};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control;
+    if (!fds_sent) {
+      control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
+    fds_sent = true;
     done += static_cast<std::size_t>(n);
   }
   return true;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pat::testing {
 
@@ -16,6 +17,8 @@ class RawClient {
   bool connected() const { return fd_.valid(); }
   // Writes everything; false if the peer closed (EPIPE/ECONNRESET).
   bool write_all(const std::string& bytes);
+  // The same, with `fds` passed (SCM_RIGHTS) beside the first byte.
+  bool write_all(const std::string& bytes, const std::vector<int>& fds);
   // The next NUL-terminated frame (without the NUL), nullopt on EOF/timeout.
   std::optional<std::string> read_frame(std::chrono::milliseconds timeout = std::chrono::milliseconds(5'000));
   // True if the peer closed the connection within `timeout`.

@@ -6,10 +6,13 @@
 #include <linux/kcmp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "tests/support/kcmp.h"
@@ -34,7 +37,7 @@ LaunchError launch_error_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("bad programs give the right LaunchError and leave the host unharmed") {
+TEST_CASE("bad programs give the right LaunchError and leave the host unharmed" * doctest::test_suite("accounting")) {
   const std::string dir = temp_dir();
   const std::string elf = read_file("/bin/true");
   REQUIRE(elf.size() > 4096);
@@ -92,13 +95,42 @@ TEST_CASE("bad programs give the right LaunchError and leave the host unharmed")
     write_file(dir + "/loop", "#!" + dir + "/loop\n", 0755);
     LaunchError e = launch_error_of(dir + "/loop");
     CHECK(e.kind == LaunchError::Kind::NotExecutable);
-    CHECK(e.message == dir + "/loop: too many levels of #! interpreters");
+    CHECK(e.message == dir + "/loop: too many levels of #! interpreters (Too many levels of symbolic links)");
+  }
+  SUBCASE("a FIFO, a socket and a device are refused at once, never opened (execve: EACCES)") {
+    REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0755) == 0);
+    auto started = std::chrono::steady_clock::now();
+    LaunchError fifo = launch_error_of(dir + "/fifo");
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));  // open() would wait for a writer
+    CHECK(fifo.kind == LaunchError::Kind::NotExecutable);
+    CHECK(fifo.message == dir + "/fifo: is a FIFO, not a regular file");
+
+    pat::UniqueFd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::string socket_path = dir + "/socket";
+    REQUIRE(socket_path.size() < sizeof(address.sun_path));
+    std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    REQUIRE(::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+    ::chmod(socket_path.c_str(), 0755);
+    LaunchError sock = launch_error_of(socket_path);
+    CHECK(sock.kind == LaunchError::Kind::NotExecutable);  // open() would have said ENXIO: an internal error
+    CHECK(sock.message == socket_path + ": is a socket, not a regular file");
+
+    LaunchError device = launch_error_of("/dev/null");
+    CHECK(device.kind == LaunchError::Kind::NotExecutable);
+    CHECK(device.message == "/dev/null: is a character device, not a regular file");
+    // As the script's interpreter too.
+    write_file(dir + "/via_fifo", "#!" + dir + "/fifo\n", 0755);
+    CHECK(launch_error_of(dir + "/via_fifo").kind == LaunchError::Kind::NotExecutable);
   }
 
   // Nothing was left mapped, and the host can still launch.
   CHECK(mapping_count() == maps_before);
   CHECK(run_member(spec_for("/bin/true", {"true"})).exit_code == 0);
-  for (const char* f : {"/noexec", "/text", "/arm", "/far", "/short", "/tiny", "/script", "/loop"}) ::unlink((dir + f).c_str());
+  for (const char* f : {"/noexec", "/text", "/arm", "/far", "/short", "/tiny", "/script", "/loop", "/fifo", "/socket",
+                        "/via_fifo"})
+    ::unlink((dir + f).c_str());
   ::rmdir(dir.c_str());
 }
 

@@ -75,7 +75,7 @@ TEST_CASE("a member dies when its host dies") {
   CHECK(::poll(&gone, 1, 5000) == 1);  // PR_SET_PDEATHSIG took it down
 }
 
-TEST_CASE("50 launches of a static program leave the mapping count where it was") {
+TEST_CASE("50 launches of a static program leave the mapping count where it was" * doctest::test_suite("accounting")) {
   const int before = mapping_count();
   for (int i = 0; i < 50; ++i) {
     RunResult r = run_member(spec_for(program("hello_static"), {"hello"}));
@@ -84,7 +84,7 @@ TEST_CASE("50 launches of a static program leave the mapping count where it was"
   CHECK(mapping_count() == before);
 }
 
-TEST_CASE("50 launches of /bin/true give back everything, what ld.so mapped included") {
+TEST_CASE("50 launches of /bin/true give back everything, what ld.so mapped included" * doctest::test_suite("accounting")) {
   const std::vector<std::string> before = mapping_lines();
   for (int i = 0; i < 50; ++i) {
     TestHost host;
