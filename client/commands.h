@@ -42,6 +42,12 @@ struct TopOptions {
 };
 int top_command(const GlobalOptions& global, const TopOptions& options);
 
+struct EventsOptions {
+  std::optional<std::string> group;  // only this group
+};
+// Follows the event stream until interrupted; 125 once patd goes away.
+int events_command(const GlobalOptions& global, const EventsOptions& options);
+
 // Shared by the commands: one call to patd. The reply's parameters, or the
 // exit code after the error went to stderr.
 struct CallOutcome {

@@ -84,17 +84,21 @@ bool PatdInstance::answering() const {
   return patctl({"status"}, RunOptions{.timeout = std::chrono::milliseconds(5'000)}).exit_code == 0;
 }
 
-Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOptions& options) const {
-  std::vector<std::string> argv = {bin_dir_ + "/patctl", "--socket", socket()};
+std::vector<std::string> PatdInstance::patctl_command(const std::vector<std::string>& args,
+                                                      const std::optional<std::string>& user) const {
+  std::vector<std::string> argv;
+  if (user) argv = {"setpriv", "--reuid=" + *user, "--regid=" + *user, "--init-groups"};
+  argv.insert(argv.end(), {bin_dir_ + "/patctl", "--socket", socket()});
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, options);
+  return argv;
+}
+
+Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOptions& options) const {
+  return run(patctl_command(args), options);
 }
 
 Completed PatdInstance::patctl_as(const std::string& user, const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
-                                   bin_dir_ + "/patctl", "--socket", socket()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
+  return run(patctl_command(args, user));
 }
 
 nlohmann::json PatdInstance::patctl_json(const std::vector<std::string>& args) const {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ class PatdInstance {
   Background& process() { return *process_; }
 
   Completed patctl(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  // The argv that runs patctl on this daemon (as `user`, through setpriv(1)),
+  // for starting it in the background.
+  std::vector<std::string> patctl_command(const std::vector<std::string>& args,
+                                          const std::optional<std::string>& user = std::nullopt) const;
   // patctl run as another user through setpriv(1).
   Completed patctl_as(const std::string& user, const std::vector<std::string>& args) const;
   // patctl ... --json, expecting success; the parsed output.
