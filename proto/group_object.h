@@ -32,6 +32,9 @@ struct MemberEntry {
   std::optional<double> cpu_seconds;
   std::optional<int> threads;
   std::optional<std::uint64_t> mapped_bytes, resident_bytes;
+  // With usage: its scheduling state (/proc/PID/stat's letter: R, S, T...)
+  // and working directory, which are its own (ps cannot show the latter).
+  std::optional<std::string> process_state, cwd;
   nlohmann::json to_json() const;
 };
 
@@ -62,6 +65,16 @@ struct MemoryEntry {
   nlohmann::json to_json() const;
 };
 
+// io.pat.StaleBuild: a program's non-PIC build the host passed over because
+// an update changed what it was linked from (tracer/nonpic_build.h); its
+// members run the program itself. `group` is set in Daemon.Status only.
+struct StaleBuildEntry {
+  std::string build;
+  std::string reason;
+  std::optional<std::string> group;
+  nlohmann::json to_json() const;
+};
+
 // io.pat.Group.
 struct GroupObject {
   std::string name;
@@ -74,6 +87,7 @@ struct GroupObject {
   bool allow_cross_mapping = false;
   std::vector<MemberEntry> members;
   std::vector<ExitEntry> recent_exits;  // newest first
+  std::vector<StaleBuildEntry> stale_builds;
   MemoryEntry memory;
   nlohmann::json to_json() const;
 };
@@ -93,7 +107,8 @@ bool is_valid_group_name(std::string_view name);
 
 // nullopt when `group` has the required fields with the right types:
 // name, owner_uid, owner_gid, host_pid, created, members[] (pid, argv, state),
-// recent_exits[]. Otherwise what is wrong, for the log.
+// recent_exits[], and stale_builds[] (build, reason) if present. Otherwise
+// what is wrong, for the log.
 std::optional<std::string> check_group_object(const nlohmann::json& group);
 
 // nullopt when `entry` (a members or recent_exits entry, named by `list`

@@ -39,16 +39,27 @@ type Member (
   cpu_seconds: ?float,
   threads: ?int,
   mapped_bytes: ?int,
-  resident_bytes: ?int
+  resident_bytes: ?int,
+  # With usage: its state as /proc/PID/stat's letter (R, S, D, T stopped,
+  # t traced, Z) and its working directory.
+  process_state: ?string,
+  cwd: ?string
 )
 
-# One of a group's recent exits: exactly one of exit_code and signal.
+# One of a group's recent exits: exactly one of exit_code and signal. With
+# a signal, core_dumped (the kernel's WCOREDUMP, under the member's
+# RLIMIT_CORE); when true, core_file (the member's own core, absolute;
+# core_truncated when cut at RLIMIT_CORE) or core_error (why there is none).
 type Exit (
   pid: int,
   argv: []string,
   program: string,
   exit_code: ?int,
   signal: ?int,
+  core_dumped: ?bool,
+  core_file: ?string,
+  core_truncated: ?bool,
+  core_error: ?string,
   ended: string,
   duration_seconds: float
 )
@@ -78,6 +89,15 @@ type Memory (
   arena: ?Arena
 )
 
+# A program's non-PIC build passed over because a package update changed
+# what it was linked from: its members run the slower program itself.
+# group: in Daemon.Status only, which gathers those of the caller's groups.
+type StaleBuild (
+  build: string,
+  reason: string,
+  group: ?string
+)
+
 type Group (
   name: string,
   owner_uid: int,
@@ -92,6 +112,8 @@ type Group (
   members: []Member,
   # The last 32, newest first.
   recent_exits: []Exit,
+  # Empty unless the group passed over a stale non-PIC build.
+  stale_builds: []StaleBuild,
   memory: Memory
 )
 
@@ -113,7 +135,9 @@ error InternalError (reason: string)
 constexpr std::string_view kDaemonIdl = R"(# The daemon itself.
 interface io.pat.Daemon
 
-method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string)
+# stale_builds: those of the caller's groups.
+method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string,
+                    stale_builds: []io.pat.StaleBuild)
 
 # How a host that patd started ended: exactly one of the two.
 type HostExit (exit_code: ?int, signal: ?int)
@@ -164,10 +188,15 @@ interface io.pat.Member
 # defaults to /, umask to 022. rlimits maps names such as "NOFILE" to
 # [soft, hard]; -1 means unlimited. argv and env too big for a message go
 # as {"argv", "env"} JSON in a sealed memfd passed as a fourth descriptor,
-# with arguments_in_fd instead of argv and env.
+# with arguments_in_fd instead of argv and env. With stopped, the member
+# stops itself (SIGSTOP) just before its program's first instruction, and
+# the first reply comes once it is stopped: attach a debugger or tracer,
+# then SIGCONT it. The last reply's core fields are those of io.pat.Exit.
 method Run(group: ?string, new_group: ?bool, program: string, argv: ?[]string, env: ?[]string,
-           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, group: string, exit_code: ?int, signal: ?int)
+           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool,
+           stopped: ?bool)
+    -> (pid: int, group: string, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string,
+        core_truncated: ?bool, core_error: ?string)
 method Signal(group: string, pid: int, signal: int) -> ()
 )";
 
@@ -182,8 +211,9 @@ method Describe() -> (group: io.pat.Group)
 method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member, exit: ?io.pat.Exit)
 # io.pat.Member.Run's request, without where to run.
 method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: ?bool, cwd: ?string,
-             umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, exit_code: ?int, signal: ?int)
+             umask: ?int, rlimits: ?[string][]int, detach: ?bool, stopped: ?bool)
+    -> (pid: int, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string, core_truncated: ?bool,
+        core_error: ?string)
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: ?bool, grace_ms: ?int) -> ()
 )";

@@ -15,6 +15,7 @@
 #include "daemon/host/member.h"
 #include "daemon/rpc/asio.h"
 #include "proto/run_request.h"
+#include "tracer/debugger_interface.h"
 #include "tracer/member_supervisor.h"
 
 #include <array>
@@ -58,12 +59,15 @@ class GroupHost : private tracer::MemberObserver {
   // tracer::MemberObserver: called by supervisor_.dispatch().
   void releasing(const tracer::SupervisedMember& member) override;
   void member_execed(const tracer::SupervisedMember& member) override;
+  void core_completed(const tracer::SupervisedMember& member, const Result<tracer::MemberCore>& core,
+                      double seconds) override;
   void member_exited(const tracer::SupervisedMember& member) override;
 
   // Runs the supervisor whenever it has something to do.
   void watch_supervisor();
   void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
   std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
+  void note_stale_build(const Member& member);
 
   asio::io_context& io_;
   HostConfig config_;
@@ -71,6 +75,7 @@ class GroupHost : private tracer::MemberObserver {
   MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
+  tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   tracer::MemberSupervisor supervisor_;
   GroupArena arena_;
   GroupDescription description_;
