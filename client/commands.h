@@ -43,6 +43,12 @@ struct TopOptions {
 };
 int top_command(const GlobalOptions& global, const TopOptions& options);
 
+struct EventsOptions {
+  std::optional<std::string> group;  // only this group
+};
+// Follows the event stream until interrupted; 125 once patd goes away.
+int events_command(const GlobalOptions& global, const EventsOptions& options);
+
 struct DebugOptions {
   long pid = 0;                       // a live member, or
   std::optional<std::string> core;    // --core CORE: a member's core file

@@ -160,6 +160,12 @@ int main(int argc, char** argv) {
   });
 
   RunOptions run_options;
+  EventsOptions events_options;
+  auto* events = app.add_subcommand("events", "Follow group and member events as they happen");
+  events->add_option("--group,-g", events_options.group, "Only this group");
+  json_flag(events);
+  events->callback([&] { exit_code = events_command(global, events_options); });
+
   auto* run = app.add_subcommand("run", "Run a program as a member of a group");
   auto* group_option = run->add_option("--group,-g", run_options.group, "The group to run in");
   auto* new_group_option =

@@ -1,5 +1,6 @@
 #include "proto/group_object.h"
 
+#include <chrono>
 #include <cmath>
 #include <ctime>
 
@@ -30,6 +31,8 @@ bool is_string_array(const nlohmann::json& value) {
   return true;
 }
 
+}  // namespace
+
 std::optional<std::string> check_process_entry(const nlohmann::json& entry, const char* list) {
   if (!entry.is_object()) return std::string(list) + " entry is not an object";
   if (!is_uint(entry, "pid")) return std::string(list) + " entry without a numeric pid";
@@ -37,8 +40,6 @@ std::optional<std::string> check_process_entry(const nlohmann::json& entry, cons
   if (argv == entry.end() || !is_string_array(*argv)) return std::string(list) + " entry without argv";
   return std::nullopt;
 }
-
-}  // namespace
 
 std::optional<std::string> check_group_object(const nlohmann::json& group) {
   if (!group.is_object()) return "group is not an object";
@@ -72,6 +73,10 @@ std::optional<std::string> check_group_object(const nlohmann::json& group) {
     }
   }
   return std::nullopt;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::size_t member_count(const nlohmann::json& group) { return group.at("members").size(); }

@@ -111,8 +111,15 @@ bool is_valid_group_name(std::string_view name);
 // what is wrong, for the log.
 std::optional<std::string> check_group_object(const nlohmann::json& group);
 
+// nullopt when `entry` (a members or recent_exits entry, named by `list`
+// in the message) has a numeric pid and argv.
+std::optional<std::string> check_process_entry(const nlohmann::json& entry, const char* list);
+
 // Member count of a checked group object.
 std::size_t member_count(const nlohmann::json& group);
+
+// The current time as the group object keeps times: unix seconds.
+double unix_now();
 
 // UTC timestamp in RFC 3339 form, e.g. "2026-11-27T10:00:00.123Z".
 std::string rfc3339_utc(double unix_seconds);

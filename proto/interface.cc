@@ -138,6 +138,28 @@ interface io.pat.Daemon
 # stale_builds: those of the caller's groups.
 method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string,
                     stale_builds: []io.pat.StaleBuild)
+
+# How a host that patd started ended: exactly one of the two.
+type HostExit (exit_code: ?int, signal: ?int)
+
+# Streams (call with "more": true) what happens from now on to the caller's
+# groups (every group, for root), or only to the group named. The first
+# reply is events.subscribed; then one reply per event:
+#   group.create (host_pid), group.destroy (reason),
+#   member.start, member.exec (member), member.exit (member, exit),
+#   member.refused (program, error, reason),
+#   host.died (host_pid, host_exit when patd started that host),
+#   group.oom: the kernel's OOM killer ended the group, which dies as one
+#     (members: how many members died with it, victim_pid: the process the
+#     kernel chose, reason: the kernel's log line), reported once instead
+#     of a SIGKILL per member;
+#   events.missed: this reader fell behind and lost `missed` events here.
+# A reader that stops reading never slows patd: its queue is bounded
+# (patd --event-queue-length).
+method Events(group: ?string)
+    -> (event: string, time: string, group: ?string, owner_uid: ?int, host_pid: ?int, member: ?io.pat.Member,
+        exit: ?io.pat.Exit, host_exit: ?HostExit, reason: ?string, error: ?string, program: ?string,
+        members: ?int, victim_pid: ?int, missed: ?int)
 )";
 
 constexpr std::string_view kGroupIdl = R"(# Groups: one shared address space each, owned by the uid that created it.

@@ -18,6 +18,7 @@ inline constexpr std::string_view kGetInfo = "org.varlink.service.GetInfo";
 inline constexpr std::string_view kGetInterfaceDescription = "org.varlink.service.GetInterfaceDescription";
 // io.pat.Daemon
 inline constexpr std::string_view kDaemonStatus = "io.pat.Daemon.Status";
+inline constexpr std::string_view kDaemonEvents = "io.pat.Daemon.Events";
 // io.pat.Group
 inline constexpr std::string_view kGroupCreate = "io.pat.Group.Create";
 inline constexpr std::string_view kGroupList = "io.pat.Group.List";

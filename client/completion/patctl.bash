@@ -36,13 +36,16 @@ _patctl() {
 
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "status group run top --socket --json --help --version" -- "$cur"))
+      COMPREPLY=($(compgen -W "status group run top events --socket --json --help --version" -- "$cur"))
       ;;
     status)
       COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
       ;;
     top)
       COMPREPLY=($(compgen -W "--group --interval --once --json --help" -- "$cur"))
+      ;;
+    events)
+      COMPREPLY=($(compgen -W "--group --json --help" -- "$cur"))
       ;;
     group)
       case "$subcommand" in

@@ -21,10 +21,6 @@ namespace {
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string hex(std::uintptr_t value) {
   std::ostringstream out;
   out << "0x" << std::hex << value;
@@ -102,7 +98,7 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
                      {{"name", config_.group}, {"members", members_.size()}});
   }
   spawned_any_ = true;
-  double requested = unix_now();
+  double requested = proto::unix_now();
   const LaunchRequestFacts facts{request.program, request.cwd};
   // Opened here, as the owner; the launcher checks it may be entered.
   UniqueFd cwd(::open(request.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -208,7 +204,7 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   if (it == members_.end()) return;
   auto member = it->second;
   members_.erase(it);
-  member->ended = unix_now();
+  member->ended = proto::unix_now();
   const auto& end = process.end();
   std::optional<proto::ExitEntry> exit;
   if (end.ok()) {

@@ -1,6 +1,7 @@
 #include "daemon/patd/control_api.h"
 
 #include "base/log.h"
+#include "proto/daemon_event.h"
 #include "proto/group_object.h"
 #include "proto/interface.h"
 #include "proto/params.h"
@@ -22,8 +23,17 @@ using proto::ParamReader;
 namespace {
 
 constexpr std::chrono::milliseconds kSpawnTimeout{30'000};
+// An event stream stops taking events from its queue while this much of
+// its replies waits to be read: the queue, bounded, absorbs the rest
+// (event_bus.h), never patd's memory.
+constexpr std::size_t kEventBacklogBytes = 64 << 10;
 
 HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.uid, peer.gid, peer.groups}; }
+
+// An ordinary function, not a lambda in the coroutine: see rpc/asio.h.
+void close_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<EventSubscription> subscription) {
+  notice.subscribe([subscription = std::move(subscription)] { subscription->close(); });
+}
 
 // The final Run reply: the first one plus how the member ended, which the
 // host must say (proto/exit_status.h).
@@ -38,6 +48,7 @@ json with_exit_status(json reply, const json& ended, const std::string& group) {
 
 void ControlApi::register_methods(rpc::Service& service) {
   service.add_method(proto::method::kDaemonStatus, this, &ControlApi::daemon_status);
+  service.add_method(proto::method::kDaemonEvents, this, &ControlApi::daemon_events);
   service.add_method(proto::method::kGroupCreate, this, &ControlApi::group_create);
   service.add_method(proto::method::kGroupList, this, &ControlApi::group_list);
   service.add_method(proto::method::kGroupShow, this, &ControlApi::group_show);
@@ -78,6 +89,40 @@ asio::awaitable<void> ControlApi::daemon_status(rpc::CallContext& call) {
               {"runtime_dir", facts_.runtime_dir},
               {"stale_builds", stale_builds}});
   co_return;
+}
+
+// Events: what happens from now on to the caller's groups, or to the one
+// named. Naming another user's group is refused; naming one that does not
+// exist yet follows it once the caller creates it.
+asio::awaitable<void> ControlApi::daemon_events(rpc::CallContext& call) {
+  if (!call.call().more) {
+    throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Daemon.Events streams replies: call it with \"more\": true");
+  }
+  EventFilter filter{call.peer().uid, call.peer().is_root(), ParamReader(call.params()).optional_string("group")};
+  if (filter.group) {
+    if (registry_.find(*filter.group)) {
+      authorized_group(call.peer(), *filter.group);
+    } else if (!proto::is_valid_group_name(*filter.group)) {
+      throw ErrorReply(ErrorCode::InvalidGroupName, "invalid group name \"" + *filter.group + "\"",
+                       {{"name", *filter.group}});
+    }
+  }
+  auto subscription = events_.subscribe(std::move(filter));
+  close_on_disconnect(call.disconnect(), subscription);
+  call.stream(proto::DaemonEvent(proto::event::kSubscribed).to_json());
+  while (auto event = co_await subscription->next()) {
+    call.stream(**event);
+    co_await call.drained_to(kEventBacklogBytes);
+  }
+  call.hang_up();  // closed: the caller left
+}
+
+void ControlApi::publish_refusal(const Group& group, const proto::RunRequest& request, const proto::Error& error) {
+  proto::DaemonEvent refused(proto::event::kMemberRefused, group.name, group.owner_uid);
+  refused.reason = error.message();
+  refused.error = error.name;
+  refused.program = request.program;
+  events_.publish(std::move(refused));
 }
 
 asio::awaitable<void> ControlApi::group_create(rpc::CallContext& call) {
@@ -140,7 +185,17 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
 
   auto spawn = co_await group->link.stream(proto::method::kHostSpawn, request.for_host().to_json(),
                                            std::move(call.fds()));
-  auto started = co_await spawn.next(kSpawnTimeout);
+  json started;
+  std::optional<ErrorReply> refusal;
+  try {
+    started = co_await spawn.next(kSpawnTimeout);
+  } catch (const ErrorReply& e) {
+    refusal = e;
+  }
+  if (refusal) {
+    publish_refusal(*group, request, refusal->error());
+    throw *refusal;
+  }
   auto pid = started.find("pid");
   if (pid == started.end() || !pid->is_number_integer()) {
     spawn.close();

@@ -7,6 +7,7 @@
 #include "daemon/patd/group_registry.h"
 #include "daemon/rpc/service.h"
 #include "daemon/rpc/unix_server.h"
+#include "proto/run_request.h"
 
 #include <chrono>
 
@@ -21,11 +22,13 @@ struct DaemonFacts {
 
 class ControlApi {
  public:
-  ControlApi(GroupRegistry& registry, const DaemonFacts& facts) : registry_(registry), facts_(facts) {}
+  ControlApi(GroupRegistry& registry, EventBus& events, const DaemonFacts& facts)
+      : registry_(registry), events_(events), facts_(facts) {}
   void register_methods(rpc::Service& service);
 
  private:
   asio::awaitable<void> daemon_status(rpc::CallContext& call);
+  asio::awaitable<void> daemon_events(rpc::CallContext& call);
   asio::awaitable<void> group_create(rpc::CallContext& call);
   asio::awaitable<void> group_list(rpc::CallContext& call);
   asio::awaitable<void> group_show(rpc::CallContext& call);
@@ -37,7 +40,11 @@ class ControlApi {
   // PermissionDenied otherwise.
   std::shared_ptr<Group> authorized_group(const rpc::PeerCredentials& peer, const std::string& name) const;
 
+  // A launch the host refused, as an event of the group.
+  void publish_refusal(const Group& group, const proto::RunRequest& request, const proto::Error& error);
+
   GroupRegistry& registry_;
+  EventBus& events_;
   const DaemonFacts& facts_;
 };
 

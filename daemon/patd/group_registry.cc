@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "base/pidfd.h"
+#include "daemon/patd/oom_kill_log.h"
 #include "proto/errors.h"
 #include "proto/exit_status.h"
 #include "proto/group_object.h"
@@ -39,16 +40,34 @@ bool host_has_exited(const Group& group) {
 // patd's one wait: for a host it started (its child), once its pidfd says it
 // exited. Members are their host's children and reaped there
 // (tracer/member_supervisor.h); hosts found again after a restart are not
-// patd's children and cannot be waited for. The status is the same type.
-std::string host_exit_field(const Group& group) {
-  if (!group.host_is_child) return "status=unknown";
+// patd's children and cannot be waited for (nullopt). The status is the same
+// type.
+std::optional<proto::ExitStatus> reap_host(const Group& group, std::string& log_field) {
+  log_field = "status=unknown";
+  if (!group.host_is_child) return std::nullopt;
   siginfo_t info{};
   if (::waitid(P_PIDFD, static_cast<id_t>(group.host_pidfd.get()), &info, WEXITED | WNOHANG) != 0) {
-    return "status=unknown error=" + log_quote(std::strerror(errno));
+    log_field += " error=" + log_quote(std::strerror(errno));
+    return std::nullopt;
   }
   auto status = proto::ExitStatus::from_siginfo(info);
-  return status ? status->log_field() : "status=unknown";
+  if (status) log_field = status->log_field();
+  return status;
 }
+
+// The group's pids as patd last heard them: the host and its members.
+std::vector<pid_t> group_pids(const Group& group) {
+  std::vector<pid_t> pids{group.host_pid};
+  if (group.snapshot.is_object()) {
+    for (const auto& member : group.snapshot.value("members", json::array())) pids.push_back(member.value("pid", 0));
+  }
+  return pids;
+}
+
+// The OOM killer's SIGKILL reaches the host before its log line is written
+// (mm/oom_kill.c sends the signal, then logs); a host that dies that fast is
+// looked for once more after this.
+constexpr std::chrono::milliseconds kOomLogDelay{200};
 
 // One log line per member event, built from the structured reply: a host's
 // strings are quoted, never pasted into the line.
@@ -88,8 +107,12 @@ json Group::to_json() const {
   return object;
 }
 
-GroupRegistry::GroupRegistry(asio::io_context& io, RuntimeDir runtime, std::string host_binary)
-    : io_(io), runtime_(std::move(runtime)), host_binary_(std::move(host_binary)) {}
+GroupRegistry::GroupRegistry(asio::io_context& io, RuntimeDir runtime, std::string host_binary, EventBus& events)
+    : io_(io), runtime_(std::move(runtime)), host_binary_(std::move(host_binary)), events_(events) {}
+
+proto::DaemonEvent GroupRegistry::group_event(std::string_view kind, const Group& group) const {
+  return proto::DaemonEvent(kind, group.name, group.owner_uid);
+}
 
 std::shared_ptr<Group> GroupRegistry::find(const std::string& name) const {
   auto it = groups_.find(name);
@@ -157,7 +180,14 @@ asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string&
   group->state = Group::State::Running;
   spdlog::info("event=group.created group={} owner_uid={} host_pid={} ephemeral={}", name, owner.uid,
                group->host_pid, options.ephemeral);
+  group->announced = true;
+  auto created = group_event(proto::event::kGroupCreate, *group);
+  created.host_pid = group->host_pid;
+  events_.publish(std::move(created));
   start_watching(group);
+  // The first member (an ephemeral group's only one) must not start before
+  // the host has a watcher to tell.
+  co_await group->watching.wait(kHostCallTimeout);
   co_return group;
 }
 
@@ -253,9 +283,48 @@ asio::awaitable<void> GroupRegistry::watch_exit(std::shared_ptr<Group> group) {
     co_await retry.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
   }
-  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, host_exit_field(*group));
+  std::string status_field;
+  auto status = reap_host(*group, status_field);
+  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, status_field);
   group->exited.set();
-  if (group->state != Group::State::Destroying) forget(group, "host exited");
+  if (group->state == Group::State::Destroying) co_return;  // destroy() forgets it
+  co_await report_host_end(group, status);
+}
+
+// A host ended without being asked to. Exit code 0 is an ephemeral group
+// ending with its member; a SIGKILL may be the OOM killer, which takes the
+// whole group (oom_kill_log.h) and is reported as such; anything else is
+// the host dying. Unknown statuses (hosts of an earlier patd) are judged
+// the same way, with "ephemeral" standing in for exit code 0.
+asio::awaitable<void> GroupRegistry::report_host_end(std::shared_ptr<Group> group,
+                                                     std::optional<proto::ExitStatus> status) {
+  bool clean = status ? status->is_exit() && status->exit_code() == 0 : group->ephemeral;
+  bool maybe_oom = !status || (status->is_signal() && status->signal() == SIGKILL);
+  if (!clean) {
+    auto pids = group_pids(*group);
+    auto oom = maybe_oom ? find_oom_kill(pids, group->known_since) : std::nullopt;
+    if (maybe_oom && !oom) {
+      asio::steady_timer delay(io_, kOomLogDelay);
+      co_await delay.async_wait(asio::use_awaitable);
+      oom = find_oom_kill(pids, group->known_since);
+    }
+    if (oom) {
+      spdlog::warn("event=group.oom group={} host_pid={} victim_pid={} members={} kernel={}", group->name,
+                   group->host_pid, oom->victim, pids.size() - 1, log_quote(oom->line));
+      auto event = group_event(proto::event::kGroupOom, *group);
+      event.host_pid = group->host_pid;
+      event.victim_pid = oom->victim;
+      event.members = pids.size() - 1;
+      event.reason = oom->line;
+      events_.publish(std::move(event));
+    } else {
+      auto event = group_event(proto::event::kHostDied, *group);
+      event.host_pid = group->host_pid;
+      event.host_exit = status;
+      events_.publish(std::move(event));
+    }
+  }
+  forget(group, clean ? "ended" : "host exited");
 }
 
 void GroupRegistry::start_watching(std::shared_ptr<Group> group) {
@@ -270,6 +339,7 @@ asio::awaitable<void> GroupRegistry::watch_events(std::shared_ptr<Group> group) 
       auto events = co_await group->link.stream(proto::method::kHostWatch, json::object());
       while (!events.finished()) {
         auto reply = co_await events.next(std::nullopt);
+        group->watching.set();  // the host registers its watcher before its first reply
         if (auto it = reply.find("group"); it != reply.end()) {
           if (auto problem = proto::check_group_object(*it)) {
             spdlog::warn("event=group.bad_description group={} problem={}", group->name, log_quote(*problem));
@@ -278,6 +348,9 @@ asio::awaitable<void> GroupRegistry::watch_events(std::shared_ptr<Group> group) 
           }
         }
         log_member_event(group->name, reply);
+        if (auto event = proto::member_event_from_host(group->name, group->owner_uid, reply)) {
+          events_.publish(std::move(*event));
+        }
       }
     } catch (const ErrorReply& e) {
       // The host is gone or restarting its socket (decided below), or it
@@ -333,6 +406,7 @@ asio::awaitable<void> GroupRegistry::adopt(RuntimeDir::GroupDirEntry entry) {
   }
   group->host_pidfd = std::move(pidfd.value());
   group->state = Group::State::Running;
+  group->announced = true;  // not created now, but its end will be news
   groups_[entry.name] = group;
   spdlog::info("event=group.rediscovered group={} owner_uid={} host_pid={}", entry.name, entry.owner_uid,
                group->host_pid);
@@ -346,6 +420,11 @@ void GroupRegistry::forget(const std::shared_ptr<Group>& group, const char* why)
   groups_.erase(it);
   runtime_.remove_group_dir(group->name);
   spdlog::info("event=group.removed group={} host_pid={} reason={}", group->name, group->host_pid, log_quote(why));
+  if (group->announced) {
+    auto event = group_event(proto::event::kGroupDestroy, *group);
+    event.reason = why;
+    events_.publish(std::move(event));
+  }
 }
 
 }  // namespace pat::patd

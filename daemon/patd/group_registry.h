@@ -6,6 +6,7 @@
 #pragma once
 
 #include "base/unique_fd.h"
+#include "daemon/patd/event_bus.h"
 #include "daemon/patd/host_launcher.h"
 #include "daemon/patd/host_link.h"
 #include "daemon/patd/runtime_dir.h"
@@ -24,7 +25,7 @@ struct Group {
 
   Group(asio::any_io_executor executor, std::string name, uid_t owner_uid, gid_t owner_gid, std::string socket_path)
       : name(name), owner_uid(owner_uid), owner_gid(owner_gid), link(name, std::move(socket_path), owner_uid),
-        exited(std::move(executor)) {}
+        exited(executor), watching(executor) {}
 
   const std::string name;
   const uid_t owner_uid;
@@ -34,9 +35,14 @@ struct Group {
   bool host_is_child = false;  // started by this patd: it reaps the host
   bool ephemeral = false;
   State state = State::Starting;
+  bool announced = false;  // group.create (or rediscovery) happened: its end is an event
+  // Since when patd knows this group: older kernel log lines about its pids
+  // are about other processes (oom_kill_log.h).
+  std::chrono::steady_clock::time_point known_since = std::chrono::steady_clock::now();
   nlohmann::json snapshot;  // the host's last checked description
   HostLink link;
   rpc::OneShotEvent exited;
+  rpc::OneShotEvent watching;  // the host's Watch stream is open: no member event is missed from here on
 
   // The snapshot with the fields patd vouches for written over the host's.
   nlohmann::json to_json() const;
@@ -49,7 +55,8 @@ struct CreateOptions {
 
 class GroupRegistry {
  public:
-  GroupRegistry(asio::io_context& io, RuntimeDir runtime, std::string host_binary);
+  // Group and member events go to `events`.
+  GroupRegistry(asio::io_context& io, RuntimeDir runtime, std::string host_binary, EventBus& events);
 
   // Finds the groups whose hosts outlived a previous patd.
   asio::awaitable<void> discover();
@@ -73,10 +80,13 @@ class GroupRegistry {
   asio::awaitable<void> watch_exit(std::shared_ptr<Group> group);
   asio::awaitable<void> adopt(RuntimeDir::GroupDirEntry entry);
   void forget(const std::shared_ptr<Group>& group, const char* why);
+  asio::awaitable<void> report_host_end(std::shared_ptr<Group> group, std::optional<proto::ExitStatus> status);
+  proto::DaemonEvent group_event(std::string_view kind, const Group& group) const;
 
   asio::io_context& io_;
   RuntimeDir runtime_;
   std::string host_binary_;
+  EventBus& events_;
   std::map<std::string, std::shared_ptr<Group>> groups_;
   unsigned ephemeral_counter_ = 0;
 };

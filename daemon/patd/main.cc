@@ -29,6 +29,7 @@ struct Options {
   std::size_t max_connections = 1024;
   long idle_timeout_ms = 60'000;
   std::string log_level = "info";
+  std::size_t event_queue_length = patd::EventBus::kDefaultQueueLength;
 };
 
 std::optional<mode_t> parse_mode(const std::string& text) {
@@ -92,12 +93,13 @@ int run(const Options& options) {
   asio::io_context io;
   LocalAcceptor acceptor(io, asio::local::stream_protocol(), listener_fd->release());
   auto host_binary = libexec_path("pat-host").string();
-  patd::GroupRegistry registry(io, runtime, host_binary);
+  patd::EventBus events(io.get_executor(), options.event_queue_length);
+  patd::GroupRegistry registry(io, runtime, host_binary, events);
 
   patd::DaemonFacts facts{PROJECT_VERSION, std::chrono::steady_clock::now(), options.runtime_dir, nullptr};
   rpc::Service service(rpc::ServiceIdentity{.product = "patd", .version = PROJECT_VERSION,
                                             .interfaces = proto::daemon_interfaces()});
-  patd::ControlApi api(registry, facts);
+  patd::ControlApi api(registry, events, facts);
   api.register_methods(service);
   rpc::ServerLimits limits{options.max_connections, std::chrono::milliseconds(options.idle_timeout_ms)};
   rpc::UnixServer server(io, std::move(acceptor), service, limits);
@@ -164,6 +166,10 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout-ms", options.idle_timeout_ms, "Close connections idle this long")
       ->capture_default_str()
       ->check(CLI::Range(100L, 86'400'000L));
+  app.add_option("--event-queue-length", options.event_queue_length,
+                 "Events an io.pat.Daemon.Events reader may fall behind by before it loses them")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")->capture_default_str();
   try {
     app.parse(argc, argv);

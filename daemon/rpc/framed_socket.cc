@@ -130,6 +130,7 @@ asio::awaitable<void> FramedSocket::write_loop() {
     if (!socket_.is_open()) break;
     queued_bytes_ -= out.bytes.size();
     outgoing_.pop_front();
+    wake_drain_waiters();
   }
   writing_ = false;
   if (close_when_flushed_) close();
@@ -146,6 +147,21 @@ void FramedSocket::close() {
   socket_.close(ignored);
   outgoing_.clear();
   queued_bytes_ = 0;
+  wake_drain_waiters();
+}
+
+asio::awaitable<void> FramedSocket::drained_to(std::size_t bytes) {
+  while (socket_.is_open() && queued_bytes_ > bytes) {
+    asio::steady_timer timer(socket_.get_executor(), asio::steady_timer::time_point::max());
+    auto it = drain_waiters_.insert(drain_waiters_.end(), &timer);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    drain_waiters_.erase(it);
+  }
+}
+
+void FramedSocket::wake_drain_waiters() {
+  for (auto* timer : drain_waiters_) timer->cancel();
 }
 
 }  // namespace pat::rpc

@@ -11,6 +11,7 @@
 #include "proto/frame.h"
 
 #include <deque>
+#include <list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -50,6 +51,12 @@ class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
   void close();
   bool is_open() const { return socket_.is_open(); }
 
+  // Bytes queued by send() that the peer has not taken yet.
+  std::size_t unsent_bytes() const { return queued_bytes_; }
+  // Returns once at most `bytes` remain unsent, or the socket is closed: how a
+  // streaming call keeps its own backlog bounded instead of growing ours.
+  asio::awaitable<void> drained_to(std::size_t bytes);
+
   LocalSocket& socket() { return socket_; }
   int native_handle() { return socket_.native_handle(); }
 
@@ -60,6 +67,7 @@ class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
   };
   bool receive_available(std::vector<UniqueFd>& fds);  // false at EOF
   asio::awaitable<void> write_loop();
+  void wake_drain_waiters();
 
   LocalSocket socket_;
   proto::FrameDecoder decoder_;
@@ -69,6 +77,7 @@ class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool close_when_flushed_ = false;
+  std::list<asio::steady_timer*> drain_waiters_;  // each cancelled when a frame is written or on close
 };
 
 }  // namespace pat::rpc

@@ -48,6 +48,11 @@ class CallContext {
   void stream(proto::json parameters);  // {"continues": true}; throws ExpectedMore unless call().more
   void fail(const proto::Error& error);
   bool finished() const { return finished_; }
+  // Waits until at most `bytes` of this connection's replies are unsent (the
+  // caller reads slowly), or the connection closed.
+  asio::awaitable<void> drained_to(std::size_t bytes) { return socket_->drained_to(bytes); }
+  // Ends the connection: a stream whose caller left has nobody to tell.
+  void hang_up() { socket_->close(); }
 
   DisconnectNotice& disconnect() { return *disconnect_; }
 

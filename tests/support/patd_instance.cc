@@ -63,7 +63,8 @@ RuntimeDirectory::~RuntimeDirectory() {
 }
 
 PatdInstance::PatdInstance(std::shared_ptr<RuntimeDirectory> dir, PatdOptions options)
-    : dir_(std::move(dir)), bin_dir_(options.bin_dir) {
+    : dir_(std::move(dir)), bin_dir_(options.bin_dir), patctl_binary_(::open((bin_dir_ + "/patctl").c_str(), O_PATH)) {
+  REQUIRE(patctl_binary_);
   log_path_ = dir_->path() + "/patd.log";
   std::vector<std::string> argv = {bin_dir_ + "/patd", "--runtime-dir", dir_->path(), "--log-level", "debug"};
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
@@ -87,23 +88,26 @@ bool PatdInstance::answering() const {
   return patctl({"status"}, RunOptions{.timeout = std::chrono::milliseconds(5'000)}).exit_code == 0;
 }
 
-Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOptions& options) const {
-  std::vector<std::string> argv = {bin_dir_ + "/patctl", "--socket", socket()};
+std::vector<std::string> PatdInstance::patctl_command(const std::vector<std::string>& args,
+                                                      const std::optional<std::string>& user) const {
+  std::vector<std::string> argv;
+  if (user) {
+    argv = {"setpriv", "--reuid=" + *user, "--regid=" + *user, "--init-groups",
+            "/proc/self/fd/" + std::to_string(patctl_binary_.get())};
+  } else {
+    argv = {bin_dir_ + "/patctl"};
+  }
+  argv.insert(argv.end(), {"--socket", socket()});
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, options);
+  return argv;
+}
+
+Completed PatdInstance::patctl(const std::vector<std::string>& args, const RunOptions& options) const {
+  return run(patctl_command(args), options);
 }
 
 Completed PatdInstance::patctl_as(const std::string& user, const std::vector<std::string>& args) const {
-  // setpriv executes patctl through an fd opened here, as root, and inherited
-  // (no O_CLOEXEC): the build tree may sit where only root may enter
-  // (/root/project in CI), and exec through /proc/self/fd needs only the x
-  // bit of the file itself, as patd's execveat of pat-host does.
-  pat::UniqueFd binary(::open((bin_dir_ + "/patctl").c_str(), O_PATH));
-  REQUIRE(binary);
-  std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
-                                   "/proc/self/fd/" + std::to_string(binary.get()), "--socket", socket()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
+  return run(patctl_command(args, user));
 }
 
 nlohmann::json PatdInstance::patctl_json(const std::vector<std::string>& args) const {

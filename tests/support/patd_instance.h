@@ -3,6 +3,7 @@
 // the groups' hosts (found through their sockets) and patd itself.
 #pragma once
 
+#include "base/unique_fd.h"
 #include "tests/support/subprocess.h"
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,10 @@ class PatdInstance {
   Background& process() { return *process_; }
 
   Completed patctl(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  // The argv that runs patctl on this daemon (as `user`, through setpriv(1)),
+  // for starting it in the background.
+  std::vector<std::string> patctl_command(const std::vector<std::string>& args,
+                                          const std::optional<std::string>& user = std::nullopt) const;
   // patctl run as another user through setpriv(1).
   Completed patctl_as(const std::string& user, const std::vector<std::string>& args) const;
   // patctl ... --json, expecting success; the parsed output.
@@ -73,6 +78,11 @@ class PatdInstance {
  private:
   std::shared_ptr<RuntimeDirectory> dir_;
   std::string bin_dir_;
+  // patctl opened as root, O_PATH and inherited (no O_CLOEXEC): another user
+  // executes it as /proc/self/fd/N, since the build tree may sit where only
+  // root may enter (/root/project in CI); exec through the fd needs only the
+  // x bit of the file itself, as patd's execveat of pat-host does.
+  pat::UniqueFd patctl_binary_;
   std::unique_ptr<Background> process_;
   std::string log_path_;
 };

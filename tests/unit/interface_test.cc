@@ -2,6 +2,7 @@
 // RunRequest, ExitStatus and the group object types write must be what the
 // IDL declares, field by field, and everything the IDL declares must be
 // something they write. A field added on one side only fails here.
+#include "proto/daemon_event.h"
 #include "proto/group_object.h"
 #include "proto/idl.h"
 #include "proto/interface.h"
@@ -229,4 +230,48 @@ TEST_CASE("io.pat.Host.Watch streams the group, then MemberEvents") {
   json start = MemberEvent{"member.start", member_entry(false), std::nullopt, group_object(false)}.to_json();
   json exit = MemberEvent{"member.exit", member_entry(false), exit_entries()[1], group_object(false)}.to_json();
   check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Watch").out, "io.pat.Host", {first, start, exit});
+}
+
+TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and written") {
+  DaemonEvent created(event::kGroupCreate, "g", 1000);
+  created.host_pid = 7;
+  DaemonEvent exited(event::kMemberExit, "g", 1000);
+  exited.member = member_entry(false).to_json();
+  exited.exit = exit_entries()[0].to_json();
+  DaemonEvent refused(event::kMemberRefused, "g", 1000);
+  refused.program = "/nonexistent";
+  refused.error = "io.pat.ProgramNotFound";
+  refused.reason = "/nonexistent: No such file or directory";
+  DaemonEvent died(event::kHostDied, "g", 1000);
+  died.host_pid = 7;
+  died.host_exit = ExitStatus::killed(SIGSEGV);
+  DaemonEvent oom(event::kGroupOom, "g", 1000);
+  oom.host_pid = 7;
+  oom.members = 16;
+  oom.victim_pid = 9;
+  oom.reason = "Memory cgroup out of memory: Killed process 9 (python3)";
+  DaemonEvent missed(event::kMissed);
+  missed.missed = 12;
+  std::vector<json> samples;
+  for (const auto* sample : {&created, &exited, &refused, &died, &oom, &missed}) samples.push_back(sample->to_json());
+  check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Daemon", "Events").out, "io.pat.Daemon", samples);
+}
+
+TEST_CASE("a host's member event becomes a DaemonEvent only when well-formed") {
+  // Through text, as on the wire (patd's checks expect parsed numbers).
+  json start = json::parse(
+      MemberEvent{"member.start", member_entry(true), std::nullopt, group_object(false)}.to_json().dump());
+  auto relayed = member_event_from_host("g", 1000, start);
+  REQUIRE(relayed);
+  CHECK(relayed->event == "member.start");
+  CHECK(relayed->owner_uid == 1000u);
+  CHECK_FALSE(relayed->member->contains("cpu_seconds"));  // usage belongs to Group.Show
+  json invented = start;
+  invented["event"] = "group.destroy";  // a host may not speak for patd
+  CHECK_FALSE(member_event_from_host("g", 1000, invented));
+  json bad_exit = json::parse(
+      MemberEvent{"member.exit", member_entry(false), exit_entries()[0], group_object(false)}.to_json().dump());
+  REQUIRE(member_event_from_host("g", 1000, bad_exit));
+  bad_exit["exit"].erase("exit_code");
+  CHECK_FALSE(member_event_from_host("g", 1000, bad_exit));
 }
