@@ -72,4 +72,29 @@ struct KernelSigaction {
 inline constexpr int kNumSignals = 64;
 inline constexpr std::size_t kSigsetSize = 8;
 
+// ---- attach (tracer/attach/) ----
+
+// System V x86-64 psABI 3.2.2: the 128 bytes below rsp are the running
+// function's red zone; a signal handler (or we) may only use memory below it.
+inline constexpr std::uint64_t kRedZone = 128;
+
+// The `syscall` instruction (Intel SDM vol. 2B): 0f 05, two bytes.
+inline constexpr std::uint8_t kSyscallInsn[2] = {0x0f, 0x05};
+
+// include/uapi/linux/futex.h FUTEX_TID_MASK: the owner's TID in a robust or
+// PI futex word; the two high bits are FUTEX_WAITERS and FUTEX_OWNER_DIED.
+inline constexpr std::uint32_t kFutexTidMask = 0x3fffffff;
+
+// include/uapi/linux/elf.h NT_X86_XSTATE: PTRACE_GETREGSET's regset for the
+// XSAVE area (x87, SSE, AVX, AVX-512, PKRU...).
+inline constexpr unsigned kNtX86Xstate = 0x202;
+
+// arch/x86/include/asm/fpu/types.h: the largest XSAVE area the kernel may
+// report today is below 12 KiB (AMX tiles: 8 KiB); room to spare.
+inline constexpr std::size_t kMaxXstateBytes = 16384;
+
+// include/uapi/linux/rseq.h: the registration area is struct rseq, 32 bytes
+// aligned on 32 (ORIG_RSEQ_SIZE), or larger as AT_RSEQ_FEATURE_SIZE says.
+inline constexpr std::uint32_t kOrigRseqSize = 32;
+
 }  // namespace pat::tracer::kernel

@@ -12,14 +12,13 @@
 #include <csignal>
 #include <cstring>
 
+#include "tracer/clone_vm.h"
 #include "tracer/raw_syscall.h"
 
 #define PAT_STR2(x) #x
 #define PAT_STR(x) PAT_STR2(x)
 
-// long pat_tracer_clone_vm(unsigned long flags, void* stack, int* pidfd, void (*fn)(void*), void* arg)
-//
-// clone(2) with the child running fn(arg) on `stack`, written out because the
+// pat_tracer_clone_vm (declared in clone_vm.h), written out because the
 // child must not return through the caller's frame (it is on another stack)
 // and must not touch errno. x86-64 clone argument order (kernel/fork.c, no
 // CLONE_BACKWARDS): flags, newsp, parent_tid, child_tid, tls. With CLONE_PIDFD
@@ -50,7 +49,6 @@ pat_tracer_clone_vm:
   .popsection
 )");
 
-extern "C" long pat_tracer_clone_vm(unsigned long flags, void* stack, int* pidfd, void (*fn)(void*), void* arg);
 
 namespace pat::tracer {
 namespace {
@@ -206,22 +204,6 @@ void member_child_main(void* arg) {
 
 // ---- parent side ----
 
-// Blocks every signal in the calling thread for its lifetime.
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved_);
-  }
-  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
-  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
-
- private:
-  sigset_t saved_;
-};
-
 }  // namespace
 
 const char* to_string(ChildStep step) {
@@ -269,6 +251,12 @@ Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_st
 }
 
 std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout) {
+  return await_handover(host_end, timeout, [](int step) { return to_string(static_cast<ChildStep>(step)); },
+                        static_cast<int>(ChildStep::Done));
+}
+
+std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout,
+                                                   const char* (*step_name)(int step), int done_step) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -300,8 +288,8 @@ std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::mi
   }
   if (n == 0) return std::string("the new member exited before it was set up");
   if (n != sizeof(report)) return std::string("malformed report from the new member");
-  if (report.step != static_cast<int>(ChildStep::Done))
-    return std::string("member set-up step ") + to_string(static_cast<ChildStep>(report.step)) + " failed: " + std::strerror(report.error);
+  if (report.step != done_step)
+    return std::string("member set-up step ") + step_name(report.step) + " failed: " + std::strerror(report.error);
   if (!listener) return std::string("the new member sent no seccomp listener");
   return listener;
 }

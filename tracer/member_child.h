@@ -100,5 +100,9 @@ Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_st
 // Waits (bounded) for the child's report on the host's end of the hand-over
 // socket. Returns the seccomp listener, or a one-line reason.
 std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout);
+// The same for another child speaking the same {step, errno} report, whose
+// steps `step_name` names and whose success is `done_step`.
+std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout,
+                                                   const char* (*step_name)(int step), int done_step);
 
 }  // namespace pat::tracer

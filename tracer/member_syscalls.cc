@@ -70,7 +70,7 @@ MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace&
       owner_(owner),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
-      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size) {
+      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break) {
   check_notif_sizes();
 }
 

@@ -1,0 +1,84 @@
+/* pat-attach-stub: what an attached process becomes once its program runs as
+ * a member of a group (docs/attach.md, "The stub"). The attaching host makes
+ * the process execve this program, so the process keeps its PID, parent,
+ * session, process group, terminal and cgroup while its old address space
+ * is freed. The host traces the stub from before that execve until the
+ * stub's end: every signal sent to the stub stops it in a ptrace stop and is
+ * forwarded by the host to the member, and when the member ends the host
+ * makes the stub end the same way. The stub itself only lets go of what the
+ * old program held and waits.
+ *
+ * No libc: a static program of raw system calls, so that it maps nothing but
+ * itself and costs a few pages. */
+#include <asm/unistd.h>
+#include <linux/prctl.h>
+#include <linux/resource.h>
+
+#define SIG_DFL_VALUE 0UL
+
+static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  long ret;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#define sys(nr, a, b, c, d) sys6((nr), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* The kernel's struct sigaction (x86-64) and struct rlimit64. */
+struct kernel_sigaction {
+  unsigned long handler, flags, restorer, mask;
+};
+struct kernel_rlimit {
+  unsigned long long cur, max;
+};
+
+static int starts_with(const char* s, const char* prefix) {
+  while (*prefix)
+    if (*s++ != *prefix++) return 0;
+  return 1;
+}
+
+__attribute__((noreturn, used)) static void stub_main(long* sp) {
+  long argc = sp[0];
+  char** envp = (char**)(sp + 1 + argc + 1);
+
+  /* 1. The old program's fds go: a pipe's write end kept here would hide EOF
+   *    from its reader, a socket would stay open. The member has its own
+   *    copies of all of them. */
+  sys(__NR_close_range, 0, ~0U, 0, 0);
+  /* 2. No core file of the stub: when the member dumps core, the stub dies
+   *    of the same signal, and its dump would be worthless. */
+  struct kernel_rlimit no_core = {0, 0};
+  sys(__NR_prlimit64, 0, RLIMIT_CORE, &no_core, 0);
+  /* 3. Default dispositions and an empty mask: every signal reaches the
+   *    tracing host as a ptrace stop, which forwards it (execve kept the old
+   *    program's ignored signals and mask). */
+  struct kernel_sigaction dfl = {SIG_DFL_VALUE, 0, 0, 0};
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == 9 || sig == 19) continue; /* SIGKILL, SIGSTOP */
+    sys(__NR_rt_sigaction, sig, &dfl, 0, 8);
+  }
+  unsigned long empty = 0;
+  sys(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &empty, 0, 8);
+  /* 4. The old program's name, for ps and top (the host passes it). */
+  for (char** e = envp; *e; ++e) {
+    if (starts_with(*e, "PAT_STUB_NAME=")) sys(__NR_prctl, PR_SET_NAME, *e + 14, 0, 0);
+  }
+  /* 5. Wait. The host ends the stub; nothing else can but SIGKILL. */
+  for (;;) sys(__NR_pause, 0, 0, 0, 0);
+}
+
+/* The entry point: the kernel leaves argc at rsp (System V psABI 3.4.1). */
+__asm__(".text\n"
+        ".globl _start\n"
+        "_start:\n"
+        "  xorl %ebp, %ebp\n"
+        "  movq %rsp, %rdi\n"
+        "  andq $-16, %rsp\n"
+        "  call stub_main\n"
+        "  hlt\n");
