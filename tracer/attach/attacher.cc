@@ -173,6 +173,7 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   const auto deadline = [&] { return Clock::now() + options_.stop_timeout; };
   auto failed = [](AttachStep step, const std::string& what) { return AttachError::failed(step, what); };
   auto fault = [&](AttachStep step) -> std::optional<AttachError> {
+    if (options_.on_step) options_.on_step(step);
     if (options_.fail_at != step) return std::nullopt;
     return AttachError::failed(step, std::string("injected fault at step ") + to_string(step));
   };
@@ -226,6 +227,8 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   //    to step 12 the program does not run.
   const auto stop_started = Clock::now();
   auto seized = SeizedProcess::seize(pid, deadline());
+  if (!seized && seized.error().code == SeizedProcess::kStoppedByJobControl)
+    return AttachError::refused(AttachStep::Seize, Refusal{AttachRefusal::NotRunning, "process " + std::to_string(pid) + " is stopped (job control); continue it first"});
   if (!seized) return failed(AttachStep::Seize, "stopping process " + std::to_string(pid) + ": " + seized.error().message());
   if (auto e = fault(AttachStep::Seize)) return *e;
 
@@ -300,6 +303,17 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   attached.member.brk = brk_area_of(copy, stat.value(), state.value());
   attached.stub = std::make_unique<StubSupervisor>(pid, attached.member.pid, attached.member.pidfd.get());
   if (seized->stop_held_back()) (void)pidfd_signal(attached.member.pidfd.get(), SIGSTOP);
+  // Return once the stub has let go of the old fds: from then on the
+  // member's are the only ones (a reader sees EOF when the member closes).
+  const Deadline ready_by = deadline();
+  while (!attached.stub->ready() && !attached.stub->stub_gone()) {
+    auto got = wait_for_tracee(pid, ready_by);
+    if (!got || !got.value()) {
+      spdlog::warn("event=attach.stub_not_ready pid={}", pid);
+      break;
+    }
+    attached.stub->on_stub_status(*got.value());
+  }
   stats.total = since(started);
   stats.precopy = copy.precopy_stats().time;
   stats.final_copy = copy.final_stats().time;

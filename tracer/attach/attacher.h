@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +39,10 @@ struct AttachOptions {
   std::chrono::milliseconds stop_timeout{3000};  // for each wait on a thread
   MappedObjects::PrivilegedOpener privileged_opener;  // patd's map_files, if any
   AddressSpaceCopy::OwnerOf owner_of;                 // names the member holding a conflicting range
-  // Test seam: make this step fail (after doing its work), to check that
+  // Test seams: called after each step's work (a test may kill the host
+  // there), and a step made to fail after its work, to check that
   // everything before it is undone.
+  std::function<void(AttachStep)> on_step;
   std::optional<AttachStep> fail_at;
 };
 

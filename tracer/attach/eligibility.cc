@@ -148,18 +148,18 @@ std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner
   if (s.state == 'T') return refuse(AttachRefusal::NotRunning, pid, "is stopped (job control); continue it first");
   if (s.tracer_pid != 0) return refuse(AttachRefusal::AlreadyTraced, pid, "is traced by process " + std::to_string(s.tracer_pid));
   if (auto r = check_credentials(pid, s, owner)) return r;
-  // A process that is not dumpable has its /proc files owned by root
-  // (fs/proc/base.c task_dump_owner()), and ptrace refuses it.
-  struct stat st;
-  if (::stat(proc(pid, "").c_str(), &st) != 0 || st.st_uid != s.uids[1])
+  // With the right credentials, the kernel still refuses to let us trace a
+  // process that is not dumpable (kernel/ptrace.c __ptrace_may_access());
+  // /proc/PID/mem asks the same question.
+  if (::access(proc(pid, "mem").c_str(), R_OK) != 0)
     return refuse(AttachRefusal::NotDumpable, pid, "is not dumpable (prctl PR_SET_DUMPABLE 0, or it changed credentials)");
+  if (auto r = check_family(pid, s)) return r;
   if (s.seccomp_mode != 0)
     return refuse(AttachRefusal::OwnSeccomp, pid, "runs under seccomp filters of its own; reading them (PTRACE_SECCOMP_GET_FILTER) needs CAP_SYS_ADMIN");
   auto leader = read_proc_status(pid, pid);
   if (leader && (leader->state == 'Z' || leader->state == 'X'))
     return refuse(AttachRefusal::NotRunning, pid, "has a main thread that has exited");
   if (auto r = check_namespaces(pid, host_pid)) return r;
-  if (auto r = check_family(pid, s)) return r;
   return check_resources(pid);
 }
 

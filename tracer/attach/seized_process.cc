@@ -164,9 +164,9 @@ Result<std::optional<TraceStop>> SeizedProcess::take(pid_t tid, const WaitStatus
         if (auto s = ptrace_request(resume, tid, 0, 0, "PTRACE resume"); !s) return s.error();
         return std::optional<TraceStop>{};
       }
-      if (stop->event == PTRACE_EVENT_EXEC) return SysError{EBUSY, "the process called execve during the attach"};
+      if (stop->event == PTRACE_EVENT_EXEC) return SysError{kExecuted, "the process called execve during the attach"};
       return SysError{EINVAL, "unexpected ptrace event " + std::to_string(stop->event)};
-    case TraceStop::Kind::GroupStop: return SysError{EBUSY, "the process was stopped by job control during the attach"};
+    case TraceStop::Kind::GroupStop: return SysError{kStoppedByJobControl, "the process was stopped by job control during the attach"};
     case TraceStop::Kind::Interrupt:
     case TraceStop::Kind::Syscall:
       // A stop we did not ask for now (a late interrupt): go on.

@@ -12,6 +12,8 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
+
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +26,11 @@ namespace pat::tracer {
 
 class SeizedProcess {
  public:
+  // How seize() and the waits report the process doing something that ends
+  // the attach: a job-control stop, and an execve of its own.
+  static constexpr int kStoppedByJobControl = EBUSY;
+  static constexpr int kExecuted = ECANCELED;
+
   // ptrace(2) options for every thread: follow new threads, tell syscall
   // stops apart, report exec.
   static constexpr long kOptions = 0x1 /*TRACESYSGOOD*/ | 0x8 /*TRACECLONE*/ | 0x10 /*TRACEEXEC*/;

@@ -64,6 +64,11 @@ void StubSupervisor::on_stub_status(const WaitStatus& status) {
   switch (stop->kind) {
     case TraceStop::Kind::SignalDelivery: {
       siginfo_t info{};
+      if (!ready_ && stop->signal == SIGTRAP && ::ptrace(PTRACE_GETSIGINFO, stub_, 0, &info) == 0 && info.si_code == SI_KERNEL) {
+        ready_ = true;  // the stub's int3
+        resume_stub(0);
+        return;
+      }
       bool ours = ::ptrace(PTRACE_GETSIGINFO, stub_, 0, &info) == 0 && info.si_pid == host_ && info.si_code <= 0;
       if (ours) {
         // A signal we sent to mirror the member: SIGCONT has had its effect

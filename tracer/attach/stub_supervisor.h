@@ -30,6 +30,9 @@ class StubSupervisor {
   void on_stub_status(const WaitStatus& status);
   void on_member_status(const WaitStatus& status);
 
+  // The stub has dropped the old program's fds and set its name (it says
+  // so with a breakpoint trap, seen here as a SIGTRAP stop).
+  bool ready() const { return ready_; }
   pid_t stub() const { return stub_; }
   pid_t member() const { return member_; }
   bool stub_gone() const { return stub_end_.has_value(); }
@@ -48,6 +51,7 @@ class StubSupervisor {
   pid_t stub_, member_;
   int member_pidfd_;
   pid_t host_;
+  bool ready_ = false;
   bool stub_stopped_ = false;
   bool ending_ = false;  // we are making the stub end: its death is ours
   std::optional<WaitStatus> stub_end_, member_end_;

@@ -9,8 +9,10 @@
 //   attach_driver --stub PATH [--uid U --gid G] [--fail STEP] [--precopy auto|always|never]
 //
 // Commands on stdin, one per line:
-//   attach PID     -> "attached pid=P member=M stopped_us=.. total_us=.. ..."
-//                     or "refused step=S reason=R message=..." or "failed step=S message=..."
+//   attach PID [fail=STEP] [hold=STEP] [precopy=auto|always|never]
+//                  -> "attached pid=P member=M stopped_us=.. total_us=.. ..."
+//                     or "refused step=S reason=R owner=PID message=..." or "failed step=S message=..."
+//                     hold=STEP prints "holding step=S" after that step and waits to be killed
 //   quit           -> exits once every member and stub has ended
 // Events: "member_end pid=P member=M status=...", "stub_end pid=P status=...".
 #include <grp.h>
@@ -51,6 +53,10 @@ void say(const std::string& line) {
   std::cout << line << std::endl;  // flushed: the test reads line by line
 }
 
+AttachOptions::PreCopy precopy_named(const std::string& v) {
+  return v == "always" ? AttachOptions::PreCopy::Always : v == "never" ? AttachOptions::PreCopy::Never : AttachOptions::PreCopy::Auto;
+}
+
 std::optional<AttachStep> step_named(const std::string& name) {
   for (int i = 1; i <= kAttachStepCount; ++i) {
     if (name == to_string(static_cast<AttachStep>(i))) return static_cast<AttachStep>(i);
@@ -71,6 +77,13 @@ void drop_privileges(uid_t uid, gid_t gid) {
 class Driver {
  public:
   explicit Driver(AttachOptions options) : attacher_(std::move(options)) {
+    // hold=STEP: stop after that step's work and wait to be killed (a test
+    // kills the host there to see what the process is left with).
+    attacher_.options().on_step = [this](AttachStep step) {
+      if (hold_at_ != step) return;
+      say(std::string("holding step=") + to_string(step));
+      for (;;) ::pause();
+    };
     attacher_.options().owner_of = [this](Range range) -> std::optional<pid_t> {
       for (const auto& segment : space_.ledger().segments_in(range)) {
         auto it = pids_.find(segment.owner);
@@ -160,7 +173,20 @@ class Driver {
       if (command == "attach") {
         pid_t pid = 0;
         in >> pid;
+        AttachOptions& options = attacher_.options();
+        const AttachOptions defaults = options;
+        std::string option;
+        while (in >> option) {
+          auto eq = option.find('=');
+          std::string key = option.substr(0, eq), value = eq == std::string::npos ? "" : option.substr(eq + 1);
+          if (key == "fail") options.fail_at = step_named(value);
+          else if (key == "hold") hold_at_ = step_named(value);
+          else if (key == "precopy") options.precopy = precopy_named(value);
+        }
         attach(pid);
+        options.fail_at = defaults.fail_at;
+        options.precopy = defaults.precopy;
+        hold_at_.reset();
       } else if (command == "quit") {
         return false;
       }
@@ -194,6 +220,7 @@ class Driver {
     }
   }
 
+  std::optional<AttachStep> hold_at_;
   Attacher attacher_;
   SharedAddressSpace space_{false};
   std::list<Hosted> hosted_;
@@ -219,10 +246,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else if (arg == "--precopy") {
-      std::string v = value();
-      options.precopy = v == "always" ? AttachOptions::PreCopy::Always
-                        : v == "never" ? AttachOptions::PreCopy::Never
-                                       : AttachOptions::PreCopy::Auto;
+      options.precopy = precopy_named(value());
     } else {
       std::cerr << "attach_driver: unknown argument " << arg << "\n";
       return 2;

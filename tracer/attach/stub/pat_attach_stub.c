@@ -69,7 +69,10 @@ __attribute__((noreturn, used)) static void stub_main(long* sp) {
   for (char** e = envp; *e; ++e) {
     if (starts_with(*e, "PAT_STUB_NAME=")) sys(__NR_prctl, PR_SET_NAME, *e + 14, 0, 0);
   }
-  /* 5. Wait. The host ends the stub; nothing else can but SIGKILL. */
+  /* 5. Tell the host the old program's fds are gone: a breakpoint trap,
+   *    which the tracing host sees as a SIGTRAP stop and drops. */
+  __asm__ volatile("int3");
+  /* 6. Wait. The host ends the stub; nothing else can but SIGKILL. */
   for (;;) sys(__NR_pause, 0, 0, 0, 0);
 }
 
