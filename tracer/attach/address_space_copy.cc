@@ -138,7 +138,8 @@ std::optional<AttachError> AddressSpaceCopy::conflict(Range range, const std::st
 
 std::optional<AttachError> AddressSpaceCopy::add_region(const ProcessMapping& m, Range range, RegionKind kind) {
   if (auto e = conflict(range, m.path.empty() ? std::string("memory") : m.path)) return e;
-  Region region{range, kind, m, false, std::vector<bool>(range.size() / kPageSize, false)};
+  Region region{range, kind, m, false, std::vector<bool>(range.size() / kPageSize, false),
+                std::vector<bool>(range.size() / kPageSize, true)};
   // The source as seen from this region's first address (the heap's and
   // the stack's keep the mapping's own range: their regions hold room too).
   if (kind != RegionKind::Heap && kind != RegionKind::Stack) {
@@ -327,13 +328,49 @@ void AddressSpaceCopy::unmake(const Region& region) {
   else ::munmap(pointer(region.range.start), region.range.size());
 }
 
-std::optional<AttachError> AddressSpaceCopy::precopy() {
-  if (auto s = pagemap_->clear_soft_dirty(); !s) return AttachError::failed(AttachStep::PreCopy, s.error().message());
+std::optional<AttachError> AddressSpaceCopy::precopy(WriteTracker& tracker, int max_passes, std::size_t enough) {
   auto mappings = read_process_mappings(pid_);
   if (!mappings) return AttachError::failed(AttachStep::PreCopy, mappings.error().message());
-  auto e = copy_pass(mappings.value(), false, precopy_);
-  precopied_ = true;
-  return e;
+  // Every window we copy is tracked; one the kernel will not track is
+  // copied again in full while stopped.
+  for (const auto& m : mappings.value()) {
+    if (m.cls != MappingClass::PrivateAnonymous && m.cls != MappingClass::PrivateFile && m.cls != MappingClass::Heap &&
+        m.cls != MappingClass::Stack)
+      continue;
+    (void)tracker.track(m.range);
+  }
+  for (int pass = 0; pass <= max_passes; ++pass) {
+    const std::size_t before = precopy_.bytes_copied;
+    if (pass > 0) {
+      mappings = read_process_mappings(pid_);
+      if (!mappings) return AttachError::failed(AttachStep::PreCopy, mappings.error().message());
+    }
+    if (auto e = copy_pass(mappings.value(), false, precopy_, &tracker)) return e;
+    if (pass > 0 && precopy_.bytes_copied - before < enough) break;
+  }
+  return std::nullopt;
+}
+
+// What was written since the last pass, from the tracker, into each
+// region's `written` bits (pages it does not track stay marked written).
+std::optional<AttachError> AddressSpaceCopy::collect_written(WriteTracker& tracker) {
+  for (const Range& tracked : tracker.tracked()) {
+    auto written = tracker.written(tracked, false);
+    if (!written) return AttachError::failed(AttachStep::FinalCopy, written.error().message());
+    mark_written(tracked, written.value());
+  }
+  return std::nullopt;
+}
+
+void AddressSpaceCopy::mark_written(Range window, const std::vector<Range>& written) {
+  for (std::uintptr_t p = window.start; p < window.end; p += kPageSize) {
+    if (Region* r = region_at(p)) r->written[(p - r->range.start) / kPageSize] = false;
+  }
+  for (const Range& w : written) {
+    for (std::uintptr_t p = std::max(w.start, window.start); p < std::min(w.end, window.end); p += kPageSize) {
+      if (Region* r = region_at(p)) r->written[(p - r->range.start) / kPageSize] = true;
+    }
+  }
 }
 
 std::optional<AttachError> AddressSpaceCopy::finish(const std::vector<ProcessMapping>& mappings) {
@@ -407,7 +444,8 @@ std::optional<AttachError> AddressSpaceCopy::follow_layout(const std::vector<Pro
   return std::nullopt;
 }
 
-std::optional<AttachError> AddressSpaceCopy::copy_pass(const std::vector<ProcessMapping>& mappings, bool stopped, CopyStats& stats) {
+std::optional<AttachError> AddressSpaceCopy::copy_pass(const std::vector<ProcessMapping>& mappings, bool stopped, CopyStats& stats,
+                                                       WriteTracker* tracker) {
   const auto start = Clock::now();
   private_bytes_ = 0;
   for (const auto& m : mappings) {
@@ -426,7 +464,7 @@ std::optional<AttachError> AddressSpaceCopy::copy_pass(const std::vector<Process
         continue;
       }
       Range window = intersect(m.range, region->range);
-      if (auto e = copy_window(*region, window, m.prot, stopped, stats)) return e;
+      if (auto e = copy_window(*region, window, m.prot, stopped, stats, tracker)) return e;
       at = window.end;
     }
   }
@@ -435,10 +473,17 @@ std::optional<AttachError> AddressSpaceCopy::copy_pass(const std::vector<Process
 }
 
 // One window (a mapping of the process, within one region): copy the pages
-// that are the process's own and not copied yet or written since (soft
-// dirty), drop copies of pages the process has given up.
-std::optional<AttachError> AddressSpaceCopy::copy_window(Region& region, Range window, int prot, bool stopped, CopyStats& stats) {
+// that are the process's own and not copied yet or written since, drop
+// copies of pages the process has given up.
+std::optional<AttachError> AddressSpaceCopy::copy_window(Region& region, Range window, int prot, bool stopped, CopyStats& stats,
+                                                         WriteTracker* tracker) {
   if (region.kind == RegionKind::Shared || region.kind == RegionKind::SysvShm || region.kind == RegionKind::Vdso) return std::nullopt;
+  if (tracker != nullptr && tracker->tracks(window)) {
+    // Read and re-armed in one walk: a write after it shows next time.
+    auto written = tracker->written(window, true);
+    if (!written) return AttachError::failed(AttachStep::PreCopy, written.error().message());
+    mark_written(window, written.value());
+  }
   auto entries = pagemap_->read(window);
   if (!entries) return AttachError::failed(stopped ? AttachStep::FinalCopy : AttachStep::PreCopy, entries.error().message());
   std::vector<Range> to_copy, to_drop;
@@ -450,8 +495,9 @@ std::optional<AttachError> AddressSpaceCopy::copy_window(Region& region, Range w
     // process's; the others are the file's, and our mapping has them too.
     const bool own = region.kind == RegionKind::FilePrivate ? populated && !e.file_or_shared() : populated;
     const bool copied = region.copied[first + i];
+    const bool written = region.written[first + i];
     if (own) private_bytes_ += kPageSize;
-    bool want = region.copy_all_pages ? (!copied || (populated && e.soft_dirty())) : own && (!copied || e.soft_dirty());
+    bool want = region.copy_all_pages ? (!copied || (populated && written)) : own && (!copied || written);
     bool drop = !region.copy_all_pages && copied && !own;
     const std::uintptr_t page = window.start + i * kPageSize;
     if (want) append_page(to_copy, page);
@@ -466,7 +512,10 @@ std::optional<AttachError> AddressSpaceCopy::copy_window(Region& region, Range w
   if (stopped && !failed.empty())
     return AttachError::failed(AttachStep::FinalCopy, "could not read " + hex_range(failed.front()) + " of process " + std::to_string(pid_));
   for (const Range& run : to_copy) {
-    for (std::uintptr_t p = run.start; p < run.end; p += kPageSize) region.copied[(p - region.range.start) / kPageSize] = true;
+    for (std::uintptr_t p = run.start; p < run.end; p += kPageSize) {
+      region.copied[(p - region.range.start) / kPageSize] = true;
+      region.written[(p - region.range.start) / kPageSize] = false;
+    }
   }
   for (const Range& page : failed) region.copied[(page.start - region.range.start) / kPageSize] = false;
   for (const Range& run : to_drop) {

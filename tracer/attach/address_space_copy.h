@@ -8,9 +8,9 @@
 // member's brk is emulated in, with room to grow; [stack] gets room to grow
 // too, as a fixed mapping (launched members' stacks are fixed as well).
 //
-// The copy is done twice: once while the process runs (after clearing its
-// soft-dirty bits), and once stopped, for what changed since: new or
-// different mappings in full, and pages written meanwhile (soft-dirty).
+// The copy is made while the process runs (with a WriteTracker watching its
+// writes, in passes until little is left), and finished while it is
+// stopped: new or different mappings in full, and pages written since.
 // Everything made is unmapped again at destruction unless commit() hands it
 // to the member.
 #pragma once
@@ -29,6 +29,7 @@
 #include "tracer/attach/page_map.h"
 #include "tracer/attach/proc_status.h"
 #include "tracer/attach/process_maps.h"
+#include "tracer/attach/write_tracker.h"
 #include "tracer/member_layout.h"
 
 namespace pat::tracer {
@@ -58,9 +59,14 @@ class AddressSpaceCopy {
   std::optional<AttachError> map_layout(const std::vector<ProcessMapping>& mappings, const ProcStatLayout& stat,
                                         std::size_t stack_size, std::size_t brk_room);
 
-  // While the process runs: clears its soft-dirty bits, then copies every
-  // page that holds data. Pages that vanish meanwhile are left for finish().
-  std::optional<AttachError> precopy();
+  // While the process runs: tracks its writes with `tracker`, copies every
+  // page that holds data, then, in up to `max_passes` more passes, the pages
+  // written meanwhile, until a pass copies less than `enough` bytes. Pages
+  // that vanish meanwhile are left for finish().
+  std::optional<AttachError> precopy(WriteTracker& tracker, int max_passes, std::size_t enough);
+  // Stopped, before the tracker goes: which pages were written since the
+  // last pass (finish() copies them).
+  std::optional<AttachError> collect_written(WriteTracker& tracker);
 
   // With every thread stopped: follows the layout to `mappings` (regions
   // made, dropped or remade where the process mapped, unmapped or remapped
@@ -90,6 +96,7 @@ class AddressSpaceCopy {
     ProcessMapping source;       // the mapping it was made for (backing, as at that time)
     bool copy_all_pages = false; // a private file mapping whose object was not found
     std::vector<bool> copied;    // per page of range: holds a copy of the process's page
+    std::vector<bool> written;   // per page: written since it was copied (empty: not tracked, all may be)
   };
 
   std::optional<AttachError> add_region(const ProcessMapping& m, Range range, RegionKind kind);
@@ -101,9 +108,12 @@ class AddressSpaceCopy {
   void unmake(const Region& region);
 
   std::optional<AttachError> follow_layout(const std::vector<ProcessMapping>& mappings);
-  std::optional<AttachError> copy_pass(const std::vector<ProcessMapping>& mappings, bool stopped, CopyStats& stats);
-  std::optional<AttachError> copy_window(Region& region, Range window, int prot, bool stopped, CopyStats& stats);
+  std::optional<AttachError> copy_pass(const std::vector<ProcessMapping>& mappings, bool stopped, CopyStats& stats,
+                                       WriteTracker* tracker = nullptr);
+  std::optional<AttachError> copy_window(Region& region, Range window, int prot, bool stopped, CopyStats& stats,
+                                         WriteTracker* tracker);
   void apply_protection(const std::vector<ProcessMapping>& mappings);
+  void mark_written(Range window, const std::vector<Range>& written);
   Region* region_at(std::uintptr_t address);
 
   pid_t pid_;
@@ -115,7 +125,6 @@ class AddressSpaceCopy {
   std::map<std::uintptr_t, Region> regions_;
   std::uint64_t start_brk_ = 0;
   std::size_t private_bytes_ = 0;
-  bool precopied_ = false;
   bool committed_ = false;
   CopyStats precopy_, final_;
 };

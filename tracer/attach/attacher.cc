@@ -19,6 +19,7 @@
 #include "tracer/attach/process_maps.h"
 #include "tracer/attach/seized_process.h"
 #include "tracer/attach/thread_capture.h"
+#include "tracer/attach/write_tracker.h"
 #include "tracer/elf_mapper.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/remote_memory.h"
@@ -214,12 +215,23 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   if (auto e = fault(AttachStep::MapLayout)) return *e;
 
   // 4. Pre-copy, while the process runs: the bulk of its memory moves
-  //    without stopping it; soft-dirty bits (cleared first) tell step 6
-  //    what it wrote meanwhile.
+  //    without stopping it, in passes, with a WriteTracker (set up in a
+  //    stop of a few hundred microseconds) telling each pass and step 6
+  //    what was written meanwhile. Small processes skip it: one copy while
+  //    stopped costs less than setting up the tracking.
+  std::optional<WriteTracker> tracker;
   const bool precopy = options_.precopy == AttachOptions::PreCopy::Always ||
                        (options_.precopy == AttachOptions::PreCopy::Auto && status->rss_anon_bytes > options_.precopy_threshold);
   if (precopy) {
-    if (auto e = copy.precopy()) return *e;
+    auto briefly = SeizedProcess::seize(pid, deadline());
+    if (!briefly) return failed(AttachStep::PreCopy, "stopping process " + std::to_string(pid) + ": " + briefly.error().message());
+    auto started_tracking = WriteTracker::start(briefly.value(), gadget.value(), deadline());
+    briefly->detach_all();
+    if (started_tracking) tracker.emplace(std::move(started_tracking.value()));
+    else spdlog::info("event=attach.no_write_tracking pid={} error={}", pid, log_quote(started_tracking.error().message()));
+  }
+  if (tracker) {
+    if (auto e = copy.precopy(*tracker, options_.precopy_passes, options_.precopy_enough)) return *e;
   }
   if (auto e = fault(AttachStep::PreCopy)) return *e;
 
@@ -232,8 +244,14 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   if (!seized) return failed(AttachStep::Seize, "stopping process " + std::to_string(pid) + ": " + seized.error().message());
   if (auto e = fault(AttachStep::Seize)) return *e;
 
-  // 6. Final copy: the layout as it is now, the pages written since step 4
-  //    (all pages, without a pre-copy), protections and madvise flags.
+  // 6. Final copy: the pages written since the last pass (all pages,
+  //    without a pre-copy), the layout as it is now, protections and
+  //    madvise flags. The tracker goes first, so its protections are gone
+  //    from the mappings read here (and from the process, were we to stop).
+  if (tracker) {
+    if (auto e = copy.collect_written(*tracker)) return *e;
+    tracker.reset();
+  }
   auto mappings_now = read_process_mappings(pid);
   if (!mappings_now) return failed(AttachStep::FinalCopy, mappings_now.error().message());
   if (auto e = copy.finish(mappings_now.value())) return *e;

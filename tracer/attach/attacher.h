@@ -36,6 +36,8 @@ struct AttachOptions {
   // is above precopy_threshold.
   enum class PreCopy { Auto, Always, Never } precopy = PreCopy::Auto;
   std::size_t precopy_threshold = 32 << 20;
+  int precopy_passes = 3;                // after the first, while less than precopy_enough bytes remain
+  std::size_t precopy_enough = 4 << 20;
   std::chrono::milliseconds stop_timeout{3000};  // for each wait on a thread
   MappedObjects::PrivilegedOpener privileged_opener;  // patd's map_files, if any
   AddressSpaceCopy::OwnerOf owner_of;                 // names the member holding a conflicting range

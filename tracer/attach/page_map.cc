@@ -31,12 +31,4 @@ Result<std::vector<PageEntry>> PageMap::read(Range range) const {
   return entries;
 }
 
-Status PageMap::clear_soft_dirty() const {
-  std::string path = "/proc/" + std::to_string(pid_) + "/clear_refs";
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return last_error("open " + path);
-  if (::write(fd.get(), "4", 1) != 1) return last_error("write " + path);
-  return ok_status();
-}
-
 }  // namespace pat::tracer

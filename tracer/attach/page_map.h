@@ -1,8 +1,7 @@
-// Which pages of another process hold data, and which changed since a mark:
-// /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst) and soft-dirty
-// tracking (Documentation/admin-guide/mm/soft-dirty.rst). Without
-// CAP_SYS_ADMIN the page frame numbers read as zero; the flag bits used here
-// are always there.
+// Which pages of another process hold data: /proc/PID/pagemap
+// (Documentation/admin-guide/mm/pagemap.rst). Without CAP_SYS_ADMIN the page
+// frame numbers read as zero; the flag bits used here are always there.
+// (Which pages changed: write_tracker.h.)
 #pragma once
 
 #include <sys/types.h>
@@ -27,8 +26,6 @@ struct PageEntry {
   // Bit 61: a page of a file or shared anonymous memory. In a private file
   // mapping a present page without it is the process's own (copied on write).
   bool file_or_shared() const { return raw >> 61 & 1; }
-  // Bit 55: written since the last clear_refs 4.
-  bool soft_dirty() const { return raw >> 55 & 1; }
 };
 
 class PageMap {
@@ -37,11 +34,6 @@ class PageMap {
 
   // The entries of every page in `range` (page-aligned), in order.
   Result<std::vector<PageEntry>> read(Range range) const;
-
-  // Clears the soft-dirty bits of every page of the process (writes "4" to
-  // /proc/PID/clear_refs). Pages written afterwards read as soft-dirty again;
-  // so do all pages of mappings created or changed afterwards.
-  Status clear_soft_dirty() const;
 
  private:
   pid_t pid_ = 0;

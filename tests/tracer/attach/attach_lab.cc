@@ -55,7 +55,7 @@ Lab::Lab() {
   fs::create_directories(dir_ + "/work");
   ::chown((dir_ + "/work").c_str(), kTestUid, kTestGid);
   const std::string programs = ATTACH_PROGRAMS_DIR;
-  for (const char* name : {"attach_driver", "attach_workload", "attach_parent", "attach_target"})
+  for (const char* name : {"attach_driver", "attach_workload", "attach_parent", "attach_target", "attach_churn"})
     fs::copy_file(programs + "/" + name, bin(name));
   fs::copy_file(ATTACH_STUB, bin("pat-attach-stub"));
   fs::copy_file(std::string(ATTACH_SOURCE_DIR) + "/programs/attach_server.py", bin("attach_server.py"));

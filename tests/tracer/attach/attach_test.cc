@@ -392,3 +392,31 @@ TEST_CASE("python3.11 attaches and goes on; a second one is refused for its fixe
   CHECK(ask(sock1, "exit 3") == "");
   CHECK(first.report("exited 3"));
 }
+
+TEST_CASE("memory written during the pre-copy arrives: a program sweeping 64 MiB is attached with and without one") {
+  Lab lab;
+  Driver driver(lab);
+  for (const char* precopy : {"precopy=always", "precopy=never"}) {
+    const std::string precopy_name = precopy;
+    CAPTURE(precopy_name);
+    const std::string sock = lab.work(std::string("churn-") + precopy + ".sock");
+    Target target(lab, {lab.bin("attach_churn"), sock, "64", "40"});
+    REQUIRE(target.report("pipe ready", 60s));
+    REQUIRE(ask(sock, "check").rfind("ok ", 0) == 0);
+    const std::string result = driver.attach(target.pid(), precopy);
+    REQUIRE_MESSAGE(result.rfind("attached ", 0) == 0, result);
+    if (precopy_name == "precopy=always") {
+      CHECK(field(result, "precopied") >= 64l << 20);
+      CHECK(field(result, "copied_stopped") < 32l << 20);  // only what was written since the last pass
+    } else {
+      CHECK(field(result, "precopied") == 0);
+    }
+    for (int i = 0; i < 3; ++i) {
+      const std::string check = ask(sock, "check");
+      CHECK_MESSAGE(check.rfind("ok ", 0) == 0, check);
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK(ask(sock, "exit 0") == "");
+    CHECK(target.report("exited 0"));
+  }
+}
