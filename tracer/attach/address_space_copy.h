@@ -63,7 +63,9 @@ class AddressSpaceCopy {
   // page that holds data, then, in up to `max_passes` more passes, the pages
   // written meanwhile, until a pass copies less than `enough` bytes. Pages
   // that vanish meanwhile are left for finish().
-  std::optional<AttachError> precopy(WriteTracker& tracker, int max_passes, std::size_t enough);
+  // `known`: the mappings as smaps showed them (their flags are reused).
+  std::optional<AttachError> precopy(WriteTracker& tracker, const std::vector<ProcessMapping>& known, int max_passes,
+                                     std::size_t enough);
   // Stopped, before the tracker goes: which pages were written since the
   // last pass (finish() copies them).
   std::optional<AttachError> collect_written(WriteTracker& tracker);

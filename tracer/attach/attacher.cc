@@ -14,6 +14,7 @@
 #include "tracer/attach/glibc_threads.h"
 #include "tracer/attach/injected_syscalls.h"
 #include "tracer/attach/member_builder.h"
+#include "tracer/attach/mm_keeper.h"
 #include "tracer/attach/proc_status.h"
 #include "tracer/attach/process_capture.h"
 #include "tracer/attach/process_maps.h"
@@ -173,15 +174,19 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   const auto started = Clock::now();
   const auto deadline = [&] { return Clock::now() + options_.stop_timeout; };
   auto failed = [](AttachStep step, const std::string& what) { return AttachError::failed(step, what); };
+  AttachStats stats;
+  auto step_started = started;
   auto fault = [&](AttachStep step) -> std::optional<AttachError> {
+    stats.step_time[static_cast<int>(step)] = since(step_started);
+    step_started = Clock::now();
     if (options_.on_step) options_.on_step(step);
     if (options_.fail_at != step) return std::nullopt;
     return AttachError::failed(step, std::string("injected fault at step ") + to_string(step));
   };
-  AttachStats stats;
 
   // 1. Inspect: every refusal /proc can tell, before anything is touched.
-  if (auto refusal = check_attachable(pid, options_.owner, ::getpid())) return AttachError::refused(AttachStep::Inspect, *refusal);
+  std::vector<ProcessMapping> known;  // smaps, read once: later reads take /proc/PID/maps and these flags
+  if (auto refusal = check_attachable(pid, options_.owner, ::getpid(), &known)) return AttachError::refused(AttachStep::Inspect, *refusal);
   if (auto e = fault(AttachStep::Inspect)) return *e;
 
   // 2. Open the process: a pidfd (fds are fetched through it; it also
@@ -190,9 +195,9 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   auto pidfd = pidfd_open(pid);
   if (!pidfd) return failed(AttachStep::OpenProcess, pidfd.error().message());
   auto status = read_proc_status(pid);
-  auto mappings = read_process_mappings(pid);
+  auto mappings = refresh_process_mappings(pid, known);
   auto stat = read_proc_stat_layout(pid);
-  auto gadget = find_syscall_gadget(pid);
+  auto gadget = mappings ? find_syscall_gadget(pid, mappings.value()) : Result<std::uint64_t>(mappings.error());
   if (!status || !mappings || !stat || !gadget)
     return failed(AttachStep::OpenProcess, "process " + std::to_string(pid) + " cannot be read: " +
                                                (!status ? status.error() : !mappings ? mappings.error() : !stat ? stat.error() : gadget.error()).message());
@@ -231,7 +236,7 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
     else spdlog::info("event=attach.no_write_tracking pid={} error={}", pid, log_quote(started_tracking.error().message()));
   }
   if (tracker) {
-    if (auto e = copy.precopy(*tracker, options_.precopy_passes, options_.precopy_enough)) return *e;
+    if (auto e = copy.precopy(*tracker, known, options_.precopy_passes, options_.precopy_enough)) return *e;
   }
   if (auto e = fault(AttachStep::PreCopy)) return *e;
 
@@ -246,13 +251,13 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
 
   // 6. Final copy: the pages written since the last pass (all pages,
   //    without a pre-copy), the layout as it is now, protections and
-  //    madvise flags. The tracker goes first, so its protections are gone
-  //    from the mappings read here (and from the process, were we to stop).
+  //    madvise flags. The tracker stays registered (removing its
+  //    protections walks every page table: 182 ms per GiB here); it goes
+  //    with the old address space, after the switch.
   if (tracker) {
     if (auto e = copy.collect_written(*tracker)) return *e;
-    tracker.reset();
   }
-  auto mappings_now = read_process_mappings(pid);
+  auto mappings_now = refresh_process_mappings(pid, known, tracker ? std::uint32_t{kVmUffdWp} : 0u);
   if (!mappings_now) return failed(AttachStep::FinalCopy, mappings_now.error().message());
   if (auto e = copy.finish(mappings_now.value())) return *e;
   if (auto e = fault(AttachStep::FinalCopy)) return *e;
@@ -293,11 +298,17 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
     return failed(AttachStep::LoadRegisters, s.error().message());
   if (auto e = fault(AttachStep::LoadRegisters)) return *e;
 
-  // 11. The switch: the process execs the stub. Its old address space and
-  //     its other threads are gone after this; there is no way back.
+  // 11. The switch: the process execs the stub. Its other threads are
+  //     gone after this, its old address space is unreachable (a keeper
+  //     task holds it, so the execve does not spend the stop tearing it
+  //     down); there is no way back.
   if (auto e = fault(AttachStep::Switch)) return *e;
-  if (auto s = exec_stub(seized.value(), gadget.value(), options_.stub_path, state.value(), member.pid(), deadline()); !s)
+  auto keeper = MmKeeper::start(seized.value(), gadget.value(), deadline());
+  if (!keeper) spdlog::info("event=attach.no_mm_keeper pid={} error={}", pid, log_quote(keeper.error().message()));
+  if (auto s = exec_stub(seized.value(), gadget.value(), options_.stub_path, state.value(), member.pid(), deadline()); !s) {
+    if (keeper) (void)keeper->discard(seized.value(), gadget.value(), deadline());
     return failed(AttachStep::Switch, "the process could not become the stub: " + s.error().message());
+  }
   copy.commit();
 
   // 12. Release: signals that moved are taken out of the stub, the member
@@ -306,6 +317,7 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
     spdlog::warn("event=attach.drain_failed pid={} error={}", pid, log_quote(s.error().message()));
   member.release();
   stats.stopped = since(stop_started);
+  const pid_t keeper_pid = keeper ? keeper->let_go() : 0;
   ::ptrace(PTRACE_CONT, pid, 0, 0);
   seized->release();  // the stub stays traced, by the supervisor from now on
 
@@ -320,6 +332,7 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
   for (const auto& entry : copy.entries()) attached.member.layout->add(entry.kind, entry.range);
   attached.member.brk = brk_area_of(copy, stat.value(), state.value());
   attached.stub = std::make_unique<StubSupervisor>(pid, attached.member.pid, attached.member.pidfd.get());
+  attached.stub->watch_keeper(keeper_pid, tracker ? std::make_unique<WriteTracker>(std::move(*tracker)) : nullptr);
   if (seized->stop_held_back()) (void)pidfd_signal(attached.member.pidfd.get(), SIGSTOP);
   // Return once the stub has let go of the old fds: from then on the
   // member's are the only ones (a reader sees EOF when the member closes).
@@ -332,6 +345,7 @@ std::variant<AttachedMember, AttachError> Attacher::attach(pid_t pid) {
     }
     attached.stub->on_stub_status(*got.value());
   }
+  stats.step_time[static_cast<int>(AttachStep::Release)] = since(step_started);
   stats.total = since(started);
   stats.precopy = copy.precopy_stats().time;
   stats.final_copy = copy.final_stats().time;

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -58,6 +59,8 @@ struct AttachStats {
   std::size_t private_bytes = 0;  // the process's own pages, as seen at the last pass
   int threads = 0;
   int fds = 0;
+  // How long each step took (index: AttachStep), for the logs and bench/.
+  std::array<std::chrono::microseconds, kAttachStepCount + 1> step_time{};
 };
 
 struct AttachedMember {

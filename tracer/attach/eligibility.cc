@@ -77,7 +77,7 @@ std::optional<Refusal> check_family(pid_t pid, const ProcStatus& s) {
   return std::nullopt;
 }
 
-std::optional<Refusal> check_resources(pid_t pid) {
+std::optional<Refusal> check_resources(pid_t pid, std::vector<ProcessMapping>* read) {
   auto fds = list_fds(pid);
   if (fds) {
     for (const auto& fd : fds.value()) {
@@ -93,6 +93,7 @@ std::optional<Refusal> check_resources(pid_t pid) {
       return refuse(AttachRefusal::UnsupportedMapping, pid, std::string("maps ") + range + ": " + m.refusal_reason);
     }
   }
+  if (read != nullptr) *read = std::move(mappings.value());
   if (auto timers = has_posix_timers(pid); timers && timers.value())
     return refuse(AttachRefusal::UnsupportedState, pid, "has POSIX timers (timer_create), which belong to the process");
   if (auto locks = holds_posix_locks(pid); locks && locks.value())
@@ -137,7 +138,8 @@ OwnerCredentials OwnerCredentials::of_this_process() {
   return c;
 }
 
-std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner, pid_t host_pid) {
+std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner, pid_t host_pid,
+                                        std::vector<ProcessMapping>* mappings) {
   auto status = read_proc_status(pid);
   if (!status) return refuse(AttachRefusal::NotFound, pid, "does not exist");
   const ProcStatus& s = status.value();
@@ -160,7 +162,7 @@ std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner
   if (leader && (leader->state == 'Z' || leader->state == 'X'))
     return refuse(AttachRefusal::NotRunning, pid, "has a main thread that has exited");
   if (auto r = check_namespaces(pid, host_pid)) return r;
-  return check_resources(pid);
+  return check_resources(pid, mappings);
 }
 
 }  // namespace pat::tracer

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tracer/attach/proc_status.h"
+#include "tracer/attach/process_maps.h"
 
 namespace pat::tracer {
 
@@ -55,6 +56,9 @@ struct Refusal {
 // Every check that /proc/PID/status and friends can answer, for process
 // `pid`, against `owner`. `host_pid`: the process whose namespaces and root
 // the member will share (the host; for patd's early check, the group's host).
-std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner, pid_t host_pid);
+// `mappings`, if given, receives the process's mappings as read for the
+// checks (smaps), for the caller to reuse.
+std::optional<Refusal> check_attachable(pid_t pid, const OwnerCredentials& owner, pid_t host_pid,
+                                        std::vector<ProcessMapping>* mappings = nullptr);
 
 }  // namespace pat::tracer

@@ -148,6 +148,10 @@ Status InjectedSyscalls::end() {
 Result<std::uint64_t> find_syscall_gadget(pid_t pid) {
   auto mappings = read_process_mappings(pid);
   if (!mappings) return mappings.error();
+  return find_syscall_gadget(pid, mappings.value());
+}
+
+Result<std::uint64_t> find_syscall_gadget(pid_t pid, const std::vector<ProcessMapping>& mappings) {
   auto search = [&](const ProcessMapping& m) -> std::optional<std::uint64_t> {
     std::size_t size = std::min<std::size_t>(m.range.size(), 1 << 20);
     std::vector<unsigned char> bytes(size);
@@ -157,12 +161,12 @@ Result<std::uint64_t> find_syscall_gadget(pid_t pid) {
     }
     return std::nullopt;
   };
-  for (const auto& m : mappings.value()) {
+  for (const auto& m : mappings) {
     if (m.cls == MappingClass::Vdso) {
       if (auto at = search(m)) return *at;
     }
   }
-  for (const auto& m : mappings.value()) {
+  for (const auto& m : mappings) {
     if (m.cls == MappingClass::PrivateFile && (m.prot & PROT_EXEC) && (m.prot & PROT_READ)) {
       if (auto at = search(m)) return *at;
     }

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
+#include "tracer/attach/process_maps.h"
 #include "tracer/attach/seized_process.h"
 #include "tracer/remote_memory.h"
 
@@ -75,5 +77,7 @@ class InjectedSyscalls {
 // The address of a `syscall` instruction in the process's [vdso] (or, if it
 // has none, in its first executable file mapping), found by reading it.
 Result<std::uint64_t> find_syscall_gadget(pid_t pid);
+// The same, from mappings already read.
+Result<std::uint64_t> find_syscall_gadget(pid_t pid, const std::vector<ProcessMapping>& mappings);
 
 }  // namespace pat::tracer

@@ -19,7 +19,7 @@ bool starts_with(const std::string& s, std::string_view prefix) { return s.compa
 // (mm/shmem.c, ipc/shm.c, mm/memfd.c): shared anonymous memory shows as
 // "/dev/zero (deleted)", SysV segments as "/SYSV<key> (deleted)", memfds as
 // "/memfd:<name> (deleted)".
-MappingClass classify(ProcessMapping& m) {
+MappingClass classify_mapping(ProcessMapping& m) {
   auto refuse = [&](std::string why) {
     m.refusal_reason = std::move(why);
     return MappingClass::Refused;
@@ -66,7 +66,7 @@ const char* to_string(MappingClass c) {
 }
 
 bool ProcessMapping::same_backing(const ProcessMapping& o) const {
-  if (shared != o.shared || inode != o.inode || dev_major != o.dev_major || dev_minor != o.dev_minor) return false;
+  if (shared != o.shared || inode != o.inode || dev_major != o.dev_major || dev_minor != o.dev_minor || path != o.path) return false;
   if (cls != o.cls) return false;
   if (inode == 0) return true;  // anonymous: nothing more to compare
   // The file offset of the same address must agree.
@@ -140,14 +140,51 @@ std::vector<ProcessMapping> parse_smaps(const std::string& text) {
     if (key == "VmFlags") out.back().flags = parse_vm_flags(value);
     else if (key == "ProtectionKey") out.back().protection_key = static_cast<int>(std::strtol(value.c_str(), nullptr, 10));
   }
-  for (auto& m : out) m.cls = classify(m);
+  for (auto& m : out) m.classify();
   return out;
+}
+
+void ProcessMapping::classify() {
+  refusal_reason.clear();
+  cls = classify_mapping(*this);
 }
 
 Result<std::vector<ProcessMapping>> read_process_mappings(pid_t pid) {
   auto text = read_proc_file("/proc/" + std::to_string(pid) + "/smaps");
   if (!text) return text.error();
   return parse_smaps(text.value());
+}
+
+Result<std::vector<ProcessMapping>> refresh_process_mappings(pid_t pid, const std::vector<ProcessMapping>& known,
+                                                             std::uint32_t ignored_flags) {
+  auto text = read_proc_file("/proc/" + std::to_string(pid) + "/maps");
+  if (!text) return text.error();
+  std::vector<ProcessMapping> now = parse_smaps(text.value());
+  for (ProcessMapping& m : now) {
+    const ProcessMapping* before = nullptr;
+    for (const ProcessMapping& k : known) {
+      if (!k.range.overlaps(m.range) || k.shared != m.shared || k.inode != m.inode || k.dev_major != m.dev_major ||
+          k.dev_minor != m.dev_minor || k.path != m.path)
+        continue;
+      if (m.inode != 0 && k.offset - k.range.start != m.offset - m.range.start) continue;
+      before = &k;
+      break;
+    }
+    if (before == nullptr) {
+      // A new mapping: only smaps knows its flags.
+      auto full = read_process_mappings(pid);
+      if (!full) return full.error();
+      for (ProcessMapping& f : full.value()) {
+        f.flags &= ~ignored_flags;
+        f.classify();
+      }
+      return full;
+    }
+    m.flags = before->flags & ~ignored_flags;
+    m.protection_key = before->protection_key;
+    m.classify();
+  }
+  return now;
 }
 
 }  // namespace pat::tracer

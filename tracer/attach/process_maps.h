@@ -73,12 +73,22 @@ struct ProcessMapping {
   // The same backing as `o` at the same addresses: the file, its offset for
   // each address, sharing. Protection and flags may differ.
   bool same_backing(const ProcessMapping& o) const;
+  // Sets cls (and refusal_reason) from the fields above.
+  void classify();
 };
 
-// Parses smaps text and classifies each mapping.
+// Parses smaps text (or maps text: no VmFlags then) and classifies each
+// mapping.
 std::vector<ProcessMapping> parse_smaps(const std::string& text);
-// /proc/PID/smaps.
+// /proc/PID/smaps. Costly for large processes: the kernel walks every page
+// table to count resident pages (81 ms for 1 GiB here).
 Result<std::vector<ProcessMapping>> read_process_mappings(pid_t pid);
+// The same, from /proc/PID/maps (40 us for the same process), with the
+// VmFlags of the mapping in `known` that had the same backing at an
+// overlapping address. Falls back to smaps when a mapping is new. Flags in
+// `ignored_flags` (our own userfaultfd registration) are dropped.
+Result<std::vector<ProcessMapping>> refresh_process_mappings(pid_t pid, const std::vector<ProcessMapping>& known,
+                                                             std::uint32_t ignored_flags = 0);
 
 // Reads the VmFlags line's two-letter codes.
 std::uint32_t parse_vm_flags(const std::string& codes);

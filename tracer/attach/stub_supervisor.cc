@@ -97,6 +97,18 @@ void StubSupervisor::on_stub_status(const WaitStatus& status) {
   }
 }
 
+void StubSupervisor::watch_keeper(pid_t keeper, std::unique_ptr<WriteTracker> held) {
+  keeper_ = keeper;
+  held_ = std::move(held);
+  if (keeper_ == 0) held_.reset();
+}
+
+void StubSupervisor::on_keeper_status(const WaitStatus& status) {
+  if (!is_gone(status)) return;  // a ptrace stop on its way to death: it was sent SIGKILL
+  keeper_ = 0;
+  held_.reset();
+}
+
 void StubSupervisor::on_member_status(const WaitStatus& status) {
   if (is_gone(status)) {
     member_end_ = status;

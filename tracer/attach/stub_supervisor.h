@@ -14,10 +14,12 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 
 #include "base/unique_fd.h"
 #include "tracer/attach/tracee_wait.h"
+#include "tracer/attach/write_tracker.h"
 
 namespace pat::tracer {
 
@@ -29,6 +31,14 @@ class StubSupervisor {
 
   void on_stub_status(const WaitStatus& status);
   void on_member_status(const WaitStatus& status);
+
+  // The task keeping the old address space (mm_keeper.h), killed already:
+  // we trace it, so its death is ours to collect (poll keeper() and pass
+  // its statuses here). `held` is let go once it is gone: what referred to
+  // the old address space (the write tracker) is cheapest to close then.
+  void watch_keeper(pid_t keeper, std::unique_ptr<WriteTracker> held);
+  pid_t keeper() const { return keeper_; }
+  void on_keeper_status(const WaitStatus& status);
 
   // The stub has dropped the old program's fds and set its name (it says
   // so with a breakpoint trap, seen here as a SIGTRAP stop).
@@ -51,6 +61,8 @@ class StubSupervisor {
   pid_t stub_, member_;
   int member_pidfd_;
   pid_t host_;
+  pid_t keeper_ = 0;
+  std::unique_ptr<WriteTracker> held_;
   bool ready_ = false;
   bool stub_stopped_ = false;
   bool ending_ = false;  // we are making the stub end: its death is ours

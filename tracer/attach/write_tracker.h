@@ -29,6 +29,8 @@ class WriteTracker {
  public:
   // `process` is seized (parked); `gadget` a syscall instruction in it.
   static Result<WriteTracker> start(SeizedProcess& process, std::uint64_t gadget, Deadline deadline);
+  WriteTracker(WriteTracker&&) = default;
+  WriteTracker& operator=(WriteTracker&&) = default;
 
   // Tracks writes in `range` (one mapping of the process) from now on.
   Status track(Range range);

@@ -116,6 +116,7 @@ class Driver {
          << " total_us=" << s.total.count() << " precopy_us=" << s.precopy.count() << " final_copy_us=" << s.final_copy.count()
          << " precopied=" << s.bytes_precopied << " copied_stopped=" << s.bytes_copied_stopped << " private=" << s.private_bytes
          << " threads=" << s.threads << " fds=" << s.fds;
+    for (int i = 1; i <= kAttachStepCount; ++i) line << " " << to_string(static_cast<AttachStep>(i)) << "_us=" << s.step_time[i].count();
     say(line.str());
   }
 
@@ -208,6 +209,11 @@ class Driver {
               " status=" + describe(*got.value()));
         }
         stub.on_member_status(*got.value());
+      }
+      while (stub.keeper() != 0) {
+        auto got = poll_tracee(stub.keeper());
+        if (!got || !got.value()) break;
+        stub.on_keeper_status(*got.value());
       }
       for (;;) {
         auto got = stub.stub_gone() ? pat::Result<std::optional<WaitStatus>>(std::optional<WaitStatus>{}) : poll_tracee(stub.stub());

@@ -305,6 +305,7 @@ Snapshot snapshot(pid_t pid) {
   }
   std::sort(fds.begin(), fds.end());
   for (const auto& f : fds) s.fds += f + "\n";
+  for (pid_t tid : threads_of(pid)) s.children += slurp(proc + "/task/" + std::to_string(tid) + "/children");
   return s;
 }
 
@@ -313,6 +314,7 @@ std::string difference(const Snapshot& a, const Snapshot& b) {
   if (a.state != b.state) return std::string("state ") + a.state + " -> " + b.state;
   if (a.maps != b.maps) return "maps:\n" + a.maps + "---\n" + b.maps;
   if (a.fds != b.fds) return "fds:\n" + a.fds + "---\n" + b.fds;
+  if (a.children != b.children) return "children: " + a.children + " -> " + b.children;
   if (a.memory_hash != b.memory_hash) return "memory hash";
   if (a.registers.size() != b.registers.size()) return "thread count";
   for (const auto& [tid, regs] : a.registers) {

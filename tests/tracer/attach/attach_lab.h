@@ -124,6 +124,7 @@ struct Snapshot {
   std::uint64_t memory_hash = 0;
   std::string maps;
   std::string fds;
+  std::string children;  // of every thread (/proc/PID/task/TID/children)
   pid_t tracer = -1;
   char state = '?';
 };

@@ -117,6 +117,9 @@ TEST_CASE("a 4-thread program keeps counting, appending and answering in the gro
   CHECK(proc_field(w.target.pid(), "VmRSS").find(" kB") != std::string::npos);
   CHECK(std::stol(proc_field(w.target.pid(), "VmRSS")) < 1024);  // the old address space is gone
   CHECK(std::filesystem::is_empty("/proc/" + std::to_string(w.target.pid()) + "/fd"));  // the stub holds nothing
+  // The task that kept the old address space through the execve is gone,
+  // reaped by the stub.
+  CHECK(soon([&] { return read_text("/proc/" + std::to_string(w.target.pid()) + "/task/" + std::to_string(w.target.pid()) + "/children").empty(); }));
 
   // Same memory, threads still at work, TLS counters going on from where they were.
   CHECK(w.ask("checksum") == checksum);

@@ -72,7 +72,13 @@ __attribute__((noreturn, used)) static void stub_main(long* sp) {
   /* 5. Tell the host the old program's fds are gone: a breakpoint trap,
    *    which the tracing host sees as a SIGTRAP stop and drops. */
   __asm__ volatile("int3");
-  /* 6. Wait. The host ends the stub; nothing else can but SIGKILL. */
+  /* 6. Reap the task that kept the old address space alive across the
+   *    execve (the host kills it): it was the old program's child, so it is
+   *    ours now. Its exit signal is 0, so only __WALL sees it. A signal
+   *    stops us in between (and is dropped by the host); wait4 restarts. */
+  while (sys(__NR_wait4, -1, 0, 0x40000000 /* __WALL */, 0) != -10 /* -ECHILD */) {
+  }
+  /* 7. Wait. The host ends the stub; nothing else can but SIGKILL. */
   for (;;) sys(__NR_pause, 0, 0, 0, 0);
 }
 
