@@ -38,7 +38,7 @@ Result<std::vector<TransferredFd>> fetch_fds(pid_t pid, int pidfd);
 
 // The process holds POSIX record locks (fcntl F_SETLK): they belong to the
 // process, not to the open file, and would be released when the stub closes
-// its descriptors. /proc/locks lists their owner's pid.
+// its descriptors.
 Result<bool> holds_posix_locks(pid_t pid);
 
 // The process has POSIX timers (timer_create): /proc/PID/timers lists them.
