@@ -364,14 +364,20 @@ std::optional<AttachError> AddressSpaceCopy::collect_written(WriteTracker& track
 }
 
 void AddressSpaceCopy::mark_written(Range window, const std::vector<Range>& written) {
-  for (std::uintptr_t p = window.start; p < window.end; p += kPageSize) {
-    if (Region* r = region_at(p)) r->written[(p - r->range.start) / kPageSize] = false;
-  }
-  for (const Range& w : written) {
-    for (std::uintptr_t p = std::max(w.start, window.start); p < std::min(w.end, window.end); p += kPageSize) {
-      if (Region* r = region_at(p)) r->written[(p - r->range.start) / kPageSize] = true;
+  auto set = [&](Range range, bool value) {
+    if (range.size() == 0) return;
+    auto it = regions_.upper_bound(range.start);
+    if (it != regions_.begin()) --it;
+    for (; it != regions_.end() && it->second.range.start < range.end; ++it) {
+      Region& r = it->second;
+      Range part = intersect(r.range, range);
+      if (part.size() == 0) continue;
+      auto first = r.written.begin() + static_cast<std::ptrdiff_t>((part.start - r.range.start) / kPageSize);
+      std::fill(first, first + static_cast<std::ptrdiff_t>(part.size() / kPageSize), value);
     }
-  }
+  };
+  set(window, false);
+  for (const Range& w : written) set(intersect(w, window), true);
 }
 
 std::optional<AttachError> AddressSpaceCopy::finish(const std::vector<ProcessMapping>& mappings) {
