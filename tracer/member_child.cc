@@ -58,9 +58,7 @@ namespace {
 // Reports the failed step and leaves. exit_group ends only the child: it is
 // its own thread group (no CLONE_THREAD).
 [[noreturn]] PAT_CHILD_CODE void child_fail(ChildPlan* plan, ChildStep step, long ret) {
-  plan->report.step = static_cast<int>(step);
-  plan->report.error = static_cast<int>(-ret);
-  raw::syscall(__NR_sendmsg, plan->handover_fd, &plan->failed_msg, MSG_NOSIGNAL);
+  plan->handover.send_failure(plan->handover_fd, static_cast<int>(step), ret);
   raw::syscall(__NR_exit_group, 127);
   __builtin_unreachable();
 }
@@ -189,12 +187,8 @@ void member_child_main(void* arg) {
   long listener = raw::syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, plan->seccomp_flags, &plan->filter);
   check(plan, ChildStep::Seccomp, listener);
   // 9. Hand the listener over. After this the parent may have returned.
-  plan->report.step = static_cast<int>(ChildStep::Done);
-  plan->report.error = 0;
-  // __builtin_memcpy of a constant 4 bytes is a plain store, never a call.
   const int listener_fd = static_cast<int>(listener);
-  __builtin_memcpy(CMSG_DATA(reinterpret_cast<cmsghdr*>(plan->control)), &listener_fd, sizeof(int));
-  long sent = raw::syscall(__NR_sendmsg, handover_fd, &plan->done_msg, MSG_NOSIGNAL);
+  long sent = plan->handover.send_done(handover_fd, static_cast<int>(ChildStep::Done), listener_fd);
   if (sent < 0) raw::syscall(__NR_exit_group, 127);  // the host sees EOF and reports it
   raw::syscall(__NR_close, listener_fd);
   raw::syscall(__NR_close, handover_fd);
@@ -224,7 +218,7 @@ const char* to_string(ChildStep step) {
   return "unknown step";
 }
 
-void ChildPlan::prepare_messages() {
+void HandoverMessage::prepare() {
   iov = iovec{&report, sizeof(report)};
   failed_msg = msghdr{};
   failed_msg.msg_iov = &iov;

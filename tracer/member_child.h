@@ -6,6 +6,7 @@
 // prepared in a ChildPlan before the clone.
 #pragma once
 
+#include <asm/unistd.h>
 #include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "tracer/kernel_abi.h"
+#include "tracer/raw_syscall.h"
 
 namespace pat::tracer {
 
@@ -48,6 +50,37 @@ struct ChildReport {
   int error = 0;
 };
 
+// The message a cloned child sends its host over the hand-over socket:
+// {step, errno}, with the seccomp listener as SCM_RIGHTS once done. The host
+// prepares it; the child only fills it in and sends it (send_failure,
+// send_done), so nothing is allocated in the child.
+struct HandoverMessage {
+  ChildReport report;
+  iovec iov{};
+  msghdr done_msg{};    // with one SCM_RIGHTS fd in control
+  msghdr failed_msg{};  // report only
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+
+  // Points the message fields at this object's own buffers. Call once it
+  // is at its final address.
+  void prepare();
+
+  // Child side, raw syscalls only: the step that failed and -ret as errno.
+  PAT_CHILD_CODE long send_failure(int fd, int step, long ret) {
+    report.step = step;
+    report.error = static_cast<int>(-ret);
+    return raw::syscall(__NR_sendmsg, fd, &failed_msg, MSG_NOSIGNAL);
+  }
+  // Child side: success, handing `listener` over.
+  PAT_CHILD_CODE long send_done(int fd, int done_step, int listener) {
+    report.step = done_step;
+    report.error = 0;
+    // __builtin_memcpy of a constant 4 bytes is a plain store, never a call.
+    __builtin_memcpy(CMSG_DATA(reinterpret_cast<cmsghdr*>(control)), &listener, sizeof(int));
+    return raw::syscall(__NR_sendmsg, fd, &done_msg, MSG_NOSIGNAL);
+  }
+};
+
 // The kernel's struct rlimit64 for prlimit64(2) (include/uapi/linux/resource.h).
 struct KernelRlimit {
   std::uint64_t cur, max;
@@ -71,19 +104,13 @@ struct ChildPlan {
   unsigned seccomp_flags = 0;
   kernel::KernelSigaction default_action{};  // SIG_DFL, empty mask
 
-  // The hand-over message, prepared; the child fills in report and the fd.
-  ChildReport report;
-  iovec iov{};
-  msghdr done_msg{};    // with one SCM_RIGHTS fd in control
-  msghdr failed_msg{};  // report only
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  HandoverMessage handover;
 
   std::uintptr_t stack_pointer = 0;  // the program's initial rsp (argc)
   std::uintptr_t entry = 0;          // its first instruction: ld.so's entry, or the program's if static
 
-  // Points the message fields at this object's own buffers. Call once the
-  // plan is at its final address.
-  void prepare_messages();
+  // Prepares the hand-over message. Call once the plan is at its final address.
+  void prepare_messages() { handover.prepare(); }
 };
 
 struct StartedChild {

@@ -142,7 +142,7 @@ std::variant<BuiltMember, std::string> build_member(const std::vector<CapturedTh
   }
   r.threads = plan.threads.data();
   r.thread_count = static_cast<int>(plan.threads.size());
-  r.prepare_messages();
+  r.handover.prepare();
 
   auto started = start_member_restorer(r);
   if (!started) return started.error().message();

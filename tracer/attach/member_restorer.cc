@@ -76,9 +76,7 @@ void pat_restored_thread_main(void* arg) {
 }
 
 [[noreturn]] PAT_CHILD_CODE void restorer_fail(RestorePlan* plan, RestoreStep step, long ret) {
-  plan->report.step = static_cast<int>(step);
-  plan->report.error = static_cast<int>(-ret);
-  raw::syscall(__NR_sendmsg, plan->handover_fd, &plan->failed_msg, MSG_NOSIGNAL);
+  plan->handover.send_failure(plan->handover_fd, static_cast<int>(step), ret);
   // Threads already made die with us: exit_group ends the thread group.
   raw::syscall(__NR_exit_group, 127);
   __builtin_unreachable();
@@ -214,12 +212,9 @@ void pat_member_restorer_main(void* arg) {
   }
   check(plan, RestoreStep::PendingSignals, queue_pending_signals(plan, leader->tid));
   // 11. Hand the listener over and park like the others.
-  plan->report.step = static_cast<int>(RestoreStep::Done);
-  plan->report.error = 0;
   const int listener_fd = static_cast<int>(listener);
-  __builtin_memcpy(CMSG_DATA(reinterpret_cast<cmsghdr*>(plan->control)), &listener_fd, sizeof(int));
   const int handover_fd = plan->handover_fd;
-  long sent = raw::syscall(__NR_sendmsg, handover_fd, &plan->done_msg, MSG_NOSIGNAL);
+  long sent = plan->handover.send_done(handover_fd, static_cast<int>(RestoreStep::Done), listener_fd);
   if (sent < 0) raw::syscall(__NR_exit_group, 127);
   raw::syscall(__NR_close, listener_fd);
   raw::syscall(__NR_close, handover_fd);
@@ -255,20 +250,6 @@ const char* to_string(RestoreStep step) {
     case RestoreStep::Done: return "done";
   }
   return "unknown step";
-}
-
-void RestorePlan::prepare_messages() {
-  iov = iovec{&report, sizeof(report)};
-  failed_msg = msghdr{};
-  failed_msg.msg_iov = &iov;
-  failed_msg.msg_iovlen = 1;
-  done_msg = failed_msg;
-  done_msg.msg_control = control;
-  done_msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&done_msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
 }
 
 Result<StartedChild> start_member_restorer(RestorePlan& plan) {

@@ -115,13 +115,7 @@ struct RestorePlan {
   ThreadRestorePlan* threads = nullptr;  // [0] is the leader
   int thread_count = 0;
 
-  // The hand-over message, prepared like ChildPlan's.
-  ChildReport report;
-  iovec iov{};
-  msghdr done_msg{};
-  msghdr failed_msg{};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  void prepare_messages();
+  HandoverMessage handover;  // prepared by the host before the clone
 };
 
 // clone(CLONE_VM | CLONE_PIDFD | SIGCHLD) running the restorer on the
