@@ -198,6 +198,11 @@ Target::Target(const Lab& lab, const std::vector<std::string>& argv, bool as_roo
   child_ = static_cast<pid_t>(std::stol(line->substr(6)));
 }
 
+Target::~Target() {
+  if (child_ > 0) ::kill(child_, SIGKILL);
+  parent_.wait(std::chrono::seconds(5));  // it reaps the child and reports, then ends
+}
+
 std::optional<std::string> Target::report(const std::string& prefix, std::chrono::milliseconds timeout) {
   return parent_.out().until(prefix, timeout);
 }

@@ -98,6 +98,11 @@ class Driver {
 class Target {
  public:
   Target(const Lab& lab, const std::vector<std::string>& argv, bool as_root = false);
+  // Kills the target (the stub, once attached: the member follows) before
+  // its parent, which would leave it to init otherwise.
+  ~Target();
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
   pid_t pid() const { return child_; }
   // The parent's report lines ("pipe ready", "stopped 19", "exited 7"...).
   std::optional<std::string> report(const std::string& prefix, std::chrono::milliseconds timeout = std::chrono::seconds(10));

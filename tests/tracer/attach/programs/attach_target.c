@@ -62,7 +62,10 @@ int main(int argc, char** argv) {
     sigprocmask(SIG_BLOCK, &set, NULL);
     kill(getpid(), SIGUSR1);
   }
-  if (strcmp(mode, "child") == 0 && fork() == 0) block_forever();
+  if (strcmp(mode, "child") == 0 && fork() == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* ends with its parent, not left to init */
+    block_forever();
+  }
   if (strcmp(mode, "seccomp") == 0) {
     struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     struct sock_fprog prog = {1, &allow};
