@@ -10,11 +10,17 @@
  *
  * No libc: a static program of raw system calls, so that it maps nothing but
  * itself and costs a few pages. */
+#include <asm-generic/errno-base.h>
+#include <asm/signal.h>
 #include <asm/unistd.h>
 #include <linux/prctl.h>
 #include <linux/resource.h>
+#include <linux/wait.h>
 
-#define SIG_DFL_VALUE 0UL
+
+/* _NSIG on x86-64 (arch/x86/include/asm/signal.h; the uapi header names only
+ * NSIG, 32): signals 1..64. */
+#define STUB_NSIG 64
 
 static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
   long ret;
@@ -58,13 +64,13 @@ __attribute__((noreturn, used)) static void stub_main(long* sp) {
   /* 3. Default dispositions and an empty mask: every signal reaches the
    *    tracing host as a ptrace stop, which forwards it (execve kept the old
    *    program's ignored signals and mask). */
-  struct kernel_sigaction dfl = {SIG_DFL_VALUE, 0, 0, 0};
-  for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == 9 || sig == 19) continue; /* SIGKILL, SIGSTOP */
+  struct kernel_sigaction dfl = {0 /* SIG_DFL */, 0, 0, 0};
+  for (int sig = 1; sig <= STUB_NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
     sys(__NR_rt_sigaction, sig, &dfl, 0, 8);
   }
   unsigned long empty = 0;
-  sys(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &empty, 0, 8);
+  sys(__NR_rt_sigprocmask, SIG_SETMASK, &empty, 0, sizeof(empty));
   /* 4. The old program's name, for ps and top (the host passes it). */
   for (char** e = envp; *e; ++e) {
     if (starts_with(*e, "PAT_STUB_NAME=")) sys(__NR_prctl, PR_SET_NAME, *e + 14, 0, 0);
@@ -76,7 +82,7 @@ __attribute__((noreturn, used)) static void stub_main(long* sp) {
    *    execve (the host kills it): it was the old program's child, so it is
    *    ours now. Its exit signal is 0, so only __WALL sees it. A signal
    *    stops us in between (and is dropped by the host); wait4 restarts. */
-  while (sys(__NR_wait4, -1, 0, 0x40000000 /* __WALL */, 0) != -10 /* -ECHILD */) {
+  while (sys(__NR_wait4, -1, 0, __WALL, 0) != -ECHILD) {
   }
   /* 7. Wait. The host ends the stub; nothing else can but SIGKILL. */
   for (;;) sys(__NR_pause, 0, 0, 0, 0);
