@@ -13,6 +13,9 @@ packages=(
   # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
   # used by tests, the demo and the benchmark plots.
   python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
+  # CPython's own test_concurrent_futures, run against pat.Executor
+  # (tests/python_pat/cpython_conformance.py)
+  libpython3.11-testsuite
   # pat-python's fixed-address builds link Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev

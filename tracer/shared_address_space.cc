@@ -324,30 +324,43 @@ SyscallReply SharedAddressSpace::pin(OwnerId owner, std::uintptr_t address, std:
   return SyscallReply::returns(static_cast<long>(id));
 }
 
-bool SharedAddressSpace::pinned(std::uintptr_t page) const {
+// `range` less the pages any pin still holds, as ranges.
+std::vector<Range> SharedAddressSpace::unpinned_parts(Range range) const {
+  std::vector<Range> parts{range};
   for (const auto& [id, pin] : pins_) {
-    if (pin.pages.contains(page)) return true;
+    std::vector<Range> rest;
+    for (const Range& part : parts) {
+      if (!part.overlaps(pin.pages)) {
+        rest.push_back(part);
+        continue;
+      }
+      if (part.start < pin.pages.start) rest.push_back({part.start, pin.pages.start});
+      if (pin.pages.end < part.end) rest.push_back({pin.pages.end, part.end});
+    }
+    parts = std::move(rest);
   }
-  return false;
+  return parts;
 }
 
 // The last pin on a page gives it back: to its maker while it is alive and
-// still has it mapped, otherwise to nobody (unmapped).
+// still has it mapped, otherwise to nobody (unmapped). Range by range, not
+// page by page: this runs under the group lock, and a 256 MiB buffer is
+// 65,536 pages. Unmapping them one munmap(2) each (as this once did) took
+// about 0.3 s, every one a TLB shootdown on the CPUs running other members,
+// and stalled every member's mapping calls meanwhile (issue 11 §3).
 SyscallReply SharedAddressSpace::unpin(std::uint64_t id) {
   auto it = pins_.find(id);
   if (it == pins_.end()) return SyscallReply::fails(ENOENT);
   Range pages = it->second.pages;
   pins_.erase(it);
-  for (const auto& segment : ledger_.segments_in(pages)) {
-    if (segment.kind != MappingKind::Pinned) continue;
-    for (std::uintptr_t page = segment.range.start; page < segment.range.end; page += kernel::kPageSize) {
-      if (pinned(page)) continue;
-      Range one{page, page + kernel::kPageSize};
+  for (const Range& part : unpinned_parts(pages)) {
+    for (const auto& segment : ledger_.segments_in(part)) {
+      if (segment.kind != MappingKind::Pinned) continue;
       if (segment.owner == kPinHolder) {
-        ::munmap(pointer(page), kernel::kPageSize);
-        ledger_.erase(one);
+        ::munmap(pointer(segment.range.start), segment.range.size());
+        ledger_.erase(segment.range);
       } else {
-        ledger_.assign(one, segment.owner, MappingKind::Mapping);
+        ledger_.assign(segment.range, segment.owner, MappingKind::Mapping);
       }
     }
   }

@@ -106,7 +106,7 @@ class SharedAddressSpace {
   void refuse(pid_t task, const char* syscall, Range range, const MappingLedger::Segment& other);
   // Unmaps `range` except pages under a pin, which pass to kPinHolder.
   void unmap_keeping_pins(Range range);
-  bool pinned(std::uintptr_t page) const;
+  std::vector<Range> unpinned_parts(Range range) const;
 
   bool allow_cross_mapping_;
   MappingLedger ledger_;

@@ -24,7 +24,7 @@ any environment variable.
 
 from .channel import Buffer, Channel, Member, buffer, buffer_of, group, in_group, members
 from .errors import (ArenaDamaged, ChannelClosed, Error, InvalidArgument, LimitReached, NotInGroup, OutOfMemory,
-                     PeerDied, RemoteTraceback, TooLarge, WorkerDied)
+                     PeerDied, TooLarge)
 
 __version__ = "0.1.0"
 
@@ -36,9 +36,13 @@ __all__ = [
 
 
 def __getattr__(name):
-    # Executor pulls in concurrent.futures, threading, socket and json: only
-    # when asked for, so that a worker or a plain channel user starts fast.
+    # Executor pulls in concurrent.futures, threading, socket and json, and
+    # its exceptions concurrent.futures.process: only when asked for, so that
+    # a worker or a plain channel user starts fast.
     if name == "Executor":
         from .executor import Executor
         return Executor
+    if name in ("WorkerDied", "RemoteTraceback"):
+        from . import _executor_errors
+        return getattr(_executor_errors, name)
     raise AttributeError(f"module 'pat' has no attribute {name!r}")

@@ -28,7 +28,6 @@ Lifetimes, in the sending member:
   holder drops them) instead of being freed and reused under them.
 """
 
-import atexit
 import bisect
 import collections
 import struct
@@ -37,7 +36,7 @@ import weakref
 
 import _pat
 
-from . import _wire
+from . import _exit, _wire
 
 # The inline header: format version, flags, buffer count, then two fields
 # the user of the message defines (pat.Executor: message type and task id).
@@ -153,7 +152,7 @@ _leaked = []
 
 registry = BufferRegistry()
 exports = ExportTable()
-atexit.register(exports.leak_at_exit)
+_exit.leak_at_exit(exports)  # the order of exit work: pat._exit
 
 
 def new_buffer(size, zero=True):

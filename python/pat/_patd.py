@@ -51,9 +51,14 @@ class Connection:
         self._received = bytearray()
         self._lock = threading.Lock()
 
-    def call(self, method, parameters, fds=()):
-        """The reply's parameters; raises PatdError for an error reply."""
-        message = json.dumps({"method": method, "parameters": parameters}).encode() + b"\0"
+    def call(self, method, parameters, fds=(), more=False):
+        """The reply's parameters; raises PatdError for an error reply. With
+        ``more``, the first reply of a stream: read the others with
+        :meth:`next_reply`."""
+        call = {"method": method, "parameters": parameters}
+        if more:
+            call["more"] = True
+        message = json.dumps(call).encode() + b"\0"
         if len(message) > MAX_MESSAGE:
             raise ValueError(f"{method}: the call is {len(message)} bytes, patd takes at most {MAX_MESSAGE}")
         with self._lock:
@@ -64,10 +69,17 @@ class Connection:
                 self._socket.sendall(message[sent:])
             else:
                 self._socket.sendall(message)
-            reply = self._read_frame()
-        if "error" in reply:
-            raise PatdError(reply["error"], reply.get("parameters", {}))
-        return reply.get("parameters", {})
+            return _parameters(self._read_frame())
+
+    def next_reply(self):
+        """The next reply of a stream started with ``call(..., more=True)``;
+        raises PatdError for an error reply, ConnectionError if patd went
+        away first."""
+        with self._lock:
+            return _parameters(self._read_frame())
+
+    def fileno(self):
+        return self._socket.fileno()
 
     def _read_frame(self):
         while True:
@@ -92,17 +104,18 @@ class Connection:
 
     # --- the calls pat.Executor makes ------------------------------------
 
-    def run_detached(self, program, argv, env, cwd, stdio, group=None, new_group=False):
-        """io.pat.Member.Run with detach: starts ``program`` as a member of
-        ``group`` (or of a new ephemeral group, removed when its last member
-        ends) with ``stdio`` = (stdin, stdout, stderr) fds. (pid, group)."""
+    def run(self, program, argv, env, cwd, stdio, group=None, new_group=False):
+        """io.pat.Member.Run, streaming: starts ``program`` as a member of
+        ``group`` (or of a new ephemeral group) and returns (pid, group); the
+        stream's last reply, read with :meth:`next_reply`, says how the
+        member ended. This connection is the member's from now on."""
         parameters = {"program": program, "argv": list(argv), "env": [f"{k}={v}" for k, v in env.items()],
-                      "cwd": cwd, "detach": True}
+                      "cwd": cwd}
         if new_group:
             parameters["new_group"] = True
         else:
             parameters["group"] = group
-        reply = self.call("io.pat.Member.Run", parameters, fds=stdio)
+        reply = self.call("io.pat.Member.Run", parameters, fds=stdio, more=True)
         return reply["pid"], reply["group"]
 
     def show_group(self, name):
@@ -115,24 +128,51 @@ class Connection:
         self.call("io.pat.Member.Signal", {"group": group, "pid": pid, "signal": signal})
 
 
-def exit_status(connection, group, pid, wait_seconds=1.0):
-    """(exit_code, signal) of member ``pid`` from ``group``'s recent_exits,
-    each None when unknown. A member's pidfd reports its end before its host
-    has reaped it and recorded how it ended, so this asks again for up to
-    ``wait_seconds``."""
-    import time
-    deadline = time.monotonic() + wait_seconds
-    while True:
+def _parameters(reply):
+    if "error" in reply:
+        raise PatdError(reply["error"], reply.get("parameters", {}))
+    return reply.get("parameters", {})
+
+
+class RunningMember:
+    """A member started with a streaming io.pat.Member.Run, watched until it
+    ends: its connection becomes readable when the member has ended (the
+    host replies once it has reaped it), and :meth:`ended` reads how.
+
+    Why the Run stream rather than a pidfd plus io.pat.Group.Show: the
+    exit status comes on the call that started the member, after its host
+    has reaped it, so there is nothing to poll and no window in which the
+    member is gone but its status unknown. The member gets SIGHUP if this
+    connection closes (patd's rule for foreground members, README); pat's
+    workers ignore SIGHUP, so a patd restart leaves them running: the stream
+    then ends without a status and :meth:`ended` says so (None), and the
+    watcher falls back to the member's pidfd (see pat._pool.ExitWatcher)."""
+
+    def __init__(self, program, argv, env, cwd, stdio, group=None, new_group=False):
+        self._connection = Connection()
         try:
-            shown = connection.show_group(group)
-        except (PatdError, OSError):
-            return None, None  # the group is gone (an ephemeral one ends with its last member)
-        for entry in shown.get("recent_exits", []):
-            if entry.get("pid") == pid:
-                return entry.get("exit_code"), entry.get("signal")
-        if time.monotonic() >= deadline:
-            return None, None
-        time.sleep(0.02)
+            self.pid, self.group = self._connection.run(program, argv, env, cwd, stdio, group=group,
+                                                        new_group=new_group)
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def fileno(self):
+        return self._connection.fileno()
+
+    def ended(self):
+        """(exit_code, signal), each None when unknown, once the connection
+        is readable; None if patd went away before the member ended."""
+        try:
+            reply = self._connection.next_reply()
+        except (ConnectionError, OSError, ValueError):
+            return None
+        except PatdError:
+            return None, None  # the host was lost while the member ran
+        return reply.get("exit_code"), reply.get("signal")
+
+    def close(self):
+        self._connection.close()
 
 
 def pat_python():

@@ -17,11 +17,12 @@ announced with ALLOC). Until the copy is done the sender keeps the source
 alive: the caller until it has answered ALLOC with GO, the worker until
 RELEASE.
 
-One manager thread polls every worker's socket and pidfd. When a pidfd
-fires, what the worker sent before it ended is read first, then the
-executor learns of its death.
+One manager thread polls every worker's socket. A worker's end, learnt by
+the ExitWatcher (pat._pool) from its Run stream, is posted to the manager
+thread, which first reads whatever the worker sent before it ended.
 """
 
+import collections
 import os
 import selectors
 import socket
@@ -32,19 +33,22 @@ import traceback
 import _pat
 
 from . import _patd, _protocol, _stream
-from ._member_pool import _block_terminal_signals
+from ._pool import WorkerPool, block_terminal_signals
+
+
+# What Member.Run says of an ephemeral group whose last member has ended.
+ENDED_GROUP_ERRORS = ("io.pat.GroupNotFound", "io.pat.GroupBusy", "io.pat.GroupUnavailable")
 
 
 class _Link:
     """The pool's side of one worker."""
 
-    __slots__ = ("socket", "send_lock", "reader", "pidfd", "sources", "end_of_file")
+    __slots__ = ("socket", "theirs", "send_lock", "reader", "sources", "end_of_file")
 
-    def __init__(self, sock):
-        self.socket = sock
+    def __init__(self):
+        self.socket, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.send_lock = threading.Lock()
         self.reader = _stream.FrameReader()
-        self.pidfd = None
         self.sources = {}  # task id -> the task's remote buffers, until GO
         self.end_of_file = False
 
@@ -53,21 +57,15 @@ class _Link:
             self.socket.sendall(data)
 
 
-class ProcessPool:
+class ProcessPool(WorkerPool):
     def __init__(self, executor):
-        self._executor = executor
-        self._program = _patd.pat_python()
-        self._patd = _patd.Connection()
+        super().__init__(executor)
         self._group = None
-        self._preparation = executor._preparation()
-        self._lock = threading.Lock()
-        self._workers = {}
-        self._stopping = False
-        self._finished = False
-        self._on_stopped = None
+        self._group_lock = threading.Lock()  # one worker at a time may create the group
+        self._ended = collections.deque()     # (worker, status) posted by the ExitWatcher
         self._selector = selectors.DefaultSelector()
         self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._selector.register(self._wake_read, selectors.EVENT_READ, ("wake", None))
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
         self._thread = threading.Thread(target=self._run, name="pat.Executor manager", daemon=True)
         self._thread.start()
 
@@ -76,49 +74,51 @@ class ProcessPool:
         """The executor's own group (None before the first worker starts)."""
         return self._group
 
-    # --- called by the executor ---------------------------------------------
+    # --- WorkerPool ----------------------------------------------------------
 
-    def start_worker(self, worker):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        link = _Link(ours)
-        worker.link = link
-        init, _ = _stream.encode_object(_protocol.INIT, 0, self._preparation)
-        link.send(init)  # waits in the socket for the worker
-        argv = [self._program, "-m", "pat._worker", "stream", str(worker.number)]
-        stdio, opened = _patd.member_stdio(stdin=theirs.fileno())
+    def _prepare_link(self, worker):
+        worker.link = _Link()
+        # Another address space: initargs must be reachable from there (see
+        # executor._init_body).
+        init, _ = _stream.encode_object(_protocol.INIT, 0, self._executor._init_body(shared_address_space=False))
+        worker.link.send(init)  # waits in the socket for the worker
+
+    def _drop_link(self, worker):
+        link = worker.link
+        with self._lock:
+            self._forget(link.socket)
+        link.socket.close()
+        link.theirs.close()
+
+    def _launch(self, worker):
+        link = worker.link
+        program, environment, cwd = self._worker_context()
+        argv = [program, "-m", "pat._worker", "stream", str(worker.number)]
+        stdio, opened = _patd.member_stdio(stdin=link.theirs.fileno())
         try:
-            worker.pid = self._run_member(argv, stdio)
-        except BaseException:
-            ours.close()
-            raise
+            member = self._run_member(program, argv, environment, cwd, stdio)
         finally:
-            theirs.close()
+            link.theirs.close()
             for fd in opened:
                 os.close(fd)
-        try:
-            link.pidfd = os.pidfd_open(worker.pid)
-        except ProcessLookupError:
-            link.pidfd = None  # ended already: its socket's end of file tells
         with self._lock:
-            self._workers[worker.number] = worker
-            self._selector.register(ours, selectors.EVENT_READ, ("socket", worker))
-            if link.pidfd is not None:
-                self._selector.register(link.pidfd, selectors.EVENT_READ, ("pidfd", worker))
+            self._selector.register(link.socket, selectors.EVENT_READ, worker)
             os.write(self._wake_write, b"w")
+        return member
 
-    def _run_member(self, argv, stdio):
-        environment = dict(os.environ)
-        cwd = os.getcwd()
-        if self._group is not None:
-            try:
-                pid, _ = self._patd.run_detached(self._program, argv, environment, cwd, stdio, group=self._group)
-                return pid
-            except _patd.PatdError as error:
-                if error.name != "io.pat.GroupNotFound":
-                    raise
-                # Every worker ended and the ephemeral group with them.
-        pid, self._group = self._patd.run_detached(self._program, argv, environment, cwd, stdio, new_group=True)
-        return pid
+    def _run_member(self, program, argv, environment, cwd, stdio):
+        with self._group_lock:
+            if self._group is not None:
+                try:
+                    return _patd.RunningMember(program, argv, environment, cwd, stdio, group=self._group)
+                except _patd.PatdError as error:
+                    if error.name not in ENDED_GROUP_ERRORS:
+                        raise
+                    # Every worker ended and the ephemeral group with them
+                    # (or it is ending: its host exits once it is idle).
+            member = _patd.RunningMember(program, argv, environment, cwd, stdio, new_group=True)
+            self._group = member.group
+            return member
 
     def send_task(self, worker, task):
         data, sources = _stream.encode_object(_protocol.TASK, task.id, task.call())
@@ -127,24 +127,35 @@ class ProcessPool:
         try:
             worker.link.send(data)
         except OSError:
-            # The worker is gone: its pidfd tells the manager thread, and this
-            # task, which is the worker's now, fails with WorkerDied then.
+            # The worker is gone: its Run stream tells, and this task, which
+            # is the worker's now, fails then.
             pass
 
-    def worker_gone(self, worker):
-        link = worker.link
+    def retire(self, worker):
+        try:
+            worker.link.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # closed: it is gone
+
+    def in_event_thread(self):
+        return threading.current_thread() is self._thread
+
+    def join(self):
+        thread = self._thread
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join()
+            self._thread = None  # as SharedReceiver.join
+        self._exits.join()
+
+    def _report_exit(self, worker, status):
         with self._lock:
-            self._workers.pop(worker.number, None)
-            self._forget(link.socket)
-            if link.pidfd is not None:
-                self._forget(link.pidfd)
-            finish = self._stopping and not self._workers
-        link.socket.close()
-        if link.pidfd is not None:
-            os.close(link.pidfd)
-            link.pidfd = None
-        if finish:
-            self._finish()
+            self._ended.append((worker, status))
+            os.write(self._wake_write, b"e")
+
+    def _end_threads(self):
+        os.write(self._wake_write, b"s")
+
+    # --- the manager thread --------------------------------------------------
 
     def _forget(self, fileobj):
         try:
@@ -152,71 +163,46 @@ class ProcessPool:
         except (KeyError, ValueError):
             pass  # never registered, or already forgotten
 
-    def stop(self, on_stopped):
-        """Ends every worker's connection (they exit when idle), then
-        destroys the group; then calls on_stopped()."""
-        with self._lock:
-            self._stopping = True
-            self._on_stopped = on_stopped
-            workers = list(self._workers.values())
-        for worker in workers:
-            try:
-                worker.link.socket.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-        if not workers:
-            self._finish()
-
-    # --- the manager thread --------------------------------------------------
-
-    def _finish(self):
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-            os.write(self._wake_write, b"s")
-
     def _run(self):
-        _block_terminal_signals()
+        block_terminal_signals()
         while True:
-            with self._lock:
-                if self._finished:
-                    break
             for key, _ in self._selector.select():
-                what, worker = key.data
                 try:
-                    if what == "wake":
+                    if key.data is None:
                         try:
                             os.read(self._wake_read, 4096)
                         except BlockingIOError:
                             pass
-                    elif what == "socket":
-                        self._read(worker)
-                    else:  # the pidfd: the worker ended
-                        with self._lock:
-                            self._forget(key.fd)
-                        self._read(worker)  # its last words first
-                        self._lost(worker)
+                    else:
+                        self._read(key.data)
                 except Exception:  # a bug here must not stop every other worker's results
                     traceback.print_exc()
+            with self._lock:
+                ended, self._ended = list(self._ended), collections.deque()
+            for worker, status in ended:
+                try:
+                    self._read(worker)  # its last words first
+                    self._executor._worker_lost(worker, *status)
+                except Exception:
+                    traceback.print_exc()
+            with self._lock:
+                if self._finished and not self._ended:
+                    break
         self._close()
 
     def _close(self):
         if self._group is not None:
             try:
-                self._patd.destroy_group(self._group, force=True, grace_ms=1000)
+                self._control.destroy_group(self._group, force=True, grace_ms=1000)
             except (_patd.PatdError, OSError):
                 pass  # gone already: it was ephemeral
-        self._patd.close()
         self._selector.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
-        if self._on_stopped:
-            self._on_stopped()
+        self._stopped()
 
     def _read(self, worker):
         link = worker.link
-        reached_end = False
         while not link.end_of_file:
             try:
                 # Non-blocking reads on a blocking socket: sends (from any
@@ -227,23 +213,13 @@ class ProcessPool:
             except OSError:
                 data = b""
             if not data:
-                link.end_of_file = reached_end = True
+                link.end_of_file = True
                 with self._lock:
                     self._forget(link.socket)
                 break
             link.reader.feed(data)
         for kind, tag, body in link.reader.frames():
             self._handle(worker, kind, tag, body)
-        if reached_end and link.pidfd is None:
-            # Gone before its pidfd could be opened: nothing else will tell.
-            # (Otherwise the pidfd says when the worker has ended.)
-            self._lost(worker)
-
-    def _lost(self, worker):
-        exit_code, signal = (None, None)
-        if self._group is not None:
-            exit_code, signal = _patd.exit_status(self._patd, self._group, worker.pid)
-        self._executor._worker_lost(worker, exit_code, signal)
 
     def _handle(self, worker, kind, tag, body):
         executor = self._executor
@@ -251,8 +227,8 @@ class ProcessPool:
             executor._task_done(tag, kind, self._fetch_result(worker, tag, body))
         elif kind == _protocol.ALLOC:
             self._fill_arguments(worker, tag, body)
-        elif kind == _protocol.READY:
-            executor._worker_ready(worker)
+        elif kind == _protocol.UNREADABLE:
+            executor._task_unreadable(tag, _stream.Body(body).load())
         elif kind == _protocol.INIT_FAILED:
             executor._initializer_failed(worker, _stream.Body(body).load())
 

@@ -60,6 +60,7 @@ class SharedReceiver:
         self._reader_parked = False  # the reader sleeps until the last waiter leaves
         self._yield_queued = False
         self._done = False
+        self._handling = threading.local()  # .depth: handlers running in this thread
         self._reader = threading.Thread(target=self._read, name=name, daemon=True)
         self._reader.start()
 
@@ -101,6 +102,21 @@ class SharedReceiver:
                 if self._waiters == 0 and self._reader_parked:
                     self._reader_may_run.notify()
 
+    def join(self):
+        """Waits for the reader thread to end (after STOP), unless this is
+        it."""
+        reader = self._reader
+        if reader is not None and threading.current_thread() is not reader:
+            reader.join()
+            # Nothing keeps the ended thread object: an executor's cycles
+            # wait for the garbage collector, its ended threads need not.
+            self._reader = None
+
+    def handling_in_current_thread(self):
+        """Whether this thread is inside ``handle`` (a future's callback,
+        say): it must not wait for messages only it can receive."""
+        return getattr(self._handling, "depth", 0) > 0
+
     def _role_held_elsewhere(self):
         if self._role.acquire(blocking=False):
             self._role.release()
@@ -141,9 +157,11 @@ class SharedReceiver:
                 self._role_changed.notify_all()
                 self._reader_may_run.notify()
             return
+        self._handling.depth = getattr(self._handling, "depth", 0) + 1
         try:
             self._handle(message)
         finally:
+            self._handling.depth -= 1
             with self._state:
                 if self._blocked:
                     self._role_changed.notify_all()

@@ -12,9 +12,16 @@ The first message is INIT: the caller's multiprocessing preparation data
 (sys.path, working directory, its main module, which is imported as
 ``__mp_main__`` exactly as the spawn start method does, so functions defined
 in a script's ``if __name__ == "__main__"``-guarded body are not re-run) and
-the initializer. Then the worker answers READY and runs tasks one at a time
-until its task channel is closed or the caller goes away. pat._protocol
-lists the messages.
+the initializer. Then the worker runs tasks one at a time until its task
+stream is closed (after the tasks queued before) or the caller goes away.
+pat._protocol lists the messages.
+
+A worker ends, as ProcessPoolExecutor's do, when its initializer raises
+(logged on the ``concurrent.futures`` logger first, where a QueueHandler
+passed in initargs finds it) and when a task cannot be unpickled: the
+caller then breaks the executor. It ignores SIGHUP: patd sends it when the
+connection that started the worker closes, which a patd restart does too;
+the worker learns that its caller is gone from its task stream instead.
 """
 
 import os
@@ -36,7 +43,8 @@ NEXT_TASK_SPIN_SECONDS = 500e-6
 
 def prepare(preparation, initializer_pickle):
     """Makes this interpreter look like the caller's (multiprocessing.spawn's
-    own preparation), then runs the initializer."""
+    own preparation), then runs the initializer. Its failure is logged as
+    ProcessPoolExecutor's workers log it, then raised."""
     import multiprocessing.process
     import multiprocessing.spawn
     # Like a spawn child while it bootstraps: an Executor made at import time
@@ -48,9 +56,21 @@ def prepare(preparation, initializer_pickle):
         multiprocessing.spawn.prepare(preparation)
     finally:
         del current._inheriting
-    initializer, initargs = pickle.loads(initializer_pickle)
-    if initializer is not None:
-        initializer(*initargs)
+    try:
+        initializer, initargs = pickle.loads(initializer_pickle)
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException:  # noqa: B902 - logged, then reported by the caller of prepare
+        import logging
+        logging.getLogger("concurrent.futures").critical("Exception in initializer:", exc_info=True)
+        raise
+
+
+def _ignore_hang_up():
+    import signal
+    # A Python-level handler, not SIG_IGN: a handler is reset to the default
+    # on exec, so programs a task starts get SIGHUP as usual.
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
 
 
 class ChannelWorker:
@@ -67,11 +87,10 @@ class ChannelWorker:
         self.limits = self.results.limits
 
     def send(self, kind, tag, body):
-        try:
-            self._dataplane.send(self.results, self.limits, body, kind=kind, tag=tag)
-        except Exception as failure:  # the body could not be pickled
-            self._dataplane.send(self.results, self.limits, _protocol.unpicklable(kind, body, failure),
-                                 kind=_protocol.ERROR, tag=tag)
+        _protocol.send_answer(self._send, kind, tag, body)
+
+    def _send(self, kind, tag, body):
+        self._dataplane.send(self.results, self.limits, body, kind=kind, tag=tag)
 
     def run(self):
         from .errors import ChannelClosed, PeerDied
@@ -84,7 +103,6 @@ class ChannelWorker:
                 self.send(_protocol.INIT_FAILED, self.number, _protocol.error_body(exc)[1])
                 return 1
             del init
-            self.send(_protocol.READY, self.number, os.getpid())
             while True:
                 message = self._dataplane.receive(self.tasks, IDLE_PRUNE_SECONDS if len(exports) else None,
                                                   spin=NEXT_TASK_SPIN_SECONDS)
@@ -93,8 +111,12 @@ class ChannelWorker:
                     continue
                 if message.kind != _protocol.TASK:
                     continue
-                kind, body = _protocol.run_task(message.load)
                 tag = message.tag
+                try:
+                    kind, body = _protocol.run_task(message.load)
+                except _protocol.Unreadable as unreadable:
+                    self.send(_protocol.UNREADABLE, tag, unreadable.args[0])
+                    return 1
                 # The arguments' buffers go before the result does, so the
                 # caller finds their references dropped when it reads it.
                 del message
@@ -126,11 +148,10 @@ class StreamWorker:
         self.socket.sendall(data)
 
     def send_object(self, kind, tag, body):
-        stream = self._stream
-        try:
-            data, sources = stream.encode_object(kind, tag, body)
-        except Exception as failure:  # the body could not be pickled
-            data, sources = stream.encode_object(_protocol.ERROR, tag, _protocol.unpicklable(kind, body, failure))
+        _protocol.send_answer(self._send_object, kind, tag, body)
+
+    def _send_object(self, kind, tag, body):
+        data, sources = self._stream.encode_object(kind, tag, body)
         if sources:
             self.held[tag] = sources
         self.send_frame(data)
@@ -166,6 +187,12 @@ class StreamWorker:
         return body
 
     def run(self):
+        try:
+            return self._serve()
+        except (BrokenPipeError, ConnectionResetError):
+            return 0  # the caller closed the connection or died
+
+    def _serve(self):
         init = self.next_frame()
         if init is None:
             return 0
@@ -175,7 +202,6 @@ class StreamWorker:
             self.send_object(_protocol.INIT_FAILED, self.number, _protocol.error_body(exc)[1])
             return 1
         del init
-        self.send_object(_protocol.READY, self.number, os.getpid())
         while True:
             item = self.next_frame()
             if item is None:
@@ -186,7 +212,11 @@ class StreamWorker:
             body = self.receive_task_body(tag, payload)
             if body is None:
                 return 0
-            result_kind, result = _protocol.run_task(body.load)
+            try:
+                result_kind, result = _protocol.run_task(body.load)
+            except _protocol.Unreadable as unreadable:
+                self.send_object(_protocol.UNREADABLE, tag, unreadable.args[0])
+                return 1
             del body, payload
             self.send_object(result_kind, tag, result)
             del result
@@ -201,6 +231,7 @@ def main(argv):
     else:
         sys.stderr.write(__doc__)
         return 2
+    _ignore_hang_up()
     return worker.run()
 
 

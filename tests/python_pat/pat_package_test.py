@@ -236,6 +236,60 @@ class Executor(WithPatd):
         self.assertEqual(shown["members"], [])
 
 
+class ExecutorFailures(WithPatd):
+    """Every way a task can fail, before, during and after it reaches a
+    worker, ends its future, and leaving the executor's with-block returns
+    (members/executor_failures.py: each case is bounded by faulthandler,
+    the whole run by FAILURES_TIMEOUT)."""
+
+    FAILURES_TIMEOUT = 240
+
+    def test_as_member(self):
+        result = self.patd.run_member(self.group, "executor_failures.py", timeout=self.FAILURES_TIMEOUT)
+        self.assertMemberOk(result)
+
+    def test_outside_any_group(self):
+        env = self.patd.env(PYTHONPATH=str(package_root()))
+        result = subprocess.run([DEBIAN_PYTHON, str(MEMBERS / "executor_failures.py")], capture_output=True,
+                                text=True, env=env, cwd=MEMBERS, timeout=self.FAILURES_TIMEOUT)
+        self.assertMemberOk(result)
+
+
+class CPythonConformance(WithPatd):
+    """CPython's own test_concurrent_futures with pat.Executor in
+    ProcessPoolExecutor's place (cpython_conformance.py, --quick: the spawn
+    context whole and every initializer test), as a member and from
+    /usr/bin/python3.11 outside any group. Skipped, visibly, where Debian's
+    libpython3.11-testsuite is not installed."""
+
+    CONFORMANCE_TIMEOUT = 600
+
+    def setUp(self):
+        if not pathlib.Path("/usr/lib/python3.11/test/test_concurrent_futures.py").exists():
+            self.skipTest("libpython3.11-testsuite is not installed (scripts/setup.sh installs it)")
+        super().setUp()
+
+    def check(self, result):
+        summary = next((line for line in result.stdout.splitlines() if line.startswith("pat.Executor in CPython")),
+                       None)
+        details = f"exit {result.returncode}\nstdout (end):\n{result.stdout[-6000:]}\nstderr (end):\n" \
+                  f"{result.stderr[-3000:]}"
+        self.assertEqual(result.returncode, 0, details)
+        self.assertIsNotNone(summary, details)
+        print(f"\n  {summary}", file=sys.stderr)
+
+    def test_as_member(self):
+        argv = self.patd.member_argv(self.group, "../cpython_conformance.py", "--quick")
+        self.check(subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  env=self.patd.env(), cwd=self.tmp, timeout=self.CONFORMANCE_TIMEOUT))
+
+    def test_outside_any_group(self):
+        env = self.patd.env(PYTHONPATH=str(package_root()))
+        self.check(subprocess.run([DEBIAN_PYTHON, str(HERE / "cpython_conformance.py"), "--outside", "--quick"],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, cwd=self.tmp,
+                                  timeout=self.CONFORMANCE_TIMEOUT))
+
+
 class Buffers(WithPatd):
     def test_buffer_outlives_its_sender(self):
         sent = self.patd.run_member(self.group, "buffer_handoff.py", "send", "handoff")

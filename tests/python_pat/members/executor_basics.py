@@ -2,8 +2,13 @@
 map with chunksize and timeout, wait/as_completed, callbacks, and buffers
 by reference in both directions. Prints "ok" last; any failure raises."""
 import concurrent.futures as cf
+import gc
+import logging
+import logging.handlers
+import multiprocessing
 import os
 import time
+import weakref
 
 import numpy as np
 
@@ -135,7 +140,75 @@ def main():
         pass
     with pat.Executor(max_workers=2, initializer=remember, initargs=("set by the initializer",)) as executor:
         assert {executor.submit(setting).result(timeout=60) for _ in range(6)} == {"set by the initializer"}
+    process_pool_behaviour()
     print("ok")
+
+
+def log_from_worker(text):
+    logging.getLogger("pat.test").warning(text)
+    return os.getpid()
+
+
+def set_up_logging(queue):
+    handler = logging.handlers.QueueHandler(queue)
+    logging.getLogger("pat.test").addHandler(handler)
+
+
+class Collected:
+    pass
+
+
+def make_collectable(_):
+    return Collected()
+
+
+def process_pool_behaviour():
+    """What pat.Executor does as ProcessPoolExecutor does (the reads of
+    private attributes that CPython's own tests make are replaced by
+    worker_pids())."""
+    # Workers start as work arrives, and an idle one is reused.
+    with pat.Executor(max_workers=4) as executor:
+        assert executor.worker_pids() == []
+        pids = {executor.submit(whoami).result(timeout=60) for _ in range(3)}
+        assert len(pids) == 1 and len(executor.worker_pids()) == 1, (pids, executor.worker_pids())
+    # max_tasks_per_child: a worker is replaced after that many tasks.
+    with pat.Executor(max_workers=1, max_tasks_per_child=2) as executor:
+        pids = [executor.submit(whoami).result(timeout=60) for _ in range(5)]
+        assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4], pids
+    for bad, error in ((0, ValueError), ("3", TypeError)):
+        try:
+            pat.Executor(1, max_tasks_per_child=bad)
+            raise AssertionError(f"max_tasks_per_child={bad!r} accepted")
+        except error:
+            pass
+    try:
+        pat.Executor(1, mp_context=multiprocessing.get_context("fork"), max_tasks_per_child=1)
+        raise AssertionError("fork with max_tasks_per_child accepted (ProcessPoolExecutor refuses it)")
+    except ValueError:
+        pass
+    # A multiprocessing.Queue in initargs: the usual QueueHandler set-up.
+    queue = multiprocessing.get_context("spawn").Queue()
+    with pat.Executor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
+                      initializer=set_up_logging, initargs=(queue,)) as executor:
+        workers = {executor.submit(log_from_worker, f"record {i}").result(timeout=60) for i in range(4)}
+    records = sorted(queue.get(timeout=30).getMessage() for _ in range(4))
+    assert records == [f"record {i}" for i in range(4)], records
+    assert workers
+    # map() keeps no result once it has been yielded.
+    with pat.Executor(max_workers=2) as executor:
+        for result in executor.map(make_collectable, range(6)):
+            reference = weakref.ref(result)
+            del result
+            gc.collect()
+            assert reference() is None, "map kept a result it had yielded"
+    # shutdown(cancel_futures=True) right after submit: the tasks already
+    # given to a worker (one per worker, as ProcessPoolExecutor hands out
+    # its call queue's) run; the rest are cancelled.
+    executor = pat.Executor(max_workers=2)
+    futures = [executor.submit(slow, 0.2) for _ in range(10)]
+    executor.shutdown(wait=True, cancel_futures=True)
+    ran = [f for f in futures if not f.cancelled()]
+    assert len(ran) == 2 and all(f.result() == 0.2 for f in ran), [f._state for f in futures]
 
 
 if __name__ == "__main__":

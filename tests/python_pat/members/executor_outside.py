@@ -58,12 +58,12 @@ def main():
             raise AssertionError("no exception")
         except ValueError as error:
             assert isinstance(error.__cause__, pat.RemoteTraceback) and "in explode" in str(error.__cause__)
+        assert [executor.submit(square, i).result(timeout=60) for i in range(10)] == [i * i for i in range(10)]
         try:
             executor.submit(kill_myself).result(timeout=60)
             raise AssertionError("no WorkerDied")
         except pat.WorkerDied as error:
             assert error.signal == signal.SIGKILL, str(error)
-        assert [executor.submit(square, i).result(timeout=60) for i in range(10)] == [i * i for i in range(10)]
     print("ok")
 
 
