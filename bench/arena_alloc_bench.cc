@@ -3,7 +3,8 @@
 // the reference count), in one thread and in two threads standing in for two
 // members, against glibc malloc/free of the same sizes. docs/dataplane.md
 // quotes it for the choice of allocator.
-#include "libpat/src/arena_host.h"
+#include "libpat/src/arena.h"
+#include "pat/host/arena_host.h"
 #include "libpat/src/member_table.h"
 #include "libpat/src/process_session.h"
 #include "pat/pat.hpp"

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,8 +13,7 @@
 #include <string>
 
 #include "base/unique_fd.h"
-#include "tracer/member_launcher.h"
-#include "tracer/member_syscalls.h"
+#include "tracer/member_supervisor.h"
 
 using namespace pat::tracer;
 
@@ -34,8 +32,9 @@ double native_brk_us(long calls) {
   return best;
 }
 
-// Launches the brk_loop member and serves it (listener, pidfd, stdout pipe)
-// until it has exited; returns what it printed.
+// Launches the brk_loop member through the host's own supervisor (its
+// syscall server threads answer the member) and runs the supervisor until
+// the member has been reaped; returns what it printed.
 std::string run_rerouted(long calls) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) std::abort();
@@ -45,36 +44,27 @@ std::string run_rerouted(long calls) {
   spec.argv = {"brk_loop", std::to_string(calls), std::to_string(kBatches)};
   spec.stdio[1] = out_write.get();
   spec.stdio[2] = STDERR_FILENO;
-  MemberLauncher launcher;
-  auto launched = launcher.launch(spec);
+  MemberObserver nobody;
+  MemberSupervisor supervisor(false, nobody);
+  auto launched = supervisor.launch(spec);
   out_write.reset();
   if (auto* error = std::get_if<LaunchError>(&launched)) {
     std::fprintf(stderr, "bench_brk: launch failed: %s\n", error->message.c_str());
     std::exit(1);
   }
-  LaunchedMember& member = std::get<LaunchedMember>(launched);
-  SharedAddressSpace space(false);
-  MemberSyscalls syscalls(member, space, space.add_member(member.pid, *member.layout));
   std::string output;
-  bool exited = false, listener_gone = false, eof = false;
-  while (!exited || !listener_gone || !eof) {
-    pollfd fds[3] = {{listener_gone ? -1 : member.listener.get(), POLLIN, 0},
-                     {exited ? -1 : member.pidfd.get(), POLLIN, 0},
-                     {eof ? -1 : out_read.get(), POLLIN, 0}};
-    if (::poll(fds, 3, -1) <= 0) continue;
-    if (fds[0].revents && syscalls.handle_one() == Outcome::ListenerGone) listener_gone = true;
+  bool eof = false;
+  while (!supervisor.idle() || !eof) {
+    pollfd fds[2] = {{supervisor.event_fd(), POLLIN, 0}, {eof ? -1 : out_read.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) <= 0) continue;
+    if (fds[0].revents) supervisor.dispatch();
     if (fds[1].revents) {
-      siginfo_t info{};
-      exited = ::waitid(P_PIDFD, static_cast<id_t>(member.pidfd.get()), &info, WEXITED) == 0;
-    }
-    if (fds[2].revents) {
       char buf[256];
       ssize_t n = ::read(out_read.get(), buf, sizeof(buf));
       if (n > 0) output.append(buf, static_cast<std::size_t>(n));
       eof = n <= 0;
     }
   }
-  member.layout->release();
   return output;
 }
 

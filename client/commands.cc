@@ -3,6 +3,7 @@
 #include "client/daemon_connection.h"
 #include "client/terminal_output.h"
 #include "proto/errors.h"
+#include "proto/exit_status.h"
 #include "proto/interface.h"
 
 #include <cstdio>
@@ -42,9 +43,9 @@ std::string text(const json& object, const char* key) {
 }
 
 std::string exit_description(const json& exit) {
-  if (exit.contains("exit_code")) return "exit " + exit["exit_code"].dump();
-  if (exit.contains("signal")) return "signal " + exit["signal"].dump();
-  return "-";
+  auto status = proto::ExitStatus::from_json(exit);
+  if (!status) return "-";
+  return status->is_exit() ? "exit " + std::to_string(status->exit_code()) : "signal " + std::to_string(status->signal());
 }
 
 std::string bytes_field(const json& object, const char* key) {

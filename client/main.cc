@@ -1,5 +1,6 @@
 // patctl: the command-line client of patd.
 #include "client/commands.h"
+#include "proto/defaults.h"
 #include "proto/errors.h"
 
 #include <CLI/CLI.hpp>
@@ -15,8 +16,8 @@ namespace {
 using namespace pat::client;
 
 std::string default_socket() {
-  const char* env = std::getenv("PATD_SOCKET");
-  return env != nullptr && *env != '\0' ? env : "/run/patd/patd.sock";
+  const char* env = std::getenv(pat::proto::kSocketVariable);
+  return env != nullptr && *env != '\0' ? env : pat::proto::default_control_socket();
 }
 
 // `patctl run [options] -- PROG ARGS...`: CLI11 2.1 mishandles a "--" that
@@ -105,8 +106,9 @@ int main(int argc, char** argv) {
   auto* destroy = group->add_subcommand("destroy", "Stop a group's host; refuses while members run");
   destroy->add_option("NAME", name, "Group name")->required();
   destroy->add_flag("--force", force, "Terminate running members: SIGTERM, grace period, SIGKILL");
-  destroy->add_option("--grace-ms", grace_ms, "Grace period before SIGKILL (default 5000)")
-      ->check(CLI::Range(0L, 3'600'000L));
+  destroy->add_option("--grace-ms", grace_ms,
+                      "Grace period before SIGKILL (default " + std::to_string(pat::proto::kDefaultGrace.count()) + ")")
+      ->check(CLI::Range(0L, static_cast<long>(pat::proto::kLongestGrace.count())));
   json_flag(destroy);
   destroy->callback([&] { exit_code = group_destroy_command(global, name, force, grace_ms); });
 

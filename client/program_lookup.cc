@@ -1,5 +1,7 @@
 #include "client/program_lookup.h"
 
+#include "proto/defaults.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +28,7 @@ std::variant<std::string, ProgramNotFound, ProgramNotPermitted> look_up_program(
   // As execvp: an empty PATH entry means the current directory; a candidate
   // that exists but may not be executed is remembered, and reported only if
   // no later entry has a runnable one.
-  std::string search = path_variable.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_variable;
+  std::string search = path_variable.empty() ? proto::kDefaultSearchPath : path_variable;
   std::optional<std::string> denied;
   std::size_t start = 0;
   for (;;) {

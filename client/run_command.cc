@@ -12,7 +12,8 @@
 #include "proto/interface.h"
 #include "proto/message.h"
 #include "proto/rlimits.h"
-#include "proto/run_arguments.h"
+#include "proto/exit_status.h"
+#include "proto/run_request.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -78,7 +79,9 @@ std::vector<std::string> member_environment(const RunOptions& options, const std
     for (char** entry = environ; *entry != nullptr; ++entry) put(*entry);
   }
   for (const auto& entry : options.env) put(entry);
-  if (!env.contains("PATD_SOCKET")) put("PATD_SOCKET=" + std::filesystem::absolute(socket).string());
+  if (!env.contains(proto::kSocketVariable)) {
+    put(std::string(proto::kSocketVariable) + "=" + std::filesystem::absolute(socket).string());
+  }
   std::vector<std::string> out;
   for (const auto& key : order) out.push_back(key + "=" + env[key]);
   return out;
@@ -90,12 +93,14 @@ mode_t current_umask() {
   return mask;
 }
 
+// As a shell would: the member's code, or 128 + the signal that killed it.
 int exit_status_of(const json& ended) {
-  if (auto code = ended.find("exit_code"); code != ended.end() && code->is_number_integer()) return code->get<int>();
-  if (auto signal = ended.find("signal"); signal != ended.end() && signal->is_number_integer()) {
-    return 128 + signal->get<int>();
+  auto status = proto::ExitStatus::from_json(ended);
+  if (!status) {
+    std::fprintf(stderr, "patctl: the final reply says neither exit_code nor signal\n");
+    return proto::kExitPatError;
   }
-  return proto::kExitPatError;
+  return status->shell_status();
 }
 
 void forward_signal(const GlobalOptions& global, const std::string& group, long pid, int signal) {
@@ -137,9 +142,10 @@ Result<MemberStdio> member_stdio(const RunOptions& options) {
   return stdio;
 }
 
-// Writes {"argv", "env"} into a sealed memfd and takes them out of `params`.
-Result<UniqueFd> move_arguments_to_memfd(json& params) {
-  std::string text = json{{"argv", params["argv"]}, {"env", params["env"]}}.dump();
+// Writes the request's argv and env into a sealed memfd, and marks the
+// request as carrying them there.
+Result<UniqueFd> move_arguments_to_memfd(proto::RunRequest& request) {
+  std::string text = request.arguments_text();
   if (text.size() > proto::kMaxArgumentsBytes) {
     return SysError{E2BIG, std::to_string(text.size()) + " bytes, at most " +
                                std::to_string(proto::kMaxArgumentsBytes) + " can be passed"};
@@ -155,9 +161,7 @@ Result<UniqueFd> move_arguments_to_memfd(json& params) {
   if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
     return last_error("sealing the argument list");
   }
-  params.erase("argv");
-  params.erase("env");
-  params["arguments_in_fd"] = true;
+  request.arguments_in_fd = true;
   return fd;
 }
 
@@ -175,33 +179,33 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     std::fprintf(stderr, "patctl: %s: permission denied\n", printable(denied->path).c_str());
     return proto::kExitCannotExecute;
   }
-  std::string cwd = options.cwd ? std::filesystem::absolute(*options.cwd).lexically_normal().string()
-                                : std::filesystem::current_path().string();
-  json params = {{"program", std::get<std::string>(found)},
-                 {"argv", options.command},
-                 {"env", member_environment(options, global.socket)},
-                 {"cwd", cwd},
-                 {"umask", current_umask()},
-                 {"rlimits", proto::current_rlimits()},
-                 {"detach", options.detach}};
+  proto::RunRequest request;
+  request.program = std::get<std::string>(found);
+  request.arguments = {options.command, member_environment(options, global.socket)};
+  request.cwd = options.cwd ? std::filesystem::absolute(*options.cwd).lexically_normal().string()
+                            : std::filesystem::current_path().string();
+  request.umask = current_umask();
+  request.rlimits = proto::current_rlimits();
+  request.detach = options.detach;
   if (options.new_group) {
-    params["new_group"] = true;
+    request.new_group = true;
   } else {
-    params["group"] = *options.group;
+    request.group = *options.group;
   }
 
-  proto::Call call{std::string(proto::method::kMemberRun), std::move(params), !options.detach};
+  proto::Call call{std::string(proto::method::kMemberRun), request.to_json(), !options.detach};
   // Too big for one message: argv and env travel in a sealed memfd instead
-  // (proto/run_arguments.h), as far as execve itself would take them.
+  // (proto/run_request.h), as far as execve itself would take them.
   UniqueFd arguments;
   if (proto::encode(call).size() > proto::kInlineArgumentsLimit) {
-    auto moved = move_arguments_to_memfd(call.parameters);
+    auto moved = move_arguments_to_memfd(request);
     if (!moved) {
       std::fprintf(stderr, "patctl: %s: argument list too long: %s\n", printable(name).c_str(),
                    moved.error().message().c_str());
       return proto::kExitCannotExecute;
     }
     arguments = std::move(moved.value());
+    call.parameters = request.to_json();
   }
 
   auto stdio = member_stdio(options);

@@ -13,7 +13,9 @@ constexpr std::array kErrors = {
     ErrorInfo{ErrorCode::MethodNotFound, "org.varlink.service.MethodNotFound", kExitPatError, "no such method"},
     ErrorInfo{ErrorCode::MethodNotImplemented, "org.varlink.service.MethodNotImplemented", kExitPatError,
               "method not implemented"},
-    ErrorInfo{ErrorCode::InvalidParameter, "org.varlink.service.InvalidParameter", kExitPatError,
+    // A refusal: a parameter the daemon cannot accept, such as a --cwd the
+    // group owner may not enter.
+    ErrorInfo{ErrorCode::InvalidParameter, "org.varlink.service.InvalidParameter", kExitRefused,
               "invalid parameter"},
     ErrorInfo{ErrorCode::ExpectedMore, "org.varlink.service.ExpectedMore", kExitPatError,
               "this method streams: call it with \"more\": true"},

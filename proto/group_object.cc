@@ -66,6 +66,71 @@ std::optional<std::string> check_group_object(const nlohmann::json& group) {
 
 std::size_t member_count(const nlohmann::json& group) { return group.at("members").size(); }
 
+nlohmann::json MemberEntry::to_json() const {
+  nlohmann::json out = {{"pid", pid},           {"argv", argv},         {"program", program},
+                        {"state", state},       {"detached", detached}, {"started", rfc3339_utc(started)}};
+  if (cpu_seconds) out["cpu_seconds"] = *cpu_seconds;
+  if (threads) out["threads"] = *threads;
+  if (mapped_bytes) out["mapped_bytes"] = *mapped_bytes;
+  if (resident_bytes) out["resident_bytes"] = *resident_bytes;
+  return out;
+}
+
+nlohmann::json ExitEntry::to_json() const {
+  nlohmann::json out = {{"pid", pid}, {"argv", argv}, {"program", program}};
+  status.write_json(out);
+  out["ended"] = rfc3339_utc(ended);
+  out["duration_seconds"] = duration_seconds;
+  return out;
+}
+
+nlohmann::json ArenaEntry::to_json() const {
+  return {{"size_bytes", size_bytes},
+          {"members", members},
+          {"members_ending", members_ending},
+          {"channels", channels},
+          {"buffers", buffers},
+          {"buffer_bytes", buffer_bytes},
+          {"retained_free_bytes", retained_free_bytes},
+          {"discarded_bytes", discarded_bytes},
+          {"owed_frees", owed_frees},
+          {"allocator_owner_deaths", allocator_owner_deaths},
+          {"allocator_damaged", allocator_damaged}};
+}
+
+nlohmann::json MemoryEntry::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  if (rss_bytes) out["rss_bytes"] = *rss_bytes;
+  if (pss_bytes) out["pss_bytes"] = *pss_bytes;
+  if (size_bytes) out["size_bytes"] = *size_bytes;
+  if (pinned_regions) out["pinned_regions"] = *pinned_regions;
+  if (arena) out["arena"] = arena->to_json();
+  return out;
+}
+
+nlohmann::json GroupObject::to_json() const {
+  nlohmann::json member_list = nlohmann::json::array(), exit_list = nlohmann::json::array();
+  for (const auto& member : members) member_list.push_back(member.to_json());
+  for (const auto& exit : recent_exits) exit_list.push_back(exit.to_json());
+  return {{"name", name},
+          {"owner_uid", owner_uid},
+          {"owner_gid", owner_gid},
+          {"host_pid", host_pid},
+          {"created", rfc3339_utc(created)},
+          {"state", state},
+          {"ephemeral", ephemeral},
+          {"allow_cross_mapping", allow_cross_mapping},
+          {"members", std::move(member_list)},
+          {"recent_exits", std::move(exit_list)},
+          {"memory", memory.to_json()}};
+}
+
+nlohmann::json MemberEvent::to_json() const {
+  nlohmann::json out = {{"event", event}, {"member", member.to_json()}, {"group", group.to_json()}};
+  if (exit) out["exit"] = exit->to_json();
+  return out;
+}
+
 std::string rfc3339_utc(double unix_seconds) {
   auto whole = static_cast<std::time_t>(std::floor(unix_seconds));
   int millis = static_cast<int>((unix_seconds - static_cast<double>(whole)) * 1000.0);

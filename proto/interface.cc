@@ -27,17 +27,55 @@ interface io.pat
 type Member (
   pid: int,
   argv: []string,
+  # The file mapped as the program (after #! resolution), canonical.
   program: string,
+  # running; leaving (called execve, not yet confirmed); execed (left the
+  # address space by execve; still reported until it exits)
   state: string,
-  started: string
+  detached: bool,
+  started: string,
+  # With usage (Group.Show): its own CPU time and threads, and the memory it
+  # owns in the group's ledger.
+  cpu_seconds: ?float,
+  threads: ?int,
+  mapped_bytes: ?int,
+  resident_bytes: ?int
 )
 
+# One of a group's recent exits: exactly one of exit_code and signal.
 type Exit (
   pid: int,
   argv: []string,
+  program: string,
   exit_code: ?int,
   signal: ?int,
-  ended: string
+  ended: string,
+  duration_seconds: float
+)
+
+# The group's data-plane arena (docs/dataplane.md).
+type Arena (
+  size_bytes: int,
+  members: int,
+  members_ending: int,
+  channels: int,
+  buffers: int,
+  buffer_bytes: int,
+  retained_free_bytes: int,
+  discarded_bytes: int,
+  owed_frees: int,
+  allocator_owner_deaths: int,
+  allocator_damaged: bool
+)
+
+# Per address space, i.e. the whole group's, with usage (Group.Show);
+# empty in Group.List.
+type Memory (
+  rss_bytes: ?int,
+  pss_bytes: ?int,
+  size_bytes: ?int,
+  pinned_regions: ?int,
+  arena: ?Arena
 )
 
 type Group (
@@ -46,8 +84,15 @@ type Group (
   owner_gid: int,
   host_pid: int,
   created: string,
+  # starting, running, destroying
+  state: string,
+  # Removed when its member ends (Member.Run with new_group).
+  ephemeral: bool,
+  allow_cross_mapping: bool,
   members: []Member,
-  recent_exits: []Exit
+  # The last 32, newest first.
+  recent_exits: []Exit,
+  memory: Memory
 )
 
 error InvalidMessage (reason: string)
@@ -93,10 +138,13 @@ interface io.pat.Member
 # stderr) passed with SCM_RIGHTS. The first reply (continues) carries the
 # member's pid; the last carries exit_code or signal. With detach, the first
 # reply is the last. Either group or new_group (a group removed when the
-# member ends) must be given. rlimits maps names such as "NOFILE" to
-# [soft, hard]; -1 means unlimited.
-method Run(group: ?string, new_group: ?bool, program: string, argv: []string, env: []string,
-           cwd: string, umask: ?int, rlimits: ?object, detach: ?bool)
+# member ends) must be given. program and cwd are absolute paths; cwd
+# defaults to /, umask to 022. rlimits maps names such as "NOFILE" to
+# [soft, hard]; -1 means unlimited. argv and env too big for a message go
+# as {"argv", "env"} JSON in a sealed memfd passed as a fourth descriptor,
+# with arguments_in_fd instead of argv and env.
+method Run(group: ?string, new_group: ?bool, program: string, argv: ?[]string, env: ?[]string,
+           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool)
     -> (pid: int, group: string, exit_code: ?int, signal: ?int)
 method Signal(group: string, pid: int, signal: int) -> ()
 )";
@@ -106,13 +154,16 @@ constexpr std::string_view kHostIdl = R"(# Private link between patd and one gro
 interface io.pat.Host
 
 method Describe() -> (group: io.pat.Group)
-# Streams: first the group, then one reply per event (member start, exit, exec).
-method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?object)
-# Same contract as io.pat.Member.Run, for an absolute program path.
-method Spawn(program: string, argv: []string, env: []string, cwd: string, umask: ?int, rlimits: ?object)
+# Streams: first the group, then one reply per event (member.start,
+# member.exec, member.exit) with the member, how it ended (exit, for
+# member.exit) and the group.
+method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member, exit: ?io.pat.Exit)
+# io.pat.Member.Run's request, without where to run.
+method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: ?bool, cwd: ?string,
+             umask: ?int, rlimits: ?[string][]int, detach: ?bool)
     -> (pid: int, exit_code: ?int, signal: ?int)
 method Signal(pid: int, signal: int) -> ()
-method Shutdown(force: bool, grace_ms: ?int) -> ()
+method Shutdown(force: ?bool, grace_ms: ?int) -> ()
 )";
 
 constexpr std::array kDaemonInterfaces = {

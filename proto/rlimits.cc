@@ -38,12 +38,20 @@ rlim_t from_wire(const nlohmann::json& value, const std::string& name) {
 
 std::span<const RlimitName> rlimit_names() { return kRlimits; }
 
-nlohmann::json current_rlimits() {
-  nlohmann::json out = nlohmann::json::object();
+std::vector<std::pair<int, rlimit>> current_rlimits() {
+  std::vector<std::pair<int, rlimit>> out;
   for (const auto& entry : kRlimits) {
     rlimit limit{};
-    if (::getrlimit(static_cast<__rlimit_resource>(entry.resource), &limit) == 0) {
-      out[std::string(entry.name)] = {to_wire(limit.rlim_cur), to_wire(limit.rlim_max)};
+    if (::getrlimit(static_cast<__rlimit_resource>(entry.resource), &limit) == 0) out.emplace_back(entry.resource, limit);
+  }
+  return out;
+}
+
+nlohmann::json rlimits_to_json(const std::vector<std::pair<int, rlimit>>& limits) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [resource, limit] : limits) {
+    for (const auto& entry : kRlimits) {
+      if (entry.resource == resource) out[std::string(entry.name)] = {to_wire(limit.rlim_cur), to_wire(limit.rlim_max)};
     }
   }
   return out;

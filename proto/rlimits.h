@@ -21,8 +21,11 @@ struct RlimitName {
 
 std::span<const RlimitName> rlimit_names();
 
-// All of the calling process's limits, in wire form.
-nlohmann::json current_rlimits();
+// All of the calling process's limits.
+std::vector<std::pair<int, rlimit>> current_rlimits();
+
+// (resource, limit) pairs to wire form.
+nlohmann::json rlimits_to_json(const std::vector<std::pair<int, rlimit>>& limits);
 
 // Wire form to (resource, limit) pairs. Unknown names and malformed values
 // throw ErrorReply(InvalidParameter) naming "rlimits".

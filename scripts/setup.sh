@@ -19,6 +19,10 @@ packages=(
   # pat-python's fixed-address builds link Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
+  # the man pages (man/): scdoc converts them, man-db's man checks them
+  scdoc man-db
+  # the Debian package (debian/) and its test (scripts/test-package.sh)
+  dpkg-dev debhelper dh-python lintian debootstrap
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
   # systemd-analyze (systemd), ps (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd

@@ -200,24 +200,6 @@ void member_child_main(void* arg) {
 
 }  // namespace
 
-const char* to_string(ChildStep step) {
-  switch (step) {
-    case ChildStep::ParentDeathSignal: return "prctl(PR_SET_PDEATHSIG)";
-    case ChildStep::ParentCheck: return "parent check (host died during launch)";
-    case ChildStep::NewSession: return "setsid";
-    case ChildStep::SignalDefaults: return "rt_sigaction(SIG_DFL)";
-    case ChildStep::Stdio: return "dup3(stdio)";
-    case ChildStep::WorkingDirectory: return "fchdir(cwd)";
-    case ChildStep::CloseFds: return "close_range";
-    case ChildStep::ResourceLimits: return "prlimit";
-    case ChildStep::Name: return "prctl(PR_SET_NAME)";
-    case ChildStep::NoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-    case ChildStep::Seccomp: return "seccomp(SECCOMP_SET_MODE_FILTER)";
-    case ChildStep::Done: return "done";
-  }
-  return "unknown step";
-}
-
 void HandoverMessage::prepare() {
   iov = iovec{&report, sizeof(report)};
   failed_msg = msghdr{};
@@ -244,20 +226,16 @@ Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_st
   return StartedChild{static_cast<pid_t>(ret), UniqueFd(pidfd)};
 }
 
-std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout) {
-  return await_handover(host_end, timeout, [](int step) { return to_string(static_cast<ChildStep>(step)); },
-                        static_cast<int>(ChildStep::Done));
-}
-
-std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout,
-                                                   const char* (*step_name)(int step), int done_step) {
+std::variant<UniqueFd, ChildReportFailure> await_child_report(int host_end, std::chrono::milliseconds timeout,
+                                                              int done_step) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::string("the new member did not report within ") + std::to_string(timeout.count()) + " ms";
+    if (left.count() <= 0)
+      return ChildReportFailure{0, 0, "the new member did not report within " + std::to_string(timeout.count()) + " ms"};
     pollfd pfd{host_end, POLLIN, 0};
     int n = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
-    if (n < 0 && errno != EINTR) return std::string("poll: ") + std::strerror(errno);
+    if (n < 0 && errno != EINTR) return ChildReportFailure{0, 0, std::string("poll: ") + std::strerror(errno)};
     if (n > 0) break;
   }
   ChildReport report;
@@ -271,7 +249,7 @@ std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::mi
   ssize_t n;
   do n = ::recvmsg(host_end, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return std::string("recvmsg: ") + std::strerror(errno);
+  if (n < 0) return ChildReportFailure{0, 0, std::string("recvmsg: ") + std::strerror(errno)};
   UniqueFd listener;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -280,12 +258,21 @@ std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::mi
       listener.reset(fd);
     }
   }
-  if (n == 0) return std::string("the new member exited before it was set up");
-  if (n != sizeof(report)) return std::string("malformed report from the new member");
-  if (report.step != done_step)
-    return std::string("member set-up step ") + step_name(report.step) + " failed: " + std::strerror(report.error);
-  if (!listener) return std::string("the new member sent no seccomp listener");
+  if (n == 0) return ChildReportFailure{0, 0, "the new member exited before it was set up"};
+  if (n != sizeof(report) || report.step < 1 || report.step > done_step)
+    return ChildReportFailure{0, 0, "malformed report from the new member"};
+  if (report.step != done_step) return ChildReportFailure{report.step, report.error, {}};
+  if (!listener) return ChildReportFailure{0, 0, "the new member sent no seccomp listener"};
   return listener;
+}
+
+std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono::milliseconds timeout) {
+  auto result = await_child_report(host_end, timeout, static_cast<int>(ChildStep::Done));
+  if (auto* failure = std::get_if<ChildReportFailure>(&result)) {
+    if (failure->step == 0) return HandoverFailure{{}, 0, std::move(failure->reason)};
+    return HandoverFailure{static_cast<ChildStep>(failure->step), failure->error, {}};
+  }
+  return std::move(std::get<UniqueFd>(result));
 }
 
 }  // namespace pat::tracer

@@ -15,33 +15,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "tracer/kernel_abi.h"
+#include "tracer/launch_error.h"
 #include "tracer/raw_syscall.h"
 
 namespace pat::tracer {
-
-// The steps of member_child_main(), in order. A failing step is reported to
-// the host by number.
-enum class ChildStep : int {
-  ParentDeathSignal = 1,
-  ParentCheck,
-  NewSession,
-  SignalDefaults,
-  Stdio,
-  WorkingDirectory,
-  CloseFds,
-  ResourceLimits,
-  Name,
-  NoNewPrivs,
-  Seccomp,
-  Done,  // the listener is attached; the program starts next
-};
-const char* to_string(ChildStep step);
 
 // What the child sends over the hand-over socket: Done with the listener as
 // SCM_RIGHTS, or the step that failed and its errno.
@@ -53,7 +37,8 @@ struct ChildReport {
 // The message a cloned child sends its host over the hand-over socket:
 // {step, errno}, with the seccomp listener as SCM_RIGHTS once done. The host
 // prepares it; the child only fills it in and sends it (send_failure,
-// send_done), so nothing is allocated in the child.
+// send_done), so nothing is allocated in the child. member_child and the
+// attach restorer (tracer/attach/member_restorer.h) both speak it.
 struct HandoverMessage {
   ChildReport report;
   iovec iov{};
@@ -93,7 +78,7 @@ struct ChildPlan {
   int stdio[3] = {-1, -1, -1};  // become the member's 0, 1, 2
   int cwd_fd = -1;              // -1: keep the host's cwd
   int handover_fd = -1;         // the child's end of the hand-over socketpair
-  mode_t umask = 022;
+  mode_t umask = 0;  // always set from the LaunchSpec
   int rlimit_count = 0;
   struct {
     int resource;
@@ -124,12 +109,30 @@ struct StartedChild {
 // every signal blocked and no host handler can run on its stack.
 Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_stack_top);
 
-// Waits (bounded) for the child's report on the host's end of the hand-over
-// socket. Returns the seccomp listener, or a one-line reason.
-std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout);
-// The same for another child speaking the same {step, errno} report, whose
-// steps `step_name` names and whose success is `done_step`.
-std::variant<UniqueFd, std::string> await_handover(int host_end, std::chrono::milliseconds timeout,
-                                                   const char* (*step_name)(int step), int done_step);
+// Why a hand-over failed: the child's own report of the step that failed
+// and its errno, or (no step) what went wrong around it.
+struct HandoverFailure {
+  std::optional<ChildStep> step;
+  int error = 0;       // with a step: the step's errno
+  std::string reason;  // without one: a one-line reason
+};
+
+// A failed report of any child speaking HandoverMessage: the step number it
+// failed at and its errno, or (step 0) a one-line reason.
+struct ChildReportFailure {
+  int step = 0;
+  int error = 0;
+  std::string reason;
+};
+
+// Waits (bounded) for the report of a child whose steps are numbered 1 to
+// `done_step` (its success) on the host's end of the hand-over socket.
+// Returns the seccomp listener, or the failure.
+std::variant<UniqueFd, ChildReportFailure> await_child_report(int host_end, std::chrono::milliseconds timeout,
+                                                              int done_step);
+
+// await_child_report for member_child_main(): the seccomp listener, or why
+// there is none.
+std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono::milliseconds timeout);
 
 }  // namespace pat::tracer

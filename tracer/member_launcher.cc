@@ -6,10 +6,10 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -70,7 +70,7 @@ std::vector<std::string> merged_env(const LaunchSpec& spec) {
 std::string search_path_of(const std::vector<std::string>& env) {
   for (const std::string& entry : env)
     if (entry.rfind("PATH=", 0) == 0) return entry.substr(5);
-  return kDefaultSearchPath;
+  return proto::kDefaultSearchPath;
 }
 
 struct MemberLimits {
@@ -249,14 +249,6 @@ void request_sync_wakeups(int listener) {
   ::ioctl(listener, kernel::kSeccompIoctlNotifSetFlags, flags);
 }
 
-// A child that never became a member: nobody else knows its pid, so we reap it.
-void kill_and_reap(const StartedChild& child) {
-  (void)pidfd_signal(child.pidfd.get(), SIGKILL);
-  siginfo_t info;
-  while (::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED) != 0 && errno == EINTR) {
-  }
-}
-
 }  // namespace
 
 std::size_t member_stack_size(rlim_t stack_limit) {
@@ -275,7 +267,12 @@ MemberLauncher::MemberLauncher() : machine_(MachineAuxv::of_this_process()) {
   seccomp_ = std::move(program.value());
 }
 
-std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpec& spec) {
+std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpec& spec,
+                                                                 std::optional<UnbornChild>& unborn) {
+  // The child's fchdir needs search permission, which O_PATH did not: a
+  // directory the owner may not enter is refused before anything is mapped.
+  if (spec.cwd_fd >= 0 && ::faccessat(spec.cwd_fd, "", X_OK, AT_EACCESS | AT_EMPTY_PATH) != 0)
+    return LaunchError::setup_failed(spec.path, ChildStep::WorkingDirectory, errno);
   std::vector<std::string> env = merged_env(spec);
   int cwd = spec.cwd_fd >= 0 ? spec.cwd_fd : AT_FDCWD;
   // fs/exec.c (Linux 5.18+): an empty argv gets "" as argv[0], so programs
@@ -301,9 +298,11 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   if (!child) return LaunchError::internal(spec.path + ": " + child.error().message());
   launch_fds.child_end.reset();  // ours must go, or the child's death would not reach us as EOF
   auto handover = await_handover(launch_fds.host_end.get(), std::chrono::milliseconds(kHandoverTimeoutMs));
-  if (auto* reason = std::get_if<std::string>(&handover)) {
-    kill_and_reap(child.value());
-    return LaunchError::internal(spec.path + ": " + *reason);
+  if (auto* failure = std::get_if<HandoverFailure>(&handover)) {
+    (void)pidfd_signal(child->pidfd.get(), SIGKILL);
+    unborn = UnbornChild{child->pid, std::move(child->pidfd)};
+    if (failure->step) return LaunchError::setup_failed(spec.path, *failure->step, failure->error);
+    return LaunchError::internal(spec.path + ": " + failure->reason);
   }
 
   cleanup.dismiss();

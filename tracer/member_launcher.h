@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "proto/defaults.h"
 #include "tracer/initial_stack.h"
 #include "tracer/launch_error.h"
 #include "tracer/member_layout.h"
@@ -28,8 +30,8 @@ struct LaunchSpec {
   std::string path;                       // program to run, absolute
   std::vector<std::string> argv;          // argv[0] as the user typed it
   std::vector<std::string> env;           // "K=V"
-  int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed. -1: the host's cwd
-  mode_t umask = 022;
+  int cwd_fd = -1;                        // O_PATH|O_DIRECTORY fd in the host; borrowed; must be searchable. -1: the host's cwd
+  mode_t umask = proto::kDefaultUmask;
   std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
   std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null
   std::map<std::string, std::string> extra_env;  // overrides/extends env (e.g. PAT_GROUP)
@@ -53,6 +55,14 @@ struct LaunchedMember {
   BrkArea brk;
 };
 
+// A child that was cloned but never became a member: its set-up failed, or
+// it did not report in time. It has been sent SIGKILL; whoever launched it
+// reaps it (MemberSupervisor, through which every wait goes).
+struct UnbornChild {
+  pid_t pid = 0;
+  UniqueFd pidfd;
+};
+
 class MemberLauncher {
  public:
   // Builds the seccomp program once and reads the machine's auxv facts once.
@@ -61,9 +71,11 @@ class MemberLauncher {
 
   // Synchronous: returns once the child has handed over its seccomp listener
   // (a few hundred µs; gives up after kHandoverTimeout). Must be called from
-  // the host's main thread: PR_SET_PDEATHSIG fires when the thread that
-  // created the member exits, not the process.
-  std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec);
+  // a thread that lives as long as the member (MemberSupervisor's
+  // supervising thread): PR_SET_PDEATHSIG fires when the thread that created
+  // the member exits, not the process. A failure after the clone leaves the
+  // killed child in `unborn`, for the caller to reap.
+  std::variant<LaunchedMember, LaunchError> launch(const LaunchSpec& spec, std::optional<UnbornChild>& unborn);
 
   static constexpr int kHandoverTimeoutMs = 5000;
 

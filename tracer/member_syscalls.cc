@@ -62,12 +62,14 @@ const char* to_string(Outcome outcome) {
   return "?";
 }
 
-MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner)
+MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner,
+                               std::mutex& group_lock)
     : pid_(member.pid),
       listener_(member.listener.get()),
       pidfd_(member.pidfd.get()),
       space_(space),
       owner_(owner),
+      group_lock_(group_lock),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
       brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break) {
@@ -87,9 +89,16 @@ Outcome MemberSyscalls::handle_one() {
     return Outcome::Handled;
   }
   Outcome outcome = Outcome::Handled;
+  std::unique_lock lock(group_lock_, std::defer_lock);
+  if (needs_group_lock(buffer.notif.data.nr)) lock.lock();
   Reply reply = decide(buffer.notif, outcome);
+  // Undone under the same lock: nobody may have seen or changed what it made.
   if (!send(buffer.notif, reply)) space_.undo(reply);
   return outcome;
+}
+
+bool MemberSyscalls::needs_group_lock(long nr) {
+  return SharedAddressSpace::is_mapping_call(nr) || nr == SYS_prctl || nr == SYS_brk;
 }
 
 // Tasks that inherited the filter but live in another mm (fork children of a

@@ -1,13 +1,22 @@
 // MemberSyscalls: answers one member's rerouted syscalls (DESIGN "Rerouted
 // syscalls") from its seccomp user-notification listener: a private brk,
 // /proc/self/exe, execve bookkeeping, and the mapping calls and hostcalls that
-// SharedAddressSpace performs for it. The host calls handle_one() each
-// time the listener is readable; it never blocks.
+// SharedAddressSpace performs for it. Its syscall server
+// (syscall_servers.h) calls handle_one() each time the listener is
+// readable; it never blocks.
+//
+// The group lock: the mapping ledger, the pins and every member's brk are
+// shared by all the members' servers and read by the host, so the calls
+// that read or change them (the mapping calls, hostcalls, brk) are decided
+// and answered under it. Nothing else is: execve's checks (stat, faccessat
+// on the member's path) and readlink's answer touch only the member, and
+// every rerouted mmap and brk of the group would wait for them.
 #pragma once
 
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -36,7 +45,7 @@ class MemberSyscalls {
   // fork children of the member, and what they exec, included — until
   // handle_one() returns ListenerGone; a closed listener makes their brk
   // return -ENOSYS, which glibc takes for success.
-  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner);
+  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner, std::mutex& group_lock);
 
   // Receives and answers ONE notification. Never blocks.
   //
@@ -48,7 +57,8 @@ class MemberSyscalls {
   Outcome handle_one();
 
   bool exec_pending() const { return exec_pending_; }
-  const BrkEmulator& brk() const { return brk_; }
+  int listener() const { return listener_; }
+  const BrkEmulator& brk() const { return brk_; }  // read under the group lock
   pid_t pid() const { return pid_; }
   OwnerId owner() const { return owner_; }
 
@@ -56,6 +66,7 @@ class MemberSyscalls {
   using Reply = SyscallReply;
 
   Reply decide(const seccomp_notif& notif, Outcome& outcome);
+  static bool needs_group_lock(long nr);
   bool in_my_address_space(pid_t task);
   bool runs_host_image(pid_t task) const;
   bool still_valid(const seccomp_notif& notif) const;
@@ -69,6 +80,7 @@ class MemberSyscalls {
   int pidfd_;
   SharedAddressSpace& space_;
   OwnerId owner_;
+  std::mutex& group_lock_;
   std::string exe_path_;
   std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;

@@ -50,8 +50,4 @@ std::variant<OpenedElf, LaunchError> open_elf(int cwd_fd, const std::string& pat
 // A name containing '/' is returned unchanged.
 std::optional<std::string> search_in_path(int cwd_fd, const std::string& name, const std::string& search_path);
 
-// The PATH execvp(3) assumes when the environment has none (confstr _CS_PATH
-// plus /usr/local/bin, which the default login PATH of Debian puts first).
-inline constexpr const char* kDefaultSearchPath = "/usr/local/bin:/usr/bin:/bin";
-
 }  // namespace pat::tracer

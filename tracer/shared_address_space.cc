@@ -367,16 +367,24 @@ SyscallReply SharedAddressSpace::unpin(std::uint64_t id) {
   return SyscallReply::returns(0);
 }
 
-MemberFootprint SharedAddressSpace::footprint(OwnerId owner, Range brk_in_use) const {
-  MemberFootprint footprint;
+std::vector<Range> SharedAddressSpace::owned_ranges(OwnerId owner, Range brk_in_use) const {
+  std::vector<Range> ranges;
   for (const auto& segment : ledger_.segments_of(owner)) {
     Range counted = segment.range;
     if (segment.kind == MappingKind::BrkReservation) {
       counted = Range{std::max(counted.start, brk_in_use.start), std::min(counted.end, brk_in_use.end)};
       if (counted.start >= counted.end) continue;
     }
-    footprint.mapped_bytes += counted.size();
-    footprint.resident_bytes += resident_bytes_in(counted);
+    ranges.push_back(counted);
+  }
+  return ranges;
+}
+
+MemberFootprint measure_footprint(const std::vector<Range>& ranges) {
+  MemberFootprint footprint;
+  for (const Range& range : ranges) {
+    footprint.mapped_bytes += range.size();
+    footprint.resident_bytes += resident_bytes_in(range);
   }
   return footprint;
 }

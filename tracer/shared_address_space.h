@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <vector>
 
 namespace pat::tracer {
 
@@ -39,6 +40,12 @@ struct MemberFootprint {
   std::size_t mapped_bytes = 0;    // owned ranges; of the brk reservation only what is in use
   std::size_t resident_bytes = 0;  // of those, pages in memory (mincore(2))
 };
+
+// The footprint of `ranges` (SharedAddressSpace::owned_ranges): mincore(2)
+// over every page, which costs time in proportion to the memory. Needs no
+// lock: the ranges are a copy, and a range unmapped meanwhile is counted as
+// not resident.
+MemberFootprint measure_footprint(const std::vector<Range>& ranges);
 
 class SharedAddressSpace {
  public:
@@ -74,7 +81,9 @@ class SharedAddressSpace {
   // PAT_HOSTCALL (proto/hostcall.h).
   SyscallReply handle_hostcall(const seccomp_data& call, OwnerId owner);
 
-  MemberFootprint footprint(OwnerId owner, Range brk_in_use) const;
+  // What `owner` holds, of its brk reservation only what is in use: a copy,
+  // taken under the group lock, to measure outside it (measure_footprint).
+  std::vector<Range> owned_ranges(OwnerId owner, Range brk_in_use) const;
   const MappingLedger& ledger() const { return ledger_; }
   std::size_t pin_count() const { return pins_.size(); }
 

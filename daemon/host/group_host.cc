@@ -1,16 +1,12 @@
 #include "daemon/host/group_host.h"
 
 #include "base/log.h"
-#include "base/pidfd.h"
-#include "pat/pat.hpp"
 #include "proto/errors.h"
 #include "proto/group_object.h"
-#include "tracer/proc_stats.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
+#include <fcntl.h>
 #include <csignal>
 #include <sstream>
 
@@ -22,7 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kRecentExits = 32;
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
 
@@ -34,15 +29,6 @@ std::string hex(std::uintptr_t value) {
   std::ostringstream out;
   out << "0x" << std::hex << value;
   return out.str();
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& arg : argv) {
-    if (!out.empty()) out += ' ';
-    out += arg;
-  }
-  return out;
 }
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
@@ -67,16 +53,16 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
     : io_(io),
       config_(std::move(config)),
       request_exit_(std::move(request_exit)),
-      created_(unix_now()),
-      space_(config_.allow_cross_mapping),
-      arena_retry_(io),
-      servers_(io, group_lock_) {
-  space_.on_refusal = [this](const tracer::MappingRefusal& refusal) {
+      supervisor_(config_.allow_cross_mapping, *this),
+      arena_(io, config_.group, supervisor_),
+      description_(config_, members_, supervisor_, arena_),
+      supervisor_events_(io, ::dup(supervisor_.event_fd())) {
+  supervisor_.space().on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
                  config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
                  refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
   };
-  create_arena();
+  watch_supervisor();
   if (config_.ephemeral) {
     auto timer = std::make_shared<asio::steady_timer>(io_, kEphemeralIdleLimit);
     timer->async_wait([this, timer](boost::system::error_code ec) {
@@ -88,143 +74,71 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
   }
 }
 
+void GroupHost::watch_supervisor() {
+  supervisor_events_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+    if (ec) return;
+    supervisor_.dispatch();
+    watch_supervisor();
+  });
+}
+
 // With usage: per member its own CPU time and threads, and the memory it owns
 // (from the ledger); per group RSS and PSS, which the kernel keeps per address
 // space, so they are the group's, once. Usage costs /proc reads and mincore
 // over every member's memory, so event streams go without it.
-json GroupHost::describe(Detail detail) const {
-  const bool usage = detail == Detail::WithUsage;
-  json members = json::array();
+std::optional<ConflictHolder> GroupHost::conflict_holder(const tracer::LaunchError& error) const {
+  if (error.kind != tracer::LaunchError::Kind::AddressConflict) return std::nullopt;
+  tracer::Range wanted{error.conflict_start, error.conflict_end};
   for (const auto& [pid, member] : members_) {
-    json entry = member->to_json(usage);
-    if (usage && member->state != Member::State::Execed) {
-      std::lock_guard lock(group_lock_);
-      const auto& brk = member->syscalls->brk();
-      auto footprint = space_.footprint(member->syscalls->owner(), tracer::Range{brk.start(), brk.current()});
-      entry["mapped_bytes"] = footprint.mapped_bytes;
-      entry["resident_bytes"] = footprint.resident_bytes;
+    if (!member->launched().layout) continue;
+    for (const auto& range : member->launched().layout->ranges()) {
+      if (range.overlaps(wanted)) return ConflictHolder{pid, member->launched().argv};
     }
-    members.push_back(std::move(entry));
   }
-  json exits = json::array();
-  for (auto it = recent_exits_.rbegin(); it != recent_exits_.rend(); ++it) exits.push_back(*it);
-  return {{"name", config_.group},
-          {"owner_uid", ::getuid()},
-          {"owner_gid", ::getgid()},
-          {"host_pid", ::getpid()},
-          {"created", proto::rfc3339_utc(created_)},
-          {"ephemeral", config_.ephemeral},
-          {"allow_cross_mapping", config_.allow_cross_mapping},
-          {"members", members},
-          {"recent_exits", exits},
-          {"memory", usage ? address_space_json() : json::object()}};
+  return std::nullopt;
 }
 
-json GroupHost::address_space_json() const {
-  json memory;
-  {
-    std::lock_guard lock(group_lock_);
-    memory = {{"pinned_regions", space_.pin_count()}};
-  }
-  if (arena_) {
-    auto arena = arena_->stats();
-    memory["arena"] = {{"size_bytes", arena.arena_bytes},
-                       {"members", arena.members},
-                       {"members_ending", arena.members_ending},
-                       {"channels", arena.channels},
-                       {"buffers", arena.buffers},
-                       {"buffer_bytes", arena.buffer_bytes},
-                       {"retained_free_bytes", arena.retained_free_bytes},
-                       {"discarded_bytes", arena.discarded_bytes},
-                       {"owed_frees", arena.owed_frees},
-                       {"allocator_owner_deaths", arena.allocator_owner_deaths},
-                       {"allocator_damaged", arena.allocator_damaged}};
-  }
-  if (auto stats = tracer::read_address_space_stats(::getpid())) {
-    memory["size_bytes"] = stats->size_bytes;
-    memory["rss_bytes"] = stats->rss_bytes;
-    memory["pss_bytes"] = stats->pss_bytes;
-  }
-  return memory;
-}
-
-void GroupHost::throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const {
-  using Kind = tracer::LaunchError::Kind;
-  switch (error.kind) {
-    case Kind::NotFound:
-      throw ErrorReply(ErrorCode::ProgramNotFound, error.message, {{"program", spec.path}});
-    case Kind::NotExecutable:
-      throw ErrorReply(ErrorCode::ProgramNotExecutable, error.message,
-                       {{"program", spec.path}, {"reason", error.message}});
-    case Kind::AddressConflict: {
-      json params = {{"program", spec.path}, {"start", error.conflict_start}, {"end", error.conflict_end}};
-      std::string holder = "something else in this group";
-      tracer::Range wanted{error.conflict_start, error.conflict_end};
-      for (const auto& [pid, member] : members_) {
-        if (!member->launched.layout) continue;
-        for (const auto& range : member->launched.layout->ranges()) {
-          if (!range.overlaps(wanted)) continue;
-          params["member_pid"] = pid;
-          params["member_argv"] = member->launched.argv;
-          holder = "member " + std::to_string(pid) + " (" + joined(member->launched.argv) + ")";
-        }
-      }
-      throw ErrorReply(ErrorCode::AddressConflict,
-                       spec.path + " is not position-independent and needs the fixed addresses " +
-                           hex(error.conflict_start) + "-" + hex(error.conflict_end) + ", taken by " + holder +
-                           "; only one copy fits in a group's address space (for Python, run pat-python)",
-                       params);
-    }
-    case Kind::Internal:
-      break;
-  }
-  throw ErrorReply(ErrorCode::InternalError, error.message, {{"reason", error.message}});
-}
-
-std::shared_ptr<Member> GroupHost::spawn(tracer::LaunchSpec spec, bool detached) {
+std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::array<int, 3>& stdio) {
   if (shutting_down_) {
     throw ErrorReply(ErrorCode::GroupBusy, "group " + config_.group + " is shutting down",
                      {{"name", config_.group}, {"members", members_.size()}});
   }
   spawned_any_ = true;
   double requested = unix_now();
+  const LaunchRequestFacts facts{request.program, request.cwd};
+  // Opened here, as the owner; the launcher checks it may be entered.
+  UniqueFd cwd(::open(request.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!cwd) {
+    throw launch_refusal(tracer::LaunchError::setup_failed(request.program, tracer::ChildStep::WorkingDirectory, errno),
+                         facts);
+  }
+  tracer::LaunchSpec spec;
+  spec.path = request.program;
+  spec.argv = std::move(request.arguments.argv);
+  spec.env = std::move(request.arguments.env);
+  spec.cwd_fd = cwd.get();
+  spec.umask = request.umask;
+  spec.rlimits = std::move(request.rlimits);
+  spec.stdio = stdio;
   spec.extra_env["PAT_GROUP"] = config_.group;
-  if (arena_) spec.extra_env[dataplane::kArenaVariable] = arena_->environment_value();
+  arena_.add_to(spec);
   apply_allocator_defaults(spec);
-  auto launched = launcher_.launch(spec);
+  // Recorded in the data plane before the member can look.
+  auto launched = supervisor_.launch(spec, [this](const tracer::SupervisedMember& process) {
+    arena_.member_started(process);
+  });
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
     spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
                  log_quote(error->message));
-    throw_launch_error(*error, spec);
+    throw launch_refusal(*error, facts, conflict_holder(*error));
   }
-  auto member = std::make_shared<Member>(io_.get_executor(), std::move(std::get<tracer::LaunchedMember>(launched)));
-  tracer::OwnerId owner;
-  {
-    std::lock_guard lock(group_lock_);
-    owner = space_.add_member(member->pid(), *member->launched.layout);
-  }
-  member->syscalls = std::make_unique<tracer::MemberSyscalls>(member->launched, space_, owner);
-  // Recorded before the member can look: its first rerouted syscall waits
-  // for its syscall server, which starts only below.
-  if (arena_ && !arena_->member_started(member->pid(), member->launched.argv)) {
-    spdlog::warn("event=arena.member_table_full group={} pid={}", config_.group, member->pid());
-  }
-  member->detached = detached;
+  auto member = std::make_shared<Member>(io_.get_executor(),
+                                         std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(launched)));
+  member->detached = request.detach;
   member->started = requested;
   members_[member->pid()] = member;
-  servers_.serve(
-      member,
-      [this, member] {
-        if (member->state != Member::State::Running) return;
-        member->state = Member::State::Leaving;
-        asio::co_spawn(io_, confirm_exec(member), asio::detached);
-      },
-      // The listener may outlive the member (fork children keep the filter);
-      // it is closed once nobody uses it and its thread has ended.
-      [member] { member->launched.listener.reset(); });
-  asio::co_spawn(io_, await_exit(member), asio::detached);
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
-               log_quote(member->launched.exe_path), member->launched.argv.size());
+               log_quote(member->launched().exe_path), member->launched().argv.size());
   publish("member.start", *member);
   return member;
 }
@@ -241,118 +155,49 @@ void GroupHost::signal(pid_t pid, int signal) const {
                                                     config_.group,
                      {{"pid", pid}});
   }
-  // The pidfd pins the exact process: no signal can reach a recycled pid.
-  auto sent = pidfd_signal(member->launched.pidfd.get(), signal);
+  auto sent = supervisor_.signal(*member->process, signal);
   if (!sent && sent.error().code != ESRCH) {
     throw ErrorReply(ErrorCode::InternalError, sent.error().message(), {{"reason", sent.error().message()}});
   }
 }
 
-// Every member ran setsid(), so its pid is also the id of the process group
-// its fork children share: signalling the group reaches them too.
-void GroupHost::signal_process_group(const Member& member, int signal) const {
-  (void)pidfd_signal(member.launched.pidfd.get(), signal);
-  ::kill(-member.pid(), signal);
+// The supervisor's news, on the event loop's thread.
+
+// Under the group lock: the arena first, since releasing the member's
+// references may unpin External buffers it made, whose pages then go back
+// to it and are unmapped with the rest; pages still pinned by others stay.
+// Under the group lock: the arena first, since releasing the member's
+// references may unpin External buffers it made, whose pages then go back
+// to it and are unmapped with the rest; pages still pinned by others stay.
+void GroupHost::releasing(const tracer::SupervisedMember& process) { arena_.member_ended(process); }
+
+void GroupHost::member_execed(const tracer::SupervisedMember& process) {
+  auto it = members_.find(process.pid());
+  if (it == members_.end()) return;
+  spdlog::info("event=member.exec group={} pid={}", config_.group, process.pid());
+  publish("member.exec", *it->second);
 }
 
-// execve only reports that it started; whether the process really left our
-// address space shows in kcmp(KCMP_VM). Poll with backoff: a successful exec
-// completes in well under a millisecond, a failed one returns to the member.
-asio::awaitable<void> GroupHost::confirm_exec(std::shared_ptr<Member> member) {
-  asio::steady_timer timer(io_);
-  auto delay = std::chrono::microseconds(200);
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (member->state == Member::State::Leaving) {
-    if (!tracer::shares_my_address_space(member->pid())) {
-      member->state = Member::State::Execed;
-      reclaim(*member);
-      spdlog::info("event=member.exec group={} pid={}", config_.group, member->pid());
-      publish("member.exec", *member);
-      co_return;
-    }
-    if (std::chrono::steady_clock::now() > give_up) {
-      member->state = Member::State::Running;  // the execve failed and it carried on
-      co_return;
-    }
-    timer.expires_after(delay);
-    co_await timer.async_wait(asio::use_awaitable);
-    delay = std::min(delay * 2, std::chrono::microseconds(100'000));
+void GroupHost::member_exited(const tracer::SupervisedMember& process) {
+  auto it = members_.find(process.pid());
+  if (it == members_.end()) return;
+  auto member = it->second;
+  members_.erase(it);
+  member->ended = unix_now();
+  const auto& end = process.end();
+  std::optional<proto::ExitEntry> exit;
+  if (end.ok()) {
+    exit = member->exit_entry(end.value());
+    description_.record_exit(*exit);
+    spdlog::info("event=member.exit group={} pid={} {}", config_.group, member->pid(), end.value().log_field());
+  } else {
+    // Gone, but how is unknown: no recent_exits entry, which must say.
+    spdlog::error("event=member.exit group={} pid={} status=unknown error={}", config_.group, member->pid(),
+                  log_quote(end.error().message()));
   }
-}
-
-asio::awaitable<void> GroupHost::await_exit(std::shared_ptr<Member> member) {
-  asio::posix::stream_descriptor pidfd(io_, ::dup(member->launched.pidfd.get()));
-  boost::system::error_code ec;
-  co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  siginfo_t info{};
-  ExitStatus status;
-  status.ended = unix_now();
-  if (::waitid(P_PIDFD, static_cast<id_t>(member->launched.pidfd.get()), &info, WEXITED) == 0) {
-    if (info.si_code == CLD_EXITED) {
-      status.exit_code = info.si_status;
-    } else {
-      status.signal = info.si_status;
-    }
-  }
-  member->exit = status;
-  member->state = Member::State::Exited;
-  members_.erase(member->pid());
-  reclaim(*member);
-  recent_exits_.push_back(member->exit_json());
-  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
-  json extra;
-  if (status.exit_code) extra["exit_code"] = *status.exit_code;
-  if (status.signal) extra["signal"] = *status.signal;
-  spdlog::info("event=member.exit group={} pid={} {}={}", config_.group, member->pid(),
-               status.exit_code ? "exit_code" : "signal", status.exit_code ? *status.exit_code : *status.signal);
-  publish("member.exit", *member, extra);
+  publish("member.exit", *member, exit);
   member->exited.set();
   exit_if_ephemeral_and_idle();
-}
-
-// Everything the member owned goes back, before its exit or exec is reported
-// (only pinned memory stays, for the members reading it).
-void GroupHost::reclaim(Member& member) {
-  if (member.reclaimed) return;
-  member.reclaimed = true;
-  // The arena first: releasing the member's references may unpin External
-  // buffers it made, whose pages then go back to it and are unmapped just
-  // below with the rest; pages still pinned by others stay (kPinHolder).
-  std::lock_guard lock(group_lock_);
-  release_in_arena(member);
-  auto bytes = space_.reclaim(member.syscalls->owner());
-  spdlog::debug("event=member.reclaimed group={} pid={} bytes={}", config_.group, member.pid(), bytes);
-}
-
-void GroupHost::create_arena() {
-  try {
-    arena_ = dataplane::ArenaHost::create(config_.group, [this](std::uint64_t pin) { space_.release_pin(pin); });
-  } catch (const pat::Error& error) {
-    spdlog::warn("event=arena.unavailable group={} reason={}", config_.group, log_quote(error.what()));
-    return;
-  }
-  auto where = arena_->location();
-  // The group's own memory: members may not map over, unmap or pin it.
-  space_.assign_to_group(tracer::Range{where.address, where.address + where.size});
-  spdlog::info("event=arena.ready group={} start={} size={}", config_.group, hex(where.address), where.size);
-}
-
-void GroupHost::release_in_arena(const Member& member) {
-  if (arena_ && !arena_->member_ended(member.pid())) retry_arena_cleanup_later();
-}
-
-void GroupHost::retry_arena_cleanup_later() {
-  arena_retry_.expires_after(std::chrono::milliseconds(5));
-  arena_retry_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    bool done;
-    {
-      // Releasing a member's references may release pins in the ledger.
-      std::lock_guard lock(group_lock_);
-      done = arena_->retry();
-    }
-    if (!done) retry_arena_cleanup_later();
-  });
 }
 
 void GroupHost::exit_if_ephemeral_and_idle() {
@@ -366,22 +211,10 @@ void GroupHost::exit_if_ephemeral_and_idle() {
   }
 }
 
-void GroupHost::publish(const char* event, const Member& member, json extra) {
-  if (watchers_.empty()) return;
-  json member_json = member.to_json(false);
-  for (auto& [key, value] : extra.items()) member_json[key] = value;
-  json message = {{"event", event}, {"member", member_json}, {"group", describe(Detail::Summary)}};
-  auto watchers = watchers_;  // a watcher may remove itself
-  for (auto& [id, watcher] : watchers) watcher(message);
+void GroupHost::publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit) {
+  if (events_.empty()) return;
+  events_.publish(proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary)});
 }
-
-std::uint64_t GroupHost::add_watcher(Watcher watcher) {
-  auto id = next_watcher_++;
-  watchers_.emplace(id, std::move(watcher));
-  return id;
-}
-
-void GroupHost::remove_watcher(std::uint64_t id) { watchers_.erase(id); }
 
 void GroupHost::check_shutdown_allowed(bool force) const {
   if (!force && !members_.empty()) {
@@ -396,14 +229,14 @@ asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
   shutting_down_ = true;
   spdlog::info("event=host.shutdown group={} members={} grace_ms={}", config_.group, members_.size(), grace.count());
   auto members = members_;
-  for (auto& [pid, member] : members) signal_process_group(*member, SIGTERM);
+  for (auto& [pid, member] : members) supervisor_.signal_process_group(*member->process, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& [pid, member] : members) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     co_await member->exited.wait(std::max(left, std::chrono::milliseconds(0)));
   }
   for (auto& [pid, member] : members) {
-    if (member->alive()) signal_process_group(*member, SIGKILL);
+    if (member->alive()) supervisor_.signal_process_group(*member->process, SIGKILL);
   }
   for (auto& [pid, member] : members) co_await member->exited.wait(std::chrono::milliseconds(5'000));
   request_exit_();

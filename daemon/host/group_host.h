@@ -1,45 +1,44 @@
-// GroupHost: the state and the work of one group's host process (pat-host).
-// Its address space IS the group's shared address space. It launches members
-// into it, answers their rerouted syscalls, reaps them, and tells patd what
-// happened. Runs with the owner's credentials and no capabilities.
+// GroupHost: the work of one group's host process (pat-host), whose address
+// space IS the group's shared address space. It launches members into it
+// through the supervisor (tracer/member_supervisor.h), hears from it when
+// they exec and exit, signals them, shuts the group down, and ends an
+// ephemeral group's host once its member is gone. What it says about the
+// group is GroupDescription's, who hears about it EventFeed's, and the data
+// plane GroupArena's. Runs with the owner's credentials and no capabilities.
 #pragma once
 
+#include "daemon/host/event_feed.h"
+#include "daemon/host/group_arena.h"
+#include "daemon/host/group_description.h"
+#include "daemon/host/host_config.h"
+#include "daemon/host/launch_refusal.h"
 #include "daemon/host/member.h"
-#include "daemon/host/syscall_servers.h"
 #include "daemon/rpc/asio.h"
-#include "libpat/src/arena_host.h"
-#include "tracer/shared_address_space.h"
-
-#include <nlohmann/json.hpp>
+#include "proto/run_request.h"
+#include "tracer/member_supervisor.h"
 
 #include <array>
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 
 namespace pat::host {
 
-struct HostConfig {
-  std::string group;
-  std::string group_dir;
-  bool ephemeral = false;            // exit once the member(s) have ended
-  bool allow_cross_mapping = false;  // members may map over each other's memory
-};
-
-class GroupHost {
+class GroupHost : private tracer::MemberObserver {
  public:
   GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit);
+  // Ends the members still running before the arena they may be using goes.
+  ~GroupHost() { supervisor_.end_members(); }
 
-  enum class Detail { Summary, WithUsage };
-  nlohmann::json describe(Detail detail) const;
-  nlohmann::json address_space_json() const;
+  using Detail = GroupDescription::Detail;
+  proto::GroupObject describe(Detail detail) const { return description_.describe(detail, shutting_down_); }
+  EventFeed& events() { return events_; }
 
-  // Launches a member; throws ErrorReply (ProgramNotFound, ProgramNotExecutable,
-  // AddressConflict, InternalError). `spec.stdio` are borrowed.
-  std::shared_ptr<Member> spawn(tracer::LaunchSpec spec, bool detached);
+  // Launches a member; throws ErrorReply (launch_refusal.h). `stdio` are
+  // borrowed. Call on the event loop's thread, which is the supervising
+  // thread.
+  std::shared_ptr<Member> spawn(proto::RunRequest request, const std::array<int, 3>& stdio);
 
   // A member that has not been reaped yet (running, leaving or execed).
   std::shared_ptr<Member> find(pid_t pid) const;
@@ -51,48 +50,32 @@ class GroupHost {
   // SIGTERM to every member's process group, `grace`, SIGKILL, then exit.
   asio::awaitable<void> shut_down(std::chrono::milliseconds grace);
 
-  using Watcher = std::function<void(const nlohmann::json& event)>;
-  std::uint64_t add_watcher(Watcher watcher);
-  void remove_watcher(std::uint64_t id);
-
   // An ephemeral group's host exits once nothing runs in it any more: after a
   // refused spawn, and after its last member is reaped (attached or detached).
   void exit_if_ephemeral_and_idle();
 
  private:
-  asio::awaitable<void> await_exit(std::shared_ptr<Member> member);
-  asio::awaitable<void> confirm_exec(std::shared_ptr<Member> member);
-  void reclaim(Member& member);
-  // The data plane (libpat/src/arena_host.h): maps the group's arena; and
-  // what a member held there is released when it ends, retried on a timer
-  // while a live member holds a lock the cleanup needs.
-  void create_arena();
-  void release_in_arena(const Member& member);
-  void retry_arena_cleanup_later();
-  void publish(const char* event, const Member& member, nlohmann::json extra = nlohmann::json::object());
-  void signal_process_group(const Member& member, int signal) const;
-  [[noreturn]] void throw_launch_error(const tracer::LaunchError& error, const tracer::LaunchSpec& spec) const;
+  // tracer::MemberObserver: called by supervisor_.dispatch().
+  void releasing(const tracer::SupervisedMember& member) override;
+  void member_execed(const tracer::SupervisedMember& member) override;
+  void member_exited(const tracer::SupervisedMember& member) override;
+
+  // Runs the supervisor whenever it has something to do.
+  void watch_supervisor();
+  void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
+  std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
 
   asio::io_context& io_;
   HostConfig config_;
   std::function<void()> request_exit_;
-  double created_;
-  tracer::MemberLauncher launcher_;
-  tracer::SharedAddressSpace space_;
-  std::unique_ptr<dataplane::ArenaHost> arena_;  // null when it could not be mapped
-  asio::steady_timer arena_retry_;
-  std::map<pid_t, std::shared_ptr<Member>> members_;  // not yet reaped
-  std::deque<nlohmann::json> recent_exits_;           // oldest first
-  std::map<std::uint64_t, Watcher> watchers_;
-  std::uint64_t next_watcher_ = 1;
+  MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
-  // The group lock (syscall_servers.h): held by a syscall server while it
-  // answers, and here wherever the ledger, pins or a member's brk are read
-  // or changed. Everything else is the event loop's alone.
-  mutable std::mutex group_lock_;
-  // Last: destroyed first, so no server thread outlives what it uses.
-  SyscallServers servers_;
+  tracer::MemberSupervisor supervisor_;
+  GroupArena arena_;
+  GroupDescription description_;
+  EventFeed events_;
+  asio::posix::stream_descriptor supervisor_events_;  // a dup of supervisor_.event_fd()
 };
 
 }  // namespace pat::host

@@ -4,8 +4,8 @@
 #include "daemon/rpc/one_shot_event.h"
 #include "proto/interface.h"
 #include "proto/params.h"
-#include "proto/rlimits.h"
-#include "proto/run_arguments.h"
+#include "proto/defaults.h"
+#include "proto/run_request.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,18 +30,6 @@ asio::awaitable<void> until_disconnected(rpc::CallContext& call) {
   co_await gone.wait(std::nullopt);
 }
 
-// The working directory is opened here, as the owner: a directory the owner
-// may not enter is refused before anything is launched.
-UniqueFd open_working_directory(const std::string& cwd) {
-  UniqueFd fd(::open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) {
-    std::string why = std::strerror(errno);
-    throw ErrorReply(ErrorCode::InvalidParameter, "working directory " + cwd + ": " + why,
-                     {{"parameter", "cwd"}, {"expected", "a directory the group owner can enter"}});
-  }
-  return fd;
-}
-
 // If patd goes away (patctl died, or patd itself), the member gets SIGHUP, as
 // a terminal's processes do when it hangs up. (Not a lambda in the coroutine:
 // see rpc/asio.h.)
@@ -51,8 +39,9 @@ void hang_up_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<Member
   });
 }
 
-// The argv and env that did not fit in the call (proto/run_arguments.h).
-proto::RunArguments read_arguments_descriptor(int fd) {
+// The contents of the descriptor that carries argv and env when they did not
+// fit in the call (proto/run_request.h).
+std::string read_arguments_descriptor(int fd) {
   auto invalid = [](const std::string& why) {
     return ErrorReply(ErrorCode::InvalidParameter, "the arguments descriptor: " + why,
                       {{"parameter", "fds"}, {"expected", "JSON {argv, env} in a file"}});
@@ -66,9 +55,7 @@ proto::RunArguments read_arguments_descriptor(int fd) {
     if (n <= 0) throw invalid("unreadable");
     done += static_cast<std::size_t>(n);
   }
-  auto object = json::parse(text, nullptr, false);
-  if (!object.is_object()) throw invalid("not a JSON object");
-  return proto::read_run_arguments(object);
+  return text;
 }
 
 }  // namespace
@@ -82,39 +69,32 @@ void HostApi::register_methods(rpc::Service& service) {
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
-  call.reply({{"group", host_.describe(GroupHost::Detail::WithUsage)}});
+  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}};
+  call.reply(std::move(reply));
   co_return;
 }
 
 asio::awaitable<void> HostApi::watch(rpc::CallContext& call) {
-  call.stream({{"group", host_.describe(GroupHost::Detail::Summary)}});
-  auto id = host_.add_watcher([&call](const json& event) { call.stream(event); });
+  json first = {{"group", host_.describe(GroupHost::Detail::Summary).to_json()}};
+  call.stream(std::move(first));
+  auto id = host_.events().add([&call](const json& event) { call.stream(event); });
   co_await until_disconnected(call);
-  host_.remove_watcher(id);
+  host_.events().remove(id);
 }
 
 asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   ParamReader params(call.params());
-  bool detached = params.boolean("detach", false);
-  if (!call.call().more && !detached) {
+  if (!call.call().more && !params.boolean("detach", false)) {
     throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Host.Spawn streams replies: call it with \"more\": true");
   }
-  proto::check_run_descriptors(call.params(), call.fds().size());
-  auto arguments = proto::arguments_in_descriptor(call.params()) ? read_arguments_descriptor(call.fds()[3].get())
-                                                                 : proto::read_run_arguments(call.params());
-  tracer::LaunchSpec spec;
-  spec.path = params.string("program");
-  spec.argv = std::move(arguments.argv);
-  spec.env = std::move(arguments.env);
-  UniqueFd cwd = open_working_directory(params.optional_string("cwd").value_or("/"));
-  spec.cwd_fd = cwd.get();
-  spec.umask = static_cast<mode_t>(params.optional_integer("umask", 0, 0777).value_or(022));
-  if (const auto* rlimits = params.optional_object("rlimits")) spec.rlimits = proto::parse_rlimits(*rlimits);
-  for (int i = 0; i < 3; ++i) spec.stdio[i] = call.fds()[i].get();
-
+  auto request = proto::RunRequest::parse(call.params());
+  const bool detached = request.detach;
+  request.check_descriptors(call.fds().size());
+  if (request.arguments_in_fd) request.load_arguments(read_arguments_descriptor(call.fds()[3].get()));
+  std::array<int, 3> stdio{call.fds()[0].get(), call.fds()[1].get(), call.fds()[2].get()};
   std::shared_ptr<Member> member;
   try {
-    member = host_.spawn(std::move(spec), detached);
+    member = host_.spawn(std::move(request), stdio);
   } catch (...) {
     host_.exit_if_ephemeral_and_idle();
     throw;
@@ -128,10 +108,16 @@ asio::awaitable<void> HostApi::spawn(rpc::CallContext& call) {
   call.stream(started);
   hang_up_on_disconnect(call.disconnect(), member);
   co_await member->exited.wait(std::nullopt);
+  if (call.disconnect().fired()) co_return;
+  const auto& end = member->process->end();
+  if (!end.ok()) {
+    throw ErrorReply(ErrorCode::InternalError, "member " + std::to_string(member->pid()) +
+                                                   " ended, but how is unknown: " + end.error().message(),
+                     {{"reason", end.error().message()}});
+  }
   json ended = started;
-  if (member->exit->exit_code) ended["exit_code"] = *member->exit->exit_code;
-  if (member->exit->signal) ended["signal"] = *member->exit->signal;
-  if (!call.disconnect().fired()) call.reply(ended);
+  end.value().write_json(ended);
+  call.reply(ended);
 }
 
 asio::awaitable<void> HostApi::signal(rpc::CallContext& call) {
@@ -146,7 +132,8 @@ asio::awaitable<void> HostApi::signal(rpc::CallContext& call) {
 asio::awaitable<void> HostApi::shutdown(rpc::CallContext& call) {
   ParamReader params(call.params());
   bool force = params.boolean("force", false);
-  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, 3'600'000).value_or(5'000));
+  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, proto::kLongestGrace.count())
+                                             .value_or(proto::kDefaultGrace.count()));
   host_.check_shutdown_allowed(force);
   call.reply();
   asio::co_spawn(co_await asio::this_coro::executor, host_.shut_down(grace), asio::detached);

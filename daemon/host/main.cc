@@ -8,6 +8,7 @@
 #include "daemon/host/group_host.h"
 #include "daemon/host/host_api.h"
 #include "daemon/rpc/unix_server.h"
+#include "proto/defaults.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -81,7 +82,7 @@ int run(const Options& options) {
                                              service, limits);
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int) {
-    if (!ec) asio::co_spawn(io, group_host.shut_down(std::chrono::milliseconds(5'000)), asio::detached);
+    if (!ec) asio::co_spawn(io, group_host.shut_down(proto::kDefaultGrace), asio::detached);
   });
   server->start();
   spdlog::info("event=host.ready group={} pid={} uid={} ephemeral={}", options.group, ::getpid(), ::getuid(),

@@ -1,44 +1,32 @@
 #include "daemon/host/member.h"
 
-#include "proto/group_object.h"
-#include "tracer/proc_stats.h"
 
 namespace pat::host {
 
-const char* to_string(Member::State state) {
+const char* to_string(tracer::SupervisedMember::State state) {
+  using State = tracer::SupervisedMember::State;
   switch (state) {
-    case Member::State::Running: return "running";
-    case Member::State::Leaving: return "leaving";
-    case Member::State::Execed: return "execed";
-    case Member::State::Exited: return "exited";
+    case State::Running: return "running";
+    case State::Leaving: return "leaving";
+    case State::Execed: return "execed";
+    case State::Exited: return "exited";
   }
   return "unknown";
 }
 
-nlohmann::json Member::to_json(bool with_usage) const {
-  nlohmann::json out = {{"pid", pid()},
-                        {"argv", launched.argv},
-                        {"program", launched.exe_path},
-                        {"state", to_string(state)},
-                        {"detached", detached},
-                        {"started", proto::rfc3339_utc(started)}};
-  if (!with_usage) return out;
-  if (auto stats = tracer::read_task_stats(pid())) {
-    out["cpu_seconds"] = stats->cpu_seconds;
-    out["threads"] = stats->threads;
-  }
-  return out;
+proto::MemberEntry Member::entry() const {
+  proto::MemberEntry entry;
+  entry.pid = pid();
+  entry.argv = launched().argv;
+  entry.program = launched().exe_path;
+  entry.state = to_string(process->state());
+  entry.detached = detached;
+  entry.started = started;
+  return entry;
 }
 
-nlohmann::json Member::exit_json() const {
-  nlohmann::json out = {{"pid", pid()}, {"argv", launched.argv}, {"program", launched.exe_path}};
-  if (exit) {
-    if (exit->exit_code) out["exit_code"] = *exit->exit_code;
-    if (exit->signal) out["signal"] = *exit->signal;
-    out["ended"] = proto::rfc3339_utc(exit->ended);
-    out["duration_seconds"] = exit->ended - started;
-  }
-  return out;
+proto::ExitEntry Member::exit_entry(const proto::ExitStatus& status) const {
+  return {pid(), launched().argv, launched().exe_path, status, ended, ended - started};
 }
 
 }  // namespace pat::host

@@ -1,56 +1,37 @@
-// Member: the host's record of one process it launched into the group's
-// address space, from spawn to the end of its seccomp listener. Shared
-// ownership is real here: the member table, the spawn call waiting for its
-// exit, and the loop serving its listener each hold it, and the listener may
-// outlive the process (fork children keep the inherited filter).
+// Member: the host's record of one member it launched, over the process
+// the supervisor tracks (tracer/member_supervisor.h): how it was asked for
+// (detached, when) and the event its spawn call waits on. Shared ownership
+// is real here: the member table and the spawn call waiting for its exit
+// each hold it.
 #pragma once
 
 #include "daemon/rpc/asio.h"
 #include "daemon/rpc/one_shot_event.h"
-#include "tracer/member_launcher.h"
-#include "tracer/member_syscalls.h"
-
-#include <nlohmann/json.hpp>
+#include "proto/group_object.h"
+#include "tracer/member_supervisor.h"
 
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace pat::host {
 
-struct ExitStatus {
-  std::optional<int> exit_code;  // exited normally
-  std::optional<int> signal;     // killed by this signal
-  double ended = 0;              // unix time
-};
-
 struct Member {
-  enum class State {
-    Running,  // in the group's address space
-    Leaving,  // called execve; not yet seen in its new address space
-    Execed,   // left the address space by execve; still the host's child
-    Exited,
-  };
+  Member(asio::any_io_executor executor, std::shared_ptr<tracer::SupervisedMember> supervised)
+      : process(std::move(supervised)), exited(std::move(executor)) {}
 
-  Member(asio::any_io_executor executor, tracer::LaunchedMember launched_member)
-      : launched(std::move(launched_member)), exited(executor) {}
-
-  tracer::LaunchedMember launched;
-  std::unique_ptr<tracer::MemberSyscalls> syscalls;
-  State state = State::Running;
+  std::shared_ptr<tracer::SupervisedMember> process;
   bool detached = false;
-  bool reclaimed = false;  // its memory went back to the group
   double started = 0;  // unix time the spawn was asked for
-  std::optional<ExitStatus> exit;
+  double ended = 0;    // unix time it was reaped
   rpc::OneShotEvent exited;
 
-  pid_t pid() const { return launched.pid; }
-  bool alive() const { return state != State::Exited; }
-  nlohmann::json to_json(bool with_usage) const;  // usage: CPU time, threads (/proc reads)
-  nlohmann::json exit_json() const;  // for recent_exits
+  pid_t pid() const { return process->pid(); }
+  bool alive() const { return process->alive(); }
+  const tracer::LaunchedMember& launched() const { return process->launched(); }
+  proto::MemberEntry entry() const;  // without usage figures
+  proto::ExitEntry exit_entry(const proto::ExitStatus& status) const;  // for recent_exits
 };
 
-const char* to_string(Member::State state);
+// The wire name of a member's state: running, leaving, execed, exited.
+const char* to_string(tracer::SupervisedMember::State state);
 
 }  // namespace pat::host

@@ -4,7 +4,9 @@
 #include "proto/group_object.h"
 #include "proto/interface.h"
 #include "proto/params.h"
-#include "proto/run_arguments.h"
+#include "proto/defaults.h"
+#include "proto/exit_status.h"
+#include "proto/run_request.h"
 
 #include <spdlog/spdlog.h>
 
@@ -19,51 +21,16 @@ using proto::ParamReader;
 
 namespace {
 
-constexpr std::chrono::milliseconds kDefaultGrace{5'000};
 constexpr std::chrono::milliseconds kSpawnTimeout{30'000};
 
 HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.uid, peer.gid, peer.groups}; }
 
-// The parameters of io.pat.Member.Run that the host needs, checked here so a
-// malformed call never reaches a host.
-json spawn_parameters(const json& params_object) {
-  ParamReader params(params_object);
-  auto program = params.string("program");
-  if (program.empty() || program.front() != '/') {
-    throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"program\": expected an absolute path",
-                     {{"parameter", "program"}, {"expected", "an absolute path"}});
-  }
-  auto cwd = params.optional_string("cwd").value_or("/");
-  if (cwd.empty() || cwd.front() != '/') {
-    throw ErrorReply(ErrorCode::InvalidParameter, "parameter \"cwd\": expected an absolute path",
-                     {{"parameter", "cwd"}, {"expected", "an absolute path"}});
-  }
-  json out = {{"program", program}, {"cwd", cwd}};
-  // argv and env inline, or in the fourth descriptor, which only the host reads.
-  if (proto::arguments_in_descriptor(params_object)) {
-    out["arguments_in_fd"] = true;
-  } else {
-    auto arguments = proto::read_run_arguments(params_object);
-    out["argv"] = arguments.argv;
-    out["env"] = arguments.env;
-  }
-  if (auto umask = params.optional_integer("umask", 0, 0777)) out["umask"] = *umask;
-  if (const auto* rlimits = params.optional_object("rlimits")) out["rlimits"] = *rlimits;
-  out["detach"] = params.boolean("detach", false);
-  return out;
-}
-
-// Closing the host connection of a Run makes the host send SIGHUP to the
-// member. (Set up outside the coroutine: see the note in rpc/asio.h.)
-void close_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<rpc::FramedSocket> socket) {
-  notice.subscribe([socket = std::move(socket)] { socket->close(); });
-}
-
-// The final Run reply: the first one plus how the member ended.
-json with_exit_status(json reply, const json& ended) {
-  for (const char* key : {"exit_code", "signal"}) {
-    if (auto it = ended.find(key); it != ended.end() && it->is_number_integer()) reply[key] = *it;
-  }
+// The final Run reply: the first one plus how the member ended, which the
+// host must say (proto/exit_status.h).
+json with_exit_status(json reply, const json& ended, const std::string& group) {
+  auto status = proto::ExitStatus::from_json(ended);
+  if (!status) throw host_unavailable(group, "final spawn reply without exit_code or signal");
+  status->write_json(reply);
   return reply;
 }
 
@@ -132,8 +99,8 @@ asio::awaitable<void> ControlApi::group_destroy(rpc::CallContext& call) {
   ParamReader params(call.params());
   auto group = authorized_group(call.peer(), params.string("name"));
   bool force = params.boolean("force", false);
-  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, 3'600'000).value_or(
-      kDefaultGrace.count()));
+  auto grace = std::chrono::milliseconds(params.optional_integer("grace_ms", 0, proto::kLongestGrace.count())
+                                             .value_or(proto::kDefaultGrace.count()));
   co_await registry_.destroy(group, force, grace);
   spdlog::info("event=group.destroyed group={} by_uid={} force={}", group->name, call.peer().uid, force);
   call.reply();
@@ -147,10 +114,11 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
   if (!call.call().more && !params.boolean("detach", false)) {
     throw ErrorReply(ErrorCode::ExpectedMore, "io.pat.Member.Run streams replies: call it with \"more\": true");
   }
-  json spawn = spawn_parameters(call.params());
-  proto::check_run_descriptors(call.params(), call.fds().size());
+  // Checked here, so a malformed call never reaches a host.
+  auto request = proto::RunRequest::parse(call.params());
+  request.check_descriptors(call.fds().size());
   std::shared_ptr<Group> group;
-  if (params.boolean("new_group", false)) {
+  if (request.new_group) {
     group = co_await registry_.create(registry_.ephemeral_name(), credentials_of(call.peer()),
                                       CreateOptions{.ephemeral = true});
   } else {
@@ -161,42 +129,35 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
                      {{"name", group->name}, {"members", 0}});
   }
 
-  proto::Reply started;
-  rpc::Connected host;
-  try {
-    host = co_await group->link.connect();
-    rpc::send_call(*host.socket, proto::Call{std::string(proto::method::kHostSpawn), spawn, true},
-                   std::move(call.fds()));
-    started = co_await rpc::read_reply(host.socket, kSpawnTimeout);
-  } catch (const rpc::PeerUnavailable& e) {
-    throw host_unavailable(group->name, e.what());
-  }
-  if (started.error) throw relay_host_error(group->name, *started.error);
-  auto pid = started.parameters.find("pid");
-  if (pid == started.parameters.end() || !pid->is_number_integer()) {
+  auto spawn = co_await group->link.stream(proto::method::kHostSpawn, request.for_host().to_json(),
+                                           std::move(call.fds()));
+  auto started = co_await spawn.next(kSpawnTimeout);
+  auto pid = started.find("pid");
+  if (pid == started.end() || !pid->is_number_integer()) {
+    spawn.close();
     throw host_unavailable(group->name, "spawn reply without a pid");
   }
   json first = {{"pid", *pid}, {"group", group->name}};
-  if (spawn["detach"].get<bool>() || !started.continues) {
-    host.socket->close();
+  if (request.detach || spawn.finished()) {
+    spawn.close();
     call.reply(first);
     co_return;
   }
   call.stream(first);
-  close_on_disconnect(call.disconnect(), host.socket);
-
-  proto::Reply ended;
-  std::optional<std::string> lost;
+  // If our caller goes away, hanging up on the host makes it send the
+  // member SIGHUP.
+  spawn.close_on(call.disconnect());
+  std::optional<ErrorReply> failure;
+  json ended;
   try {
-    ended = co_await rpc::read_reply(host.socket, std::nullopt);
-  } catch (const rpc::PeerUnavailable& e) {
-    lost = e.what();
+    ended = co_await spawn.next(std::nullopt);
+  } catch (const ErrorReply& e) {
+    failure = e;
   }
-  host.socket->close();
+  spawn.close();
   if (call.disconnect().fired()) co_return;  // nobody left to tell
-  if (lost) throw host_unavailable(group->name, "lost while the member ran: " + *lost);
-  if (ended.error) throw relay_host_error(group->name, *ended.error);
-  call.reply(with_exit_status(first, ended.parameters));
+  if (failure) throw *failure;
+  call.reply(with_exit_status(first, ended, group->name));
 }
 
 asio::awaitable<void> ControlApi::member_signal(rpc::CallContext& call) {

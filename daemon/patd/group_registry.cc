@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/pidfd.h"
 #include "proto/errors.h"
+#include "proto/exit_status.h"
 #include "proto/group_object.h"
 #include "proto/interface.h"
 
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
 
 namespace pat::patd {
 
@@ -23,9 +25,18 @@ namespace {
 constexpr std::chrono::milliseconds kHostStartTimeout{10'000};
 constexpr std::chrono::milliseconds kWatchRetryDelay{1'000};
 
-std::string describe_wait_status(const siginfo_t& info) {
-  if (info.si_code == CLD_EXITED) return "exit_code=" + std::to_string(info.si_status);
-  return "signal=" + std::to_string(info.si_status);
+// patd's one wait: for a host it started (its child), once its pidfd says it
+// exited. Members are their host's children and reaped there
+// (tracer/member_supervisor.h); hosts found again after a restart are not
+// patd's children and cannot be waited for. The status is the same type.
+std::string host_exit_field(const Group& group) {
+  if (!group.host_is_child) return "status=unknown";
+  siginfo_t info{};
+  if (::waitid(P_PIDFD, static_cast<id_t>(group.host_pidfd.get()), &info, WEXITED | WNOHANG) != 0) {
+    return "status=unknown error=" + log_quote(std::strerror(errno));
+  }
+  auto status = proto::ExitStatus::from_siginfo(info);
+  return status ? status->log_field() : "status=unknown";
 }
 
 // One log line per member event, built from the structured reply: a host's
@@ -35,15 +46,14 @@ void log_member_event(const std::string& group, const json& reply) {
   auto member = reply.find("member");
   if (event == reply.end() || !event->is_string() || member == reply.end() || !member->is_object()) return;
   std::string line = "event=" + log_quote(event->get<std::string>()) + " group=" + group;
-  for (const char* key : {"pid", "exit_code", "signal"}) {
-    if (auto it = member->find(key); it != member->end() && it->is_number_integer()) {
-      line += std::string(" ") + key + "=" + std::to_string(it->get<long long>());
-    }
+  if (auto pid = member->find("pid"); pid != member->end() && pid->is_number_integer()) {
+    line += " pid=" + std::to_string(pid->get<long long>());
   }
-  for (const char* key : {"program", "reason"}) {
-    if (auto it = member->find(key); it != member->end() && it->is_string()) {
-      line += std::string(" ") + key + "=" + log_quote(it->get<std::string>());
-    }
+  if (auto exit = reply.find("exit"); exit != reply.end()) {
+    if (auto status = proto::ExitStatus::from_json(*exit)) line += " " + status->log_field();
+  }
+  if (auto program = member->find("program"); program != member->end() && program->is_string()) {
+    line += " program=" + log_quote(program->get<std::string>());
   }
   spdlog::info("{}", line);
 }
@@ -51,7 +61,12 @@ void log_member_event(const std::string& group, const json& reply) {
 }  // namespace
 
 json Group::to_json() const {
-  json object = snapshot.is_object() ? snapshot : json{{"members", json::array()}, {"recent_exits", json::array()}};
+  // Before the host first described itself: the same shape, empty.
+  json object = snapshot.is_object() ? snapshot
+                                     : json{{"members", json::array()},
+                                            {"recent_exits", json::array()},
+                                            {"allow_cross_mapping", false},
+                                            {"memory", json::object()}};
   object["name"] = name;
   object["owner_uid"] = owner_uid;
   object["owner_gid"] = owner_gid;
@@ -196,15 +211,7 @@ asio::awaitable<void> GroupRegistry::watch_exit(std::shared_ptr<Group> group) {
   asio::posix::stream_descriptor pidfd(io_, ::dup(group->host_pidfd.get()));
   boost::system::error_code ec;
   co_await pidfd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  std::string status = "status=unknown";
-  if (group->host_is_child) {
-    siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(group->host_pidfd.get()), &info, WEXITED | WNOHANG) == 0 &&
-        info.si_pid != 0) {
-      status = describe_wait_status(info);
-    }
-  }
-  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, status);
+  spdlog::info("event=host.exit group={} host_pid={} {}", group->name, group->host_pid, host_exit_field(*group));
   group->exited.set();
   if (group->state != Group::State::Destroying) forget(group, "host exited");
 }
@@ -218,26 +225,24 @@ void GroupRegistry::start_watching(std::shared_ptr<Group> group) {
 asio::awaitable<void> GroupRegistry::watch_events(std::shared_ptr<Group> group) {
   while (!group->exited.is_set()) {
     try {
-      auto connected = co_await group->link.connect();
-      rpc::send_call(*connected.socket, proto::Call{std::string(proto::method::kHostWatch), json::object(), true});
-      for (;;) {
-        auto reply = co_await rpc::read_reply(connected.socket, std::nullopt);
-        if (reply.error) {
-          spdlog::warn("event=group.watch_error group={} error={}", group->name, reply.error->name);
-          break;
-        }
-        if (auto it = reply.parameters.find("group"); it != reply.parameters.end()) {
+      auto events = co_await group->link.stream(proto::method::kHostWatch, json::object());
+      while (!events.finished()) {
+        auto reply = co_await events.next(std::nullopt);
+        if (auto it = reply.find("group"); it != reply.end()) {
           if (auto problem = proto::check_group_object(*it)) {
             spdlog::warn("event=group.bad_description group={} problem={}", group->name, log_quote(*problem));
           } else {
             group->snapshot = *it;
           }
         }
-        log_member_event(group->name, reply.parameters);
-        if (!reply.continues) break;
+        log_member_event(group->name, reply);
       }
-    } catch (const rpc::PeerUnavailable&) {
-      // host gone or restarting its socket: decided below
+    } catch (const ErrorReply& e) {
+      // The host is gone or restarting its socket (decided below), or it
+      // refused the watch.
+      if (!e.error().is(ErrorCode::GroupUnavailable)) {
+        spdlog::warn("event=group.watch_error group={} error={}", group->name, e.error().name);
+      }
     }
     if (co_await group->exited.wait(kWatchRetryDelay)) co_return;
   }

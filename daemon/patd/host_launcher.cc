@@ -1,6 +1,7 @@
 #include "daemon/patd/host_launcher.h"
 
 #include "base/pidfd.h"
+#include "proto/defaults.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -103,8 +104,8 @@ Result<StartedHost> start_host(const HostSpec& spec) {
   plan.argv.push_back(nullptr);
   // A fixed, minimal environment: the host needs none of patd's, and members
   // get their caller's environment with each spawn.
-  static char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-  plan.envp = {path_env, nullptr};
+  static std::string path_env = std::string("PATH=") + proto::kDefaultSearchPath;
+  plan.envp = {path_env.data(), nullptr};
 
   UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return last_error("open /dev/null");

@@ -20,6 +20,27 @@ proto::ErrorReply relay_host_error(const std::string& group, const proto::Error&
   return host_unavailable(group, "unexpected error " + error.name);
 }
 
+asio::awaitable<proto::json> HostStream::next(std::optional<std::chrono::milliseconds> timeout) {
+  if (finished_) throw host_unavailable(group_, "read past the last reply");
+  proto::Reply reply;
+  try {
+    reply = co_await rpc::read_reply(socket_, timeout);
+  } catch (const rpc::PeerUnavailable& e) {
+    socket_->close();
+    throw host_unavailable(group_, e.what());
+  }
+  finished_ = !reply.continues;
+  if (reply.error) {
+    finished_ = true;
+    throw relay_host_error(group_, *reply.error);
+  }
+  co_return std::move(reply.parameters);
+}
+
+void HostStream::close_on(rpc::DisconnectNotice& notice) {
+  notice.subscribe([socket = socket_] { socket->close(); });
+}
+
 asio::awaitable<rpc::Connected> HostLink::connect() const {
   auto connected = co_await rpc::connect_unix(socket_path_, kHostCallTimeout);
   if (connected.peer.uid != owner_uid_) {
@@ -35,19 +56,31 @@ asio::awaitable<rpc::Connected> HostLink::connect() const {
   co_return connected;
 }
 
-asio::awaitable<proto::json> HostLink::call(std::string_view method, proto::json parameters,
-                                            std::chrono::milliseconds timeout) const {
-  proto::Reply reply;
+asio::awaitable<HostStream> HostLink::send(std::string_view method, proto::json parameters,
+                                           std::vector<UniqueFd> fds, bool more) const {
+  rpc::Connected connected;
   try {
-    auto connected = co_await connect();
-    rpc::send_call(*connected.socket, proto::Call{std::string(method), std::move(parameters)});
-    reply = co_await rpc::read_reply(connected.socket, timeout);
-    connected.socket->close();
+    connected = co_await connect();
   } catch (const rpc::PeerUnavailable& e) {
     throw host_unavailable(group_, e.what());
   }
-  if (reply.error) throw relay_host_error(group_, *reply.error);
-  co_return std::move(reply.parameters);
+  rpc::send_call(*connected.socket, proto::Call{std::string(method), std::move(parameters), more},
+                 std::move(fds));
+  co_return HostStream(group_, connected.socket);
+}
+
+asio::awaitable<HostStream> HostLink::stream(std::string_view method, proto::json parameters,
+                                             std::vector<UniqueFd> fds) const {
+  co_return co_await send(method, std::move(parameters), std::move(fds), true);
+}
+
+asio::awaitable<proto::json> HostLink::call(std::string_view method, proto::json parameters,
+                                            std::chrono::milliseconds timeout) const {
+  std::vector<UniqueFd> no_fds;  // not inline: see rpc/asio.h on braces beside co_await
+  auto reply = co_await send(method, std::move(parameters), std::move(no_fds), false);
+  auto parameters_back = co_await reply.next(timeout);
+  reply.close();
+  co_return parameters_back;
 }
 
 asio::awaitable<proto::json> HostLink::describe() const {

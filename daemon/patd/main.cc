@@ -9,6 +9,7 @@
 #include "daemon/rpc/unix_server.h"
 #include "daemon/sd/sd_notify.h"
 #include "daemon/sd/socket_activation.h"
+#include "proto/defaults.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -22,7 +23,7 @@ namespace {
 using namespace pat;
 
 struct Options {
-  std::string runtime_dir = "/run/patd";
+  std::string runtime_dir = proto::kDefaultRuntimeDir;
   std::string socket_mode;  // octal; empty: see resolve_socket_access
   std::string socket_group = "pat";
   std::size_t max_connections = 1024;

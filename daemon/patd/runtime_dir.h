@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "proto/defaults.h"
 
 #include <sys/types.h>
 
@@ -23,7 +24,7 @@ class RuntimeDir {
   explicit RuntimeDir(std::filesystem::path root) : root_(std::move(root)) {}
 
   const std::filesystem::path& root() const { return root_; }
-  std::filesystem::path control_socket() const { return root_ / "patd.sock"; }
+  std::filesystem::path control_socket() const { return root_ / proto::kControlSocketName; }
   std::filesystem::path groups_dir() const { return root_ / "groups"; }
   std::filesystem::path group_dir(const std::string& name) const { return groups_dir() / name; }
   std::filesystem::path host_socket(const std::string& name) const { return group_dir(name) / "host.sock"; }

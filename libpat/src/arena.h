@@ -1,7 +1,7 @@
 // Arena: one data-plane arena as this process sees it — where its parts are
 // (arena_layout.h), formatting a fresh one (the host, once, before any member
 // starts) and checking one that someone else formatted (a member attaching).
-// It owns nothing: the mapping belongs to the host (arena_host.h), and every
+// It owns nothing: the mapping belongs to the host (pat/host/arena_host.h), and every
 // member sees it at the same address because members share the mm.
 #pragma once
 

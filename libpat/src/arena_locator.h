@@ -1,6 +1,6 @@
 // How a member finds its group's arena: the host adds
 // PAT_ARENA=0x<address>:0x<size> to every member's environment at spawn
-// (daemon/host/group_host.cc). The address is the same in every member
+// (daemon/host/group_arena.cc). The address is the same in every member
 // because they share one address space.
 #pragma once
 

@@ -246,9 +246,12 @@ TEST_CASE("patctl exit codes: 125 for usage errors and an unreachable daemon, 1 
 TEST_CASE("destroy refuses while members run, and --force ends them: SIGTERM, grace, SIGKILL") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "busy"}).exit_code == 0);
-  // One member that ends on SIGTERM, one that ignores it.
+  // One member that ends on SIGTERM, one that ignores it (once it says so:
+  // a SIGTERM before its trap would end it at once).
+  std::string trapped = patd.dir().path() + "/trapped";
   patd.run_detached("busy", {"/bin/sleep", "60"});
-  patd.run_detached("busy", {"/bin/sh", "-c", "trap '' TERM; sleep 60"});
+  patd.run_detached("busy", {"/bin/sh", "-c", "trap '' TERM; : > " + trapped + "; sleep 60"});
+  REQUIRE(eventually([&] { return ::access(trapped.c_str(), F_OK) == 0; }));
   auto group = patd.patctl_json({"group", "show", "busy"});
   REQUIRE(group["members"].size() == 2);
   auto refused = patd.patctl({"group", "destroy", "busy"});
@@ -279,7 +282,9 @@ TEST_CASE("patctl top: the busiest member first, with its CPU share; --output ca
   auto snapshot = json::parse(top.out);
   REQUIRE(snapshot["members"].size() == 2);
   CHECK(snapshot["members"][0]["pid"] == busy_pid);  // sorted by CPU
-  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 50.0);
+  // Spinning, it gets what the machine spares: on 2 shared CPUs with other
+  // tests running, 35-60% was seen; an idle member gets about 0.
+  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 20.0);
   CHECK(snapshot["members"][1]["pid"] == idle_pid);
   CHECK(snapshot["members"][1]["cpu_percent"].get<double>() < 10.0);
   CHECK(snapshot["members"][0]["group"] == "watched");

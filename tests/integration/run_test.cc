@@ -3,10 +3,12 @@
 // to patctl, --detach and --new-group, real programs (sh, coreutils,
 // pat-python with the standard library and numpy), the shared address space
 // itself (kcmp), and programs that must be refused or that crash.
+#include "tests/support/kcmp.h"
 #include "tests/support/patd_instance.h"
 
 #include <doctest/doctest.h>
 #include <linux/kcmp.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -124,7 +126,6 @@ pid_t wait_for_member(const PatdInstance& patd, const std::string& group, const 
   return found;
 }
 
-int kcmp(pid_t a, pid_t b, int type) { return static_cast<int>(::syscall(SYS_kcmp, a, b, type, 0, 0)); }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -360,6 +361,34 @@ TEST_CASE("the working directory: patctl's own, or --cwd") {
   CHECK(relative.out == scratch.path("sub") + "\n");
 }
 
+TEST_CASE("a --cwd the group owner may not enter is refused before anything is launched: InvalidParameter, exit 1") {
+  PatdInstance patd;
+  uid_t uid = ensure_test_user("pat-test");
+  REQUIRE(patd.patctl_as("pat-test", {"group", "create", "theirs"}).exit_code == 0);
+  // The owner's own directory, mode 0600: open(O_PATH | O_DIRECTORY) works
+  // on it, entering it does not (no search permission).
+  char dir_template[] = "/tmp/pat-cwd-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string dir = dir_template;
+  REQUIRE(::chown(dir.c_str(), uid, static_cast<gid_t>(-1)) == 0);
+  REQUIRE(::chmod(dir.c_str(), 0600) == 0);
+
+  auto refused = patd.patctl_as("pat-test", {"run", "--group", "theirs", "--cwd", dir, "/bin/true"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err == "patctl: working directory " + dir + ": Permission denied (org.varlink.service.InvalidParameter)\n");
+  auto group = patd.patctl_json({"group", "show", "theirs"});
+  CHECK(group["members"].empty());
+  CHECK(group["recent_exits"].empty());  // nothing was started
+
+  // The same directory, once the owner may enter it.
+  REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+  auto entered = patd.patctl_as("pat-test", {"run", "--group", "theirs", "--cwd", dir, "/bin/pwd"});
+  CHECK(entered.exit_code == 0);
+  CHECK(entered.out == dir + "\n");
+  ::rmdir(dir.c_str());
+  CHECK(patd.patctl({"group", "destroy", "theirs"}).exit_code == 0);
+}
+
 TEST_CASE("umask and rlimits are inherited from patctl") {
   PatdInstance patd;
   REQUIRE(patd.patctl({"group", "create", "g"}).exit_code == 0);
@@ -577,20 +606,14 @@ TEST_CASE("members of a group share one address space and nothing else") {
   pid_t b = patd.run_detached("shared", {"sleep", "30"});
   pid_t elsewhere = patd.run_detached("apart", {"sleep", "30"});
 
-  // kcmp(2): 0 means "the same object", 1 or 2 an ordering of different ones.
-  CHECK(kcmp(a, b, KCMP_VM) == 0);
-  CHECK(kcmp(a, host, KCMP_VM) == 0);
-  int with_test = kcmp(a, ::getpid(), KCMP_VM);
-  CHECK((with_test == 1 || with_test == 2));
-  int across_groups = kcmp(a, elsewhere, KCMP_VM);
-  CHECK((across_groups == 1 || across_groups == 2));
+  CHECK(kcmp(a, b, KCMP_VM) == Kcmp::Same);
+  CHECK(kcmp(a, host, KCMP_VM) == Kcmp::Same);
+  CHECK(kcmp(a, ::getpid(), KCMP_VM) == Kcmp::Different);
+  CHECK(kcmp(a, elsewhere, KCMP_VM) == Kcmp::Different);
   // Each member keeps what makes it a process.
-  int files = kcmp(a, b, KCMP_FILES);
-  CHECK((files == 1 || files == 2));
-  int sighand = kcmp(a, b, KCMP_SIGHAND);
-  CHECK((sighand == 1 || sighand == 2));
-  int fs = kcmp(a, b, KCMP_FS);
-  CHECK((fs == 1 || fs == 2));
+  CHECK(kcmp(a, b, KCMP_FILES) == Kcmp::Different);
+  CHECK(kcmp(a, b, KCMP_SIGHAND) == Kcmp::Different);
+  CHECK(kcmp(a, b, KCMP_FS) == Kcmp::Different);
   CHECK(a != b);
 }
 
@@ -744,7 +767,7 @@ TEST_CASE("a member that execs out reports its status, and is shown as execed me
     auto listed = member_of(patd, "g", member);
     return listed && (*listed)["state"] == "execed";
   }));
-  CHECK(kcmp(member, show(patd, "g")["host_pid"].get<pid_t>(), KCMP_VM) != 0);
+  CHECK(kcmp(member, show(patd, "g")["host_pid"].get<pid_t>(), KCMP_VM) == Kcmp::Different);
   scratch.write("go", "", kReadWrite);
   CHECK(patctl.process.wait(milliseconds(10'000)) == 4);
   auto exit = recent_exit_of(patd, "g", member);

@@ -5,9 +5,10 @@
 // it does for real members. The fake pids are never used in syscalls.
 #pragma once
 
-#include "libpat/src/arena_host.h"
+#include "libpat/src/arena.h"
 #include "libpat/src/member_session.h"
 #include "libpat/src/process_session.h"
+#include "pat/host/arena_host.h"
 #include "pat/pat.hpp"
 
 #include <memory>

@@ -12,12 +12,16 @@
 
 #include <cstring>
 
-#include "tests/tracer/mini_host.h"
+#include "tests/support/kcmp.h"
+#include "tests/support/skip.h"
+#include "tests/tracer/test_host.h"
 #include "tests/tracer/test_files.h"
 #include "base/pidfd.h"
 
 using namespace pat::tracer;
 using namespace pat::tracer::testing;
+using pat::testing::Kcmp;
+using pat::testing::kcmp;
 
 namespace {
 
@@ -27,7 +31,6 @@ LaunchError launch_error_of(const std::string& path) {
   return std::get<LaunchError>(r.error);
 }
 
-long kcmp(pid_t a, pid_t b, int type) { return ::syscall(SYS_kcmp, a, b, type, 0, 0); }
 
 }  // namespace
 
@@ -52,20 +55,6 @@ TEST_CASE("bad programs give the right LaunchError and leave the host unharmed")
     LaunchError e = launch_error_of(dir + "/noexec");
     CHECK(e.kind == LaunchError::Kind::NotExecutable);
     CHECK(e.message == dir + "/noexec: Permission denied");
-  }
-  SUBCASE("on a noexec mount") {
-    const std::string mnt = dir + "/mnt";
-    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    if (::mount("none", mnt.c_str(), "tmpfs", MS_NOEXEC, nullptr) != 0) {
-      MESSAGE("cannot mount a tmpfs here (" << std::strerror(errno) << "): noexec not tested");
-    } else {
-      write_file(mnt + "/true", elf, 0755);
-      LaunchError e = launch_error_of(mnt + "/true");
-      CHECK(e.kind == LaunchError::Kind::NotExecutable);
-      CHECK(e.message == mnt + "/true: on a filesystem mounted noexec");
-      ::umount2(mnt.c_str(), MNT_DETACH);
-    }
-    ::rmdir(mnt.c_str());
   }
   SUBCASE("corrupt ELF: bad magic, wrong machine, program headers out of the file") {
     write_file(dir + "/text", "just some text\n", 0755);
@@ -113,26 +102,41 @@ TEST_CASE("bad programs give the right LaunchError and leave the host unharmed")
   ::rmdir(dir.c_str());
 }
 
+TEST_CASE("a program on a noexec mount is not executable") {
+  const std::string mnt = temp_dir();
+  if (::mount("none", mnt.c_str(), "tmpfs", MS_NOEXEC, nullptr) != 0) {
+    std::string why = std::strerror(errno);
+    ::rmdir(mnt.c_str());
+    PAT_SKIP("cannot mount a tmpfs here (" + why + ")");
+  }
+  write_file(mnt + "/true", read_file("/bin/true"), 0755);
+  LaunchError e = launch_error_of(mnt + "/true");
+  CHECK(e.kind == LaunchError::Kind::NotExecutable);
+  CHECK(e.message == mnt + "/true: on a filesystem mounted noexec");
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  ::rmdir(mnt.c_str());
+}
+
 TEST_CASE("a member shares the host's mm but not its fd table or signal handlers") {
-  MiniHost host;
+  TestHost host;
   auto launched = host.launch(spec_for("/bin/sleep", {"sleep", "30"}));
   REQUIRE(std::holds_alternative<HostedMember*>(launched));
   HostedMember* m = std::get<HostedMember*>(launched);
-  pid_t pid = m->launched.pid;
+  pid_t pid = m->launched().pid;
   CHECK(shares_my_address_space(pid));
-  CHECK(kcmp(::getpid(), pid, KCMP_VM) == 0);
-  CHECK(kcmp(::getpid(), pid, KCMP_FILES) != 0);
-  CHECK(kcmp(::getpid(), pid, KCMP_SIGHAND) != 0);
-  CHECK(kcmp(::getpid(), pid, KCMP_FS) != 0);
+  CHECK(kcmp(::getpid(), pid, KCMP_VM) == Kcmp::Same);
+  CHECK(kcmp(::getpid(), pid, KCMP_FILES) == Kcmp::Different);
+  CHECK(kcmp(::getpid(), pid, KCMP_SIGHAND) == Kcmp::Different);
+  CHECK(kcmp(::getpid(), pid, KCMP_FS) == Kcmp::Different);
   // comm is the program's basename, as after execve.
   CHECK(read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n");
-  REQUIRE(pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(host.supervisor().signal(*m->process, SIGKILL).ok());
   REQUIRE(host.run_until_all_done());
   CHECK(m->signal == SIGKILL);
 }
 
 TEST_CASE("a segfaulting member dies of SIGSEGV; a concurrent member runs on") {
-  MiniHost host;
+  TestHost host;
   Capture out;
   host.watch(out);
   LaunchSpec churn = spec_for(program("malloc_churn"), {"malloc_churn", "10"});
@@ -153,7 +157,7 @@ TEST_CASE("a segfaulting member dies of SIGSEGV; a concurrent member runs on") {
 }
 
 TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
-  MiniHost host;
+  TestHost host;
   Capture out_a, out_b;
   host.watch(out_a);
   host.watch(out_b);
@@ -173,7 +177,8 @@ TEST_CASE("two members doing heavy malloc/free keep their heaps apart") {
   CHECK(out_a.data == "ok\n");
   CHECK(out_b.data == "ok\n");
   // Each heap lived in its own reservation, and moved.
-  CHECK(std::get<HostedMember*>(ma)->syscalls->brk().current() != std::get<HostedMember*>(ma)->syscalls->brk().start());
+  Range heap = host.supervisor().brk_in_use(*std::get<HostedMember*>(ma)->process);
+  CHECK(heap.end != heap.start);
 }
 
 TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPERM) in BPF") {
@@ -182,19 +187,45 @@ TEST_CASE("the filter refuses 32-bit syscalls (ENOSYS) and prctl(PR_SET_MM) (EPE
   CHECK(r.out == "int80=-38 prctl=-1/1\n");  // natively: "int80=pid prctl=0/0"
 }
 
-TEST_CASE("a set-up step failing in the child is reported by name, and nothing is left behind") {
+TEST_CASE("a set-up step failing in the child comes back as its step and errno, and nothing is left behind") {
   const int maps_before = mapping_count();
-  pat::UniqueFd not_a_dir(::open("/etc/hostname", O_PATH | O_CLOEXEC));
+  // Searchable (it has x bits), so only the child's fchdir finds it is no directory.
+  pat::UniqueFd not_a_dir(::open("/bin/true", O_PATH | O_CLOEXEC));
   REQUIRE(not_a_dir);
   LaunchSpec spec = spec_for("/bin/true", {"true"});
   spec.cwd_fd = not_a_dir.get();
   RunResult r = run_member(spec);
   REQUIRE(std::holds_alternative<LaunchError>(r.error));
   const LaunchError& e = std::get<LaunchError>(r.error);
-  CHECK(e.kind == LaunchError::Kind::Internal);
+  CHECK(e.kind == LaunchError::Kind::SetupFailed);
+  CHECK(e.step == ChildStep::WorkingDirectory);
+  CHECK(e.error == ENOTDIR);
   CHECK(e.message == "/bin/true: member set-up step fchdir(cwd) failed: Not a directory");
   CHECK(mapping_count() == maps_before);
   siginfo_t info{};
   CHECK(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0);  // the child was reaped: no children at all
   CHECK(errno == ECHILD);
+}
+
+TEST_CASE("a working directory that may not be entered is refused before anything is mapped") {
+  const int maps_before = mapping_count();
+  // Not searchable, even by root: faccessat(X_OK) wants an x bit on a
+  // non-directory, and that is what the launcher asks before mapping.
+  const std::string dir = temp_dir();
+  write_file(dir + "/plain", "", 0644);
+  pat::UniqueFd unsearchable(::open((dir + "/plain").c_str(), O_PATH | O_CLOEXEC));
+  REQUIRE(unsearchable);
+  ::unlink((dir + "/plain").c_str());
+  ::rmdir(dir.c_str());
+  LaunchSpec spec = spec_for("/bin/true", {"true"});
+  spec.cwd_fd = unsearchable.get();
+  TestHost host;
+  auto launched = host.launch(spec);
+  REQUIRE(std::holds_alternative<LaunchError>(launched));
+  const LaunchError& e = std::get<LaunchError>(launched);
+  CHECK(e.kind == LaunchError::Kind::SetupFailed);
+  CHECK(e.step == ChildStep::WorkingDirectory);
+  CHECK(e.error == EACCES);
+  CHECK(mapping_count() == maps_before);
+  CHECK(host.supervisor().idle());  // no child was ever cloned
 }

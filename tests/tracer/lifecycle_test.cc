@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_host.h"
 #include "tests/tracer/test_files.h"
 #include "base/pidfd.h"
 
@@ -50,9 +50,9 @@ TEST_CASE("a member dies when its host dies") {
   if (host_pid == 0) {
     // The forked copy of the test process acts as a host: it launches a
     // member, reports its pid, and serves it until it is killed.
-    MiniHost host;
+    TestHost host;
     auto launched = host.launch(spec_for("/bin/sleep", {"sleep", "100"}));
-    pid_t pid = std::holds_alternative<HostedMember*>(launched) ? std::get<HostedMember*>(launched)->launched.pid : -1;
+    pid_t pid = std::holds_alternative<HostedMember*>(launched) ? std::get<HostedMember*>(launched)->launched().pid : -1;
     (void)!::write(pipe_fds[1], &pid, sizeof(pid));
     host.run_until_all_done(std::chrono::seconds(100));
     ::_exit(0);
@@ -87,11 +87,11 @@ TEST_CASE("50 launches of a static program leave the mapping count where it was"
 TEST_CASE("50 launches of /bin/true give back everything, what ld.so mapped included") {
   const std::vector<std::string> before = mapping_lines();
   for (int i = 0; i < 50; ++i) {
-    MiniHost host;
+    TestHost host;
     auto launched = host.launch(spec_for("/bin/true", {"true"}));
     REQUIRE(std::holds_alternative<HostedMember*>(launched));
     HostedMember* m = std::get<HostedMember*>(launched);
-    std::vector<Range> ranges = m->launched.layout->ranges();
+    std::vector<Range> ranges = m->launched().layout->ranges();
     CHECK(ranges.size() == 4);  // program, its brk, ld.so, stack
     REQUIRE(host.run_until_all_done());
     REQUIRE(m->exit_code == 0);

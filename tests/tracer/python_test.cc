@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include "tests/tracer/mini_host.h"
+#include "tests/tracer/test_host.h"
 #include "base/pidfd.h"
 
 using namespace pat::tracer;
@@ -42,12 +42,12 @@ print(os.readlink("/proc/self/exe"), sys.executable, n, buf.raw[:7], zero, ctype
 }
 
 TEST_CASE("a second python3.11 while one runs is an AddressConflict naming the fixed range") {
-  MiniHost host;
+  TestHost host;
   LaunchSpec spec = spec_for(kPython, {"python3.11", "-c", "import time; time.sleep(30)"});
   auto first = host.launch(spec);
   REQUIRE(std::holds_alternative<HostedMember*>(first));
   HostedMember* m = std::get<HostedMember*>(first);
-  Range image = m->launched.layout->range_of(MemberLayout::Kind::ProgramImage);
+  Range image = m->launched().layout->range_of(MemberLayout::Kind::ProgramImage);
   CHECK(image.start == 0x400000);
 
   auto second = host.launch(spec);
@@ -58,7 +58,7 @@ TEST_CASE("a second python3.11 while one runs is an AddressConflict naming the f
   CHECK(e.conflict_end == image.end);
   CHECK(e.message.find("0x400000-") != std::string::npos);
 
-  REQUIRE(pat::pidfd_signal(m->launched.pidfd.get(), SIGKILL).ok());
+  REQUIRE(host.supervisor().signal(*m->process, SIGKILL).ok());
   REQUIRE(host.run_until_all_done());
   // Once the first is gone and released, the range is free again.
   RunResult again = run_member(spec_for(kPython, {"python3.11", "-c", "print(1)"}));

@@ -265,13 +265,16 @@ Result<StartedChild> start_member_restorer(RestorePlan& plan) {
 }
 
 std::variant<UniqueFd, std::string> await_restorer(int host_end, const RestorePlan& plan, std::chrono::milliseconds timeout) {
-  auto result = await_handover(host_end, timeout, step_name, static_cast<int>(RestoreStep::Done));
-  if (auto* reason = std::get_if<std::string>(&result)) {
-    for (int i = 0; i < plan.thread_count; ++i) {
-      if (plan.threads[i].state < 0) return *reason + " (thread " + std::to_string(i) + ")";
-    }
+  auto result = await_child_report(host_end, timeout, static_cast<int>(RestoreStep::Done));
+  auto* failure = std::get_if<ChildReportFailure>(&result);
+  if (failure == nullptr) return std::move(std::get<UniqueFd>(result));
+  std::string reason = failure->step == 0 ? failure->reason
+                                          : std::string("member set-up step ") + step_name(failure->step) +
+                                                " failed: " + std::strerror(failure->error);
+  for (int i = 0; i < plan.thread_count; ++i) {
+    if (plan.threads[i].state < 0) return reason + " (thread " + std::to_string(i) + ")";
   }
-  return result;
+  return reason;
 }
 
 }  // namespace pat::tracer

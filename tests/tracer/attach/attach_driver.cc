@@ -29,6 +29,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -109,7 +110,7 @@ class Driver {
     h.attached = std::move(std::get<AttachedMember>(result));
     h.owner = space_.add_member(h.attached.member.pid, *h.attached.member.layout);
     pids_[h.owner] = h.attached.member.pid;
-    h.syscalls = std::make_unique<MemberSyscalls>(h.attached.member, space_, h.owner);
+    h.syscalls = std::make_unique<MemberSyscalls>(h.attached.member, space_, h.owner, group_lock_);
     const AttachStats& s = h.attached.stats;
     std::ostringstream line;
     line << "attached pid=" << pid << " member=" << h.attached.member.pid << " stopped_us=" << s.stopped.count()
@@ -229,6 +230,7 @@ class Driver {
   std::optional<AttachStep> hold_at_;
   Attacher attacher_;
   SharedAddressSpace space_{false};
+  std::mutex group_lock_;  // one thread serves here; MemberSyscalls takes it all the same
   std::list<Hosted> hosted_;
   std::map<OwnerId, pid_t> pids_;
 };

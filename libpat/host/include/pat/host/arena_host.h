@@ -1,8 +1,9 @@
-// ArenaHost: the group host's side of the data plane (DESIGN "Zero-copy data
-// plane", docs/dataplane.md). pat-host makes one when the group starts: it
-// maps the arena, formats it, and from then on records members as they
-// start and, when one ends (exit, kill or exec), releases everything it held
-// — references in its HolderSet, frees it left halfway, its channel
+// ArenaHost: the group host's side of the data plane (DESIGN "Zero-copy
+// data plane", docs/dataplane.md), and the public face of it: pat-host
+// includes only this. The host makes one when the group starts: it maps the
+// arena, formats it, and from then on records members as they start and,
+// when one ends (exit, kill or exec), releases everything it held —
+// references in its HolderSet, frees it left halfway, its channel
 // attachments (which its peers then see as PeerDied).
 //
 // The host's event loop must never wait for a member, and a live member may
@@ -11,18 +12,25 @@
 // stays Ending, owed frees stay listed) and retry() picks it up later.
 #pragma once
 
-#include "libpat/src/arena.h"
-#include "libpat/src/arena_locator.h"
-#include "libpat/src/buffer_store.h"
-
 #include <sys/types.h>
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pat::dataplane {
+
+class Arena;  // libpat/src/arena.h: for libpat's own tests
+
+// Called when a buffer the host frees held a pin (PAT_HOSTCALL_PIN): the
+// host releases it in its ledger. Runs under whatever lock the caller of
+// member_ended() or retry() holds.
+using Unpin = std::function<void(std::uint64_t pin_id)>;
 
 struct ArenaStats {
   std::size_t arena_bytes = 0;
@@ -47,17 +55,20 @@ class ArenaHost {
   // pages cost nothing; the mm is every member's, so private memory is the
   // group's). When the kernel refuses (vm.overcommit_memory=2 ignores
   // MAP_NORESERVE, RLIMIT_AS), tries half as much, down to kSmallestBytes.
-  // Throws pat::Error(SystemError) if even that fails.
+  // Throws pat::Error(SystemError) (pat/pat.hpp) if even that fails.
   static std::unique_ptr<ArenaHost> create(std::string_view group_name, Unpin unpin,
                                            std::size_t bytes = kDefaultBytes);
   ~ArenaHost();
   ArenaHost(const ArenaHost&) = delete;
   ArenaHost& operator=(const ArenaHost&) = delete;
 
-  ArenaLocation location() const;
-  std::string environment_value() const { return format_location(location()); }
+  std::uintptr_t address() const;
+  std::size_t size() const;
+  // What every member's environment gets, so that libpat finds the arena:
+  // {"PAT_ARENA", "0x<address>:0x<size>"}.
+  std::pair<std::string, std::string> environment() const;
 
-  // Records a member before it runs. False when kMaxMembers are alive: it
+  // Records a member before it runs. False when the member table is full: it
   // runs without a data plane (libpat says so).
   bool member_started(pid_t pid, const std::vector<std::string>& argv);
   // The member left the address space. Never blocks; false when some of its
@@ -68,19 +79,12 @@ class ArenaHost {
   bool cleanup_pending() const;
 
   ArenaStats stats() const;
-  const Arena& arena() const { return arena_; }
+  const Arena& arena() const;
 
  private:
-  ArenaHost(void* base, std::size_t bytes, std::string_view group_name, Unpin unpin);
-  bool finish_ending(std::size_t slot);
-  bool pay_owed_frees();
-
-  void* base_;
-  std::size_t bytes_;
-  Arena arena_;
-  Unpin unpin_;
-  BufferStore buffers_;
-  std::vector<Handle> owed_frees_;  // counts reached zero, heap lock was busy
+  struct State;
+  explicit ArenaHost(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace pat::dataplane

@@ -1,20 +1,19 @@
-// MiniHost: a test-only stand-in for pat-host. Launches members into the test
-// process's own address space and serves them from one poll loop: their
-// seccomp listeners (MemberSyscalls), their pidfds (waitid P_PIDFD) and pipes
-// capturing their output.
+// TestHost: the tracer tests' host, a thin wrapper over the real
+// MemberSupervisor, syscall server threads included. It launches members
+// into the test process's own address space and runs the supervisor from a
+// poll loop, which also drains the pipes that capture members' output.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
 
 #include "base/unique_fd.h"
-#include "tracer/member_launcher.h"
-#include "tracer/member_syscalls.h"
-#include "tracer/shared_address_space.h"
+#include "tracer/member_supervisor.h"
 
 namespace pat::tracer::testing {
 
@@ -26,42 +25,48 @@ struct Capture {
   Capture();
 };
 
+// What the tests look at, per member, as the supervisor reported it.
 struct HostedMember {
-  LaunchedMember launched;
-  std::unique_ptr<MemberSyscalls> syscalls;
+  std::shared_ptr<SupervisedMember> process;
   bool exited = false;
-  int exit_code = -1;  // CLD_EXITED
-  int signal = 0;      // CLD_KILLED / CLD_DUMPED
-  bool listener_gone = false;
-  int exec_started = 0;  // how often handle_one() said ExecStarted
-  bool reclaim_on_exit = true;  // give back all it owned, as pat-host does
+  int exit_code = -1;  // when it exited normally
+  int signal = 0;      // when a signal killed it
+  int execs = 0;       // confirmed execs: it left the address space
+
+  const LaunchedMember& launched() const { return process->launched(); }
+  bool listener_gone() const { return process->listener_closed(); }
 };
 
-class MiniHost {
+class TestHost : private MemberObserver {
  public:
-  // Launches; on success the member is served by run_until().
+  TestHost() : supervisor_(false, *this) {}
+
+  // Launches; on success the member is served from now on and supervised by
+  // run_until().
   std::variant<HostedMember*, LaunchError> launch(const LaunchSpec& spec);
 
   // Drains `capture` while serving.
   void watch(Capture& capture) { captures_.push_back(&capture); }
 
-  // Serves until `done` holds or `timeout` passes; false on timeout.
+  // Runs the supervisor until `done` holds or `timeout` passes; false on
+  // timeout.
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
-  // Until every member has exited and its listener has hung up, and every
-  // watched pipe has reached EOF.
+  // Until the supervisor is idle (every member reaped, every listener
+  // closed, every failed launch's child reaped) and every watched pipe has
+  // reached EOF.
   bool run_until_all_done(std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-  MemberLauncher& launcher() { return launcher_; }
-  SharedAddressSpace& space() { return space_; }
+  MemberSupervisor& supervisor() { return supervisor_; }
+  const SharedAddressSpace& space() { return supervisor_.space(); }
 
  private:
-  void reap(HostedMember& m);
-  void serve_listener(HostedMember& m);
+  void member_execed(const SupervisedMember& member) override;
+  void member_exited(const SupervisedMember& member) override;
 
-  MemberLauncher launcher_;
-  SharedAddressSpace space_{false};
   std::list<HostedMember> members_;  // stable addresses
+  std::map<pid_t, HostedMember*> unreaped_;
   std::list<Capture*> captures_;
+  MemberSupervisor supervisor_;  // last: its destructor ends what still runs
 };
 
 // One-shot: runs spec with stdout and stderr captured (stdin as given, or

@@ -1,0 +1,188 @@
+// The served varlink IDL (proto/interface.cc) against the C++ contract: what
+// RunRequest, ExitStatus and the group object types write must be what the
+// IDL declares, field by field, and everything the IDL declares must be
+// something they write. A field added on one side only fails here.
+#include "proto/group_object.h"
+#include "proto/idl.h"
+#include "proto/interface.h"
+#include "proto/run_request.h"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <set>
+
+using namespace pat::proto;
+using nlohmann::json;
+
+namespace {
+
+const IdlSet& daemon_idl() {
+  static const IdlSet set(daemon_interfaces());
+  return set;
+}
+const IdlSet& host_idl() {
+  static const IdlSet set(host_interfaces());
+  return set;
+}
+
+const IdlMethod& idl_method(const IdlSet& set, std::string_view interface, std::string_view name) {
+  const auto* found = set.find(interface);
+  REQUIRE(found != nullptr);
+  auto it = found->methods.find(name);
+  REQUIRE(it != found->methods.end());
+  return it->second;
+}
+
+const IdlFields& type(std::string_view name) {
+  const auto* pat = daemon_idl().find("io.pat");
+  REQUIRE(pat != nullptr);
+  auto it = pat->types.find(name);
+  REQUIRE(it != pat->types.end());
+  return it->second;
+}
+
+std::set<std::string> names_of(const IdlFields& fields) {
+  std::set<std::string> names;
+  for (const auto& field : fields) names.insert(field.name);
+  return names;
+}
+
+// Every sample fits `fields`, and together they use every declared field.
+void check_samples(const IdlSet& set, const IdlFields& fields, std::string_view interface,
+                   const std::vector<json>& samples) {
+  std::set<std::string> written;
+  for (const auto& sample : samples) {
+    CAPTURE(sample.dump());
+    auto problem = set.check_fields(sample, fields, interface);
+    CHECK_MESSAGE(!problem, problem.value_or(""));
+    for (const auto& [key, value] : sample.items()) written.insert(key);
+  }
+  CHECK(written == names_of(fields));
+}
+
+std::vector<RunRequest> run_requests() {
+  RunRequest inline_in_group;
+  inline_in_group.program = "/bin/echo";
+  inline_in_group.arguments = {{"echo", "hi"}, {"A=1"}};
+  inline_in_group.group.emplace(1, 'g');
+  RunRequest in_fd_new_group = inline_in_group;
+  in_fd_new_group.group.reset();
+  in_fd_new_group.new_group = true;
+  in_fd_new_group.arguments_in_fd = true;
+  in_fd_new_group.cwd = "/tmp";
+  in_fd_new_group.umask = 077;
+  in_fd_new_group.rlimits = {{RLIMIT_NOFILE, {1024, 4096}}, {RLIMIT_STACK, {8 << 20, RLIM_INFINITY}}};
+  in_fd_new_group.detach = true;
+  return {inline_in_group, in_fd_new_group};
+}
+
+MemberEntry member_entry(bool with_usage) {
+  MemberEntry member;
+  member.pid = 42;
+  member.argv = {"sleep", "1"};
+  member.program = "/usr/bin/sleep";
+  member.state = "running";
+  member.detached = true;
+  member.started = 1.5;
+  if (with_usage) {
+    member.cpu_seconds = 0.25;
+    member.threads = 3;
+    member.mapped_bytes = 1 << 20;
+    member.resident_bytes = 4096;
+  }
+  return member;
+}
+
+std::vector<ExitEntry> exit_entries() {
+  return {ExitEntry{.pid = 41, .argv = {"true"}, .program = "/usr/bin/true", .status = ExitStatus::exited(0),
+                    .ended = 2.0, .duration_seconds = 0.01},
+          ExitEntry{.pid = 40, .argv = {"sh"}, .program = "/usr/bin/dash", .status = ExitStatus::killed(SIGKILL),
+                    .ended = 3.0, .duration_seconds = 1.0}};
+}
+
+GroupObject group_object(bool with_usage) {
+  GroupObject group;
+  group.name = "g";
+  group.owner_uid = group.owner_gid = 1000;
+  group.host_pid = 7;
+  group.created = 1.0;
+  group.state = "running";
+  group.allow_cross_mapping = true;
+  group.members = {member_entry(with_usage)};
+  group.recent_exits = exit_entries();
+  if (with_usage) {
+    group.memory.rss_bytes = 1;
+    group.memory.pss_bytes = 2;
+    group.memory.size_bytes = 3;
+    group.memory.pinned_regions = 0;
+    group.memory.arena = ArenaEntry{};
+  }
+  return group;
+}
+
+}  // namespace
+
+TEST_CASE("every interface patd and a host serve is well-formed IDL") {
+  for (auto interfaces : {daemon_interfaces(), host_interfaces()}) {
+    for (const auto& interface : interfaces) {
+      CAPTURE(interface.name);
+      auto parsed = parse_idl(interface.description);
+      REQUIRE(std::holds_alternative<IdlInterface>(parsed));
+      CHECK(std::get<IdlInterface>(parsed).name == interface.name);
+    }
+  }
+}
+
+TEST_CASE("the IDL checker itself: types, optionals, undeclared and missing fields") {
+  auto parsed = parse_idl("interface t.x\ntype P (a: int, b: ?[]string, c: [string][]int)\n"
+                          "method M(p: P) -> ()\n");
+  REQUIRE(std::holds_alternative<IdlInterface>(parsed));
+  std::array<InterfaceDescription, 1> one{InterfaceDescription{"t.x", "interface t.x\ntype P (a: int, b: ?[]string, "
+                                                                       "c: [string][]int)\n"}};
+  IdlSet set(one);
+  CHECK_FALSE(set.check({{"a", 1}, {"c", {{"k", {1, 2}}}}}, "P", "t.x"));
+  CHECK_FALSE(set.check({{"a", 1}, {"b", nullptr}, {"c", json::object()}}, "t.x.P", "t.x"));
+  CHECK(set.check({{"a", 1}}, "P", "t.x") == "c: missing");
+  CHECK(set.check({{"a", 1}, {"c", json::object()}, {"d", 0}}, "P", "t.x") == "d: not declared");
+  CHECK(set.check({{"a", "1"}, {"c", json::object()}}, "P", "t.x") == "a: expected int");
+  CHECK(set.check({{"a", 1}, {"b", {1}}, {"c", json::object()}}, "P", "t.x") == "b[0]: expected string");
+}
+
+TEST_CASE("io.pat.Member.Run and io.pat.Host.Spawn take exactly what RunRequest writes") {
+  std::vector<json> run, spawn;
+  for (const auto& request : run_requests()) {
+    run.push_back(request.to_json());
+    spawn.push_back(request.for_host().to_json());
+  }
+  check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Member", "Run").in, "io.pat.Member", run);
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Spawn").in, "io.pat.Host", spawn);
+}
+
+TEST_CASE("Run's and Spawn's replies carry the pid, then ExitStatus's one form") {
+  json first = {{"pid", 42}, {"group", "g"}};
+  json exited = first, killed = first;
+  ExitStatus::exited(3).write_json(exited);
+  ExitStatus::killed(SIGTERM).write_json(killed);
+  check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Member", "Run").out, "io.pat.Member",
+                {first, exited, killed});
+  for (json* reply : {&first, &exited, &killed}) reply->erase("group");
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Spawn").out, "io.pat.Host", {first, exited, killed});
+}
+
+TEST_CASE("type Group, Member, Exit, Memory and Arena are what the group object types write") {
+  json full = group_object(true).to_json(), summary = group_object(false).to_json();
+  check_samples(daemon_idl(), type("Group"), "io.pat", {full, summary});
+  check_samples(daemon_idl(), type("Member"), "io.pat", {full["members"][0], summary["members"][0]});
+  check_samples(daemon_idl(), type("Exit"), "io.pat", {full["recent_exits"][0], full["recent_exits"][1]});
+  check_samples(daemon_idl(), type("Memory"), "io.pat", {full["memory"], summary["memory"]});
+  check_samples(daemon_idl(), type("Arena"), "io.pat", {full["memory"]["arena"]});
+  CHECK(summary["memory"] == json::object());
+}
+
+TEST_CASE("io.pat.Host.Watch streams the group, then MemberEvents") {
+  json first = {{"group", group_object(false).to_json()}};
+  json start = MemberEvent{"member.start", member_entry(false), std::nullopt, group_object(false)}.to_json();
+  json exit = MemberEvent{"member.exit", member_entry(false), exit_entries()[1], group_object(false)}.to_json();
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Watch").out, "io.pat.Host", {first, start, exit});
+}

@@ -1,0 +1,300 @@
+#include "tracer/member_supervisor.h"
+
+#include "base/log.h"
+#include "base/pidfd.h"
+#include "tracer/address_space.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+namespace pat::tracer {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// epoll tokens: a pidfd is known by its process's pid (unique among children
+// not yet reaped); these two are not pids.
+constexpr std::uint64_t kExecTimerToken = ~std::uint64_t{0};
+constexpr std::uint64_t kServerEventsToken = ~std::uint64_t{0} - 1;
+
+// A successful exec completes in well under a millisecond; a failed one
+// returns to the member, which carries on in the address space.
+constexpr std::chrono::microseconds kFirstExecBackoff{200};
+constexpr std::chrono::microseconds kLongestExecBackoff{100'000};
+constexpr std::chrono::seconds kExecGiveUp{5};
+
+[[noreturn]] void fail_loudly(const char* what) {
+  spdlog::critical("event=supervisor.{}_failed error={}", what, log_quote(std::strerror(errno)));
+  std::abort();
+}
+
+// The one waitid of a member process. WNOHANG: called when its pidfd is
+// readable, i.e. it has exited, so this never waits. nullopt: not ended yet.
+std::optional<Result<proto::ExitStatus>> wait_for_end(int pidfd, int flags) {
+  siginfo_t info{};
+  int rc;
+  do rc = ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | flags);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) return Result<proto::ExitStatus>(last_error("waitid"));
+  auto status = proto::ExitStatus::from_siginfo(info);
+  if (!status) return std::nullopt;
+  return Result<proto::ExitStatus>(*status);
+}
+
+// Whether the process behind `pidfd` has exited (and waits to be reaped).
+bool has_exited(int pidfd) {
+  pollfd pfd{pidfd, POLLIN, 0};
+  return ::poll(&pfd, 1, 0) == 1;
+}
+
+}  // namespace
+
+MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer)
+    : observer_(observer),
+      space_(allow_cross_mapping),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      exec_timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+      servers_() {
+  if (!epoll_) fail_loudly("epoll_create");
+  if (!exec_timer_) fail_loudly("timerfd_create");
+  watch(exec_timer_.get(), kExecTimerToken);
+  watch(servers_.event_fd(), kServerEventsToken);
+}
+
+MemberSupervisor::~MemberSupervisor() { end_members(); }
+
+// Ending them here also keeps a test process that drops its supervisor free
+// of zombies.
+void MemberSupervisor::end_members() {
+  for (auto& [pid, member] : members_) (void)pidfd_signal(member->launched_.pidfd.get(), SIGKILL);
+  for (auto& [pid, member] : members_) {
+    auto end = wait_for_end(member->launched_.pidfd.get(), 0);
+    member->end_ = end ? std::move(*end) : Result<proto::ExitStatus>(SysError{ECHILD, "waitid"});
+    member->state_ = SupervisedMember::State::Exited;
+    unwatch(member->launched_.pidfd.get());
+  }
+  members_.clear();
+  for (auto& [pid, pidfd] : unborn_) {
+    (void)wait_for_end(pidfd.get(), 0);
+    unwatch(pidfd.get());
+  }
+  unborn_.clear();
+}
+
+void MemberSupervisor::watch(int fd, std::uint64_t token) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = token;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) fail_loudly("epoll_ctl");
+}
+
+void MemberSupervisor::unwatch(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+MemberSupervisor::LaunchResult MemberSupervisor::launch(
+    const LaunchSpec& spec, const std::function<void(const SupervisedMember&)>& before_serving) {
+  std::optional<UnbornChild> unborn;
+  auto launched = launcher_.launch(spec, unborn);
+  if (unborn) {
+    watch(unborn->pidfd.get(), static_cast<std::uint64_t>(unborn->pid));
+    unborn_.emplace(unborn->pid, std::move(unborn->pidfd));
+  }
+  if (auto* error = std::get_if<LaunchError>(&launched)) return *error;
+
+  auto member = std::make_shared<SupervisedMember>(std::move(std::get<LaunchedMember>(launched)));
+  OwnerId owner = with_space([&](SharedAddressSpace& space) {
+    return space.add_member(member->pid(), *member->launched_.layout);
+  });
+  member->syscalls_ = std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_);
+  // Its first rerouted syscall waits for its server, which starts only below.
+  if (before_serving) before_serving(*member);
+  members_.emplace(member->pid(), member);
+  watch(member->launched_.pidfd.get(), static_cast<std::uint64_t>(member->pid()));
+  member->server_ = servers_.serve(*member->syscalls_);
+  serving_.emplace(member->server_, member);
+  return member;
+}
+
+void MemberSupervisor::dispatch() {
+  epoll_event events[64];
+  int ready = ::epoll_wait(epoll_.get(), events, 64, 0);
+  for (int i = 0; i < ready; ++i) {
+    const std::uint64_t token = events[i].data.u64;
+    if (token == kExecTimerToken) {
+      std::uint64_t expirations;
+      (void)!::read(exec_timer_.get(), &expirations, sizeof(expirations));
+      look_for_execs();
+    } else if (token == kServerEventsToken) {
+      take_server_events();
+    } else if (unborn_.contains(static_cast<pid_t>(token))) {
+      reap_unborn(static_cast<pid_t>(token));
+    } else {
+      reap(static_cast<pid_t>(token));
+    }
+  }
+}
+
+std::shared_ptr<SupervisedMember> MemberSupervisor::find(pid_t pid) const {
+  auto it = members_.find(pid);
+  return it == members_.end() ? nullptr : it->second;
+}
+
+bool MemberSupervisor::idle() const { return members_.empty() && serving_.empty() && unborn_.empty(); }
+
+Status MemberSupervisor::signal(const SupervisedMember& member, int signal) const {
+  return pidfd_signal(member.launched_.pidfd.get(), signal);
+}
+
+void MemberSupervisor::signal_process_group(const SupervisedMember& member, int signal) const {
+  (void)pidfd_signal(member.launched_.pidfd.get(), signal);
+  ::kill(-member.pid(), signal);
+}
+
+// Every rerouted mapping call and brk of every member waits for the group
+// lock, so the slow part, mincore over all the member's pages, runs outside
+// it on a copy of the ranges (issue 9: bench/group_lock.py measures it).
+MemberFootprint MemberSupervisor::footprint(const SupervisedMember& member) const {
+  std::vector<Range> ranges;
+  {
+    std::lock_guard lock(group_lock_);
+    const auto& brk = member.syscalls_->brk();
+    ranges = space_.owned_ranges(member.syscalls_->owner(), Range{brk.start(), brk.current()});
+  }
+  return measure_footprint(ranges);
+}
+
+Range MemberSupervisor::brk_in_use(const SupervisedMember& member) const {
+  std::lock_guard lock(group_lock_);
+  const auto& brk = member.syscalls_->brk();
+  return Range{brk.start(), brk.current()};
+}
+
+void MemberSupervisor::reap(pid_t pid) {
+  auto it = members_.find(pid);
+  if (it == members_.end()) return;
+  auto member = it->second;
+  auto end = wait_for_end(member->launched_.pidfd.get(), WNOHANG);
+  if (!end) return;  // readable but not reapable yet: epoll says so again
+  if (!end->ok()) {
+    spdlog::error("event=member.wait_failed pid={} error={}", pid, log_quote(end->error().message()));
+  }
+  member->end_ = std::move(*end);
+  member->state_ = SupervisedMember::State::Exited;
+  unwatch(member->launched_.pidfd.get());
+  members_.erase(it);
+  reclaim(*member);
+  observer_.member_exited(*member);
+  arm_exec_timer();  // it may have been the one the timer was set for
+}
+
+// A child that never became a member: nobody else knows of it; its status
+// tells nothing new (it reported its failure before it was killed).
+void MemberSupervisor::reap_unborn(pid_t pid) {
+  auto it = unborn_.find(pid);
+  if (!wait_for_end(it->second.get(), WNOHANG)) return;
+  unwatch(it->second.get());
+  unborn_.erase(it);
+}
+
+void MemberSupervisor::take_server_events() {
+  for (const auto& event : servers_.take_events()) {
+    if (event.kind == SyscallServers::Event::Kind::ListenerGone) {
+      listener_gone(event.server);
+    } else if (auto it = serving_.find(event.server); it != serving_.end()) {
+      exec_started(*it->second);
+    }
+  }
+}
+
+// The listener may outlive the member (fork children keep the filter): it
+// is closed once nobody uses it and its server thread has ended.
+void MemberSupervisor::listener_gone(SyscallServers::ServerId server) {
+  servers_.retire(server);
+  auto it = serving_.find(server);
+  if (it == serving_.end()) return;
+  it->second->launched_.listener.reset();
+  it->second->listener_closed_ = true;
+  serving_.erase(it);
+}
+
+// execve only reports that it started; whether the process really left our
+// address space shows in kcmp(KCMP_VM). Looked at now, then with a growing
+// backoff on the exec timer.
+void MemberSupervisor::exec_started(SupervisedMember& member) {
+  if (member.state_ != SupervisedMember::State::Running) return;
+  member.state_ = SupervisedMember::State::Leaving;
+  const auto now = Clock::now();
+  member.backoff_ = kFirstExecBackoff;
+  member.give_up_ = now + kExecGiveUp;
+  member.next_look_ = now;
+  look_for_exec(member);
+  arm_exec_timer();
+}
+
+void MemberSupervisor::look_for_exec(SupervisedMember& member) {
+  if (member.state_ != SupervisedMember::State::Leaving) return;
+  const int pidfd = member.launched_.pidfd.get();
+  // A process that has exited has no mm, and kcmp calls it different: the
+  // reaping reports it, not an exec.
+  if (has_exited(pidfd)) return;
+  const auto now = Clock::now();
+  if (!shares_my_address_space(member.pid())) {
+    member.state_ = SupervisedMember::State::Execed;
+    reclaim(member);
+    observer_.member_execed(member);
+  } else if (now > member.give_up_) {
+    member.state_ = SupervisedMember::State::Running;  // the execve failed and it carried on
+  } else {
+    member.next_look_ = now + member.backoff_;
+    member.backoff_ = std::min(member.backoff_ * 2, kLongestExecBackoff);
+  }
+}
+
+void MemberSupervisor::look_for_execs() {
+  const auto now = Clock::now();
+  for (auto& [pid, member] : members_) {
+    if (member->state_ == SupervisedMember::State::Leaving && member->next_look_ <= now) look_for_exec(*member);
+  }
+  arm_exec_timer();
+}
+
+void MemberSupervisor::arm_exec_timer() {
+  std::optional<Clock::time_point> next;
+  for (const auto& [pid, member] : members_) {
+    if (member->state_ != SupervisedMember::State::Leaving) continue;
+    if (!next || member->next_look_ < *next) next = member->next_look_;
+  }
+  itimerspec when{};  // all zero: disarmed
+  if (next) {
+    // steady_clock is CLOCK_MONOTONIC on Linux (libstdc++), as the timerfd.
+    auto ns = std::max<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(next->time_since_epoch()).count(), 1);
+    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  }
+  if (::timerfd_settime(exec_timer_.get(), TFD_TIMER_ABSTIME, &when, nullptr) != 0) fail_loudly("timerfd_settime");
+}
+
+// Everything the member owned goes back, before its exit or exec is
+// reported (only pinned memory stays, for the members reading it).
+void MemberSupervisor::reclaim(SupervisedMember& member) {
+  if (member.reclaimed_) return;
+  member.reclaimed_ = true;
+  std::lock_guard lock(group_lock_);
+  // The owner first: releasing what else the member held may unpin memory
+  // of its, which then goes back with the rest just below.
+  observer_.releasing(member);
+  auto bytes = space_.reclaim(member.syscalls_->owner());
+  spdlog::debug("event=member.reclaimed pid={} bytes={}", member.pid(), bytes);
+}
+
+}  // namespace pat::tracer

@@ -1,0 +1,192 @@
+// MemberSupervisor: every member process of one group, from its launch to
+// its reaping. As rr's WaitManager is for rr's tasks, all waits for member
+// processes go through this class; nothing else calls waitid on them. It
+// owns:
+//  - the launch (MemberLauncher) and the member's entry in the ledger;
+//  - the threads that answer its rerouted syscalls (SyscallServers);
+//  - the pidfd waits and the reaping, which give an ExitStatus;
+//  - exec confirmation: a member whose execve started has left the address
+//    space once kcmp(KCMP_VM) says so;
+//  - reclaim: what a member owned goes back to the group before its exit or
+//    exec is reported.
+//
+// One thread drives it, the supervising thread: the thread that launches
+// (PR_SET_PDEATHSIG fires when the thread that cloned a member exits, not
+// the process) and that calls dispatch() whenever event_fd() is readable.
+// pat-host does this from its event loop (daemon/host), the tracer tests
+// from a poll loop (tests/tracer/test_host.h). dispatch() never blocks, and
+// the observer's callbacks run inside it, on that thread.
+//
+// Attach (ptrace) adds the first waits for stopped tasks. They belong here,
+// beside the exit waits: waitid(P_PID, tid, WSTOPPED | __WALL) for one tid,
+// PTRACE_EVENT_* stops, issued from the supervising thread, which is then
+// the tracer thread (ptrace(2): only the thread that attached may wait for a
+// tracee's stops). A stop does not make a pidfd readable, so such waits add
+// a signalfd for SIGCHLD to the same epoll set (event_fd()), and
+// dispatch() hands each stop to whoever asked for it.
+#pragma once
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "proto/exit_status.h"
+#include "tracer/member_launcher.h"
+#include "tracer/member_syscalls.h"
+#include "tracer/shared_address_space.h"
+#include "tracer/syscall_servers.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <variant>
+
+namespace pat::tracer {
+
+class MemberSupervisor;
+
+// One member process as the supervisor knows it. Read it on the supervising
+// thread only.
+class SupervisedMember {
+ public:
+  enum class State {
+    Running,  // in the group's address space
+    Leaving,  // called execve; not yet seen in its new address space
+    Execed,   // left the address space by execve; still our child
+    Exited,   // reaped
+  };
+
+  explicit SupervisedMember(LaunchedMember launched) : launched_(std::move(launched)) {}
+
+  pid_t pid() const { return launched_.pid; }
+  State state() const { return state_; }
+  bool alive() const { return state_ != State::Exited; }
+  // argv, the program's path, the ranges the launch mapped.
+  const LaunchedMember& launched() const { return launched_; }
+  // How it ended; only once state() is Exited. An error when waitid failed
+  // (the member is gone either way).
+  const Result<proto::ExitStatus>& end() const { return *end_; }
+  // Its listener is closed: no task uses its seccomp filter any more.
+  bool listener_closed() const { return listener_closed_; }
+
+ private:
+  friend class MemberSupervisor;
+  using Clock = std::chrono::steady_clock;
+
+  LaunchedMember launched_;
+  std::unique_ptr<MemberSyscalls> syscalls_;
+  SyscallServers::ServerId server_ = 0;
+  State state_ = State::Running;
+  bool reclaimed_ = false;
+  bool listener_closed_ = false;
+  std::optional<Result<proto::ExitStatus>> end_;
+  // Exec confirmation (State::Leaving): when to look again, how long to wait
+  // next, when to decide the execve failed.
+  Clock::time_point next_look_{};
+  std::chrono::microseconds backoff_{};
+  Clock::time_point give_up_{};
+};
+
+// What the owner of a supervisor hears, on the supervising thread, from
+// inside dispatch().
+class MemberObserver {
+ public:
+  virtual ~MemberObserver() = default;
+  // Under the group lock, right before the member's memory goes back to the
+  // group (once, at its exec or exit): release what else it held there.
+  virtual void releasing(const SupervisedMember& member) { (void)member; }
+  // Its execve took it out of the address space; its memory went back.
+  virtual void member_execed(const SupervisedMember& member) { (void)member; }
+  // It was reaped (member.end()); its memory went back.
+  virtual void member_exited(const SupervisedMember& member) { (void)member; }
+};
+
+class MemberSupervisor {
+ public:
+  // allow_cross_mapping: see SharedAddressSpace.
+  MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer);
+  // end_members(), then ends every syscall server.
+  ~MemberSupervisor();
+  MemberSupervisor(const MemberSupervisor&) = delete;
+  MemberSupervisor& operator=(const MemberSupervisor&) = delete;
+
+  // Launches `spec` as a member. `before_serving` runs once the member is in
+  // the ledger and before any of its rerouted syscalls is answered.
+  using LaunchResult = std::variant<std::shared_ptr<SupervisedMember>, LaunchError>;
+  LaunchResult launch(const LaunchSpec& spec,
+                      const std::function<void(const SupervisedMember&)>& before_serving = {});
+
+  // Readable whenever dispatch() has something to do.
+  int event_fd() const { return epoll_.get(); }
+  // Reaps who exited, confirms execs, retires the servers of closed
+  // listeners; calls the observer for each. Never blocks.
+  void dispatch();
+
+  // Kills the members still alive and reaps them, and the children of
+  // failed launches; without telling the observer. For an owner about to go
+  // (members die with their host anyway: PR_SET_PDEATHSIG).
+  void end_members();
+
+  // A member that has not been reaped yet; nullptr otherwise.
+  std::shared_ptr<SupervisedMember> find(pid_t pid) const;
+  // Nothing left to wait for: every member reaped, every listener closed.
+  bool idle() const;
+
+  // The pidfd pins the exact process: no signal reaches a recycled pid.
+  // ESRCH once it has exited.
+  Status signal(const SupervisedMember& member, int signal) const;
+  // Every member ran setsid(), so its pid is also the id of the process
+  // group its fork children share: this reaches them too.
+  void signal_process_group(const SupervisedMember& member, int signal) const;
+
+  // What the member owns and how much of it is resident.
+  MemberFootprint footprint(const SupervisedMember& member) const;
+  // Its program break: [start, current).
+  Range brk_in_use(const SupervisedMember& member) const;
+
+  // The group's address space. The group lock guards it and every member's
+  // brk: with_space() runs `use` under the lock. Code that already runs
+  // under it (MemberObserver::releasing, or a callback from inside
+  // with_space) uses space() directly.
+  template <class Use>
+  decltype(auto) with_space(Use&& use) {
+    std::lock_guard lock(group_lock_);
+    return use(space_);
+  }
+  template <class Use>
+  decltype(auto) with_space(Use&& use) const {
+    std::lock_guard lock(group_lock_);
+    return use(std::as_const(space_));
+  }
+  SharedAddressSpace& space() { return space_; }
+
+ private:
+  void watch(int fd, std::uint64_t token);
+  void unwatch(int fd);
+  void reap(pid_t pid);
+  void reap_unborn(pid_t pid);
+  void take_server_events();
+  void exec_started(SupervisedMember& member);
+  void look_for_exec(SupervisedMember& member);
+  void look_for_execs();
+  void arm_exec_timer();
+  void reclaim(SupervisedMember& member);
+  void listener_gone(SyscallServers::ServerId server);
+
+  MemberObserver& observer_;
+  mutable std::mutex group_lock_;
+  SharedAddressSpace space_;
+  MemberLauncher launcher_;
+  UniqueFd epoll_;
+  UniqueFd exec_timer_;  // a timerfd: the next look at a Leaving member
+  std::map<pid_t, std::shared_ptr<SupervisedMember>> members_;  // not reaped yet
+  std::map<SyscallServers::ServerId, std::shared_ptr<SupervisedMember>> serving_;  // listener not closed yet
+  std::map<pid_t, UniqueFd> unborn_;  // killed children that never became members, by pidfd
+  // Last: destroyed first, so no server thread outlives what it uses.
+  SyscallServers servers_;
+};
+
+}  // namespace pat::tracer
