@@ -1,7 +1,8 @@
 #include "daemon/host/attach_refusal.h"
 
+#include "base/log.h"
+
 #include <filesystem>
-#include <sstream>
 
 namespace pat::host {
 
@@ -11,12 +12,6 @@ using nlohmann::json;
 using Kind = tracer::AttachError::Kind;
 
 namespace {
-
-std::string hex(std::uintptr_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
 
 // The program the process runs, for AddressConflict's `program`.
 std::string program_of(pid_t pid) {
@@ -31,7 +26,7 @@ std::string program_of(pid_t pid) {
 // NotAttachable with its reason: PermissionDenied is kept for a caller who
 // does not own the group (patd's check), so the two cannot be confused.
 proto::ErrorReply attach_refusal(pid_t pid, const tracer::AttachError& error,
-                                 const std::optional<AttachConflictHolder>& holder) {
+                                 const std::optional<ConflictHolder>& holder) {
   if (error.kind == Kind::Refused && error.refusal == tracer::AttachRefusal::AddressConflict) {
     json params = {{"program", program_of(pid)}, {"start", error.conflict.start}, {"end", error.conflict.end}};
     std::string taken_by = "something else in this group";
@@ -41,8 +36,8 @@ proto::ErrorReply attach_refusal(pid_t pid, const tracer::AttachError& error,
       taken_by = "member " + std::to_string(holder->pid);
     }
     return ErrorReply(ErrorCode::AddressConflict,
-                      "process " + std::to_string(pid) + " uses " + hex(error.conflict.start) + "-" +
-                          hex(error.conflict.end) + ", taken by " + taken_by + " (left running untouched)",
+                      "process " + std::to_string(pid) + " uses " + hex_address(error.conflict.start) + "-" +
+                          hex_address(error.conflict.end) + ", taken by " + taken_by + " (left running untouched)",
                       params);
   }
   if (error.kind == Kind::Refused) {

@@ -5,6 +5,7 @@
 // along the way is InternalError with the step.
 #pragma once
 
+#include "daemon/host/launch_refusal.h"
 #include "proto/errors.h"
 #include "tracer/attach/attach_error.h"
 
@@ -16,13 +17,7 @@
 
 namespace pat::host {
 
-// The member holding an AddressConflict's range, if any.
-struct AttachConflictHolder {
-  pid_t pid;
-  std::vector<std::string> argv;
-};
-
 proto::ErrorReply attach_refusal(pid_t pid, const tracer::AttachError& error,
-                                 const std::optional<AttachConflictHolder>& holder = std::nullopt);
+                                 const std::optional<ConflictHolder>& holder = std::nullopt);
 
 }  // namespace pat::host

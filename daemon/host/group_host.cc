@@ -8,7 +8,6 @@
 
 #include <fcntl.h>
 #include <csignal>
-#include <sstream>
 
 namespace pat::host {
 
@@ -25,11 +24,6 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string hex(std::uintptr_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
 // itself (even to nothing). top_pad keeps up to 64 MiB of freed heap mapped
@@ -66,7 +60,7 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       supervisor_events_(io, ::dup(supervisor_.event_fd())) {
   supervisor_.space().on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
-                 config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
+                 config_.group, refusal.pid, refusal.syscall, hex_address(refusal.range.start), hex_address(refusal.range.end),
                  refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
   };
   watch_supervisor();
@@ -154,11 +148,11 @@ std::shared_ptr<Member> GroupHost::add_member(std::shared_ptr<tracer::Supervised
   return member;
 }
 
-std::optional<AttachConflictHolder> GroupHost::attach_conflict_holder(const tracer::AttachError& error) const {
+std::optional<ConflictHolder> GroupHost::attach_conflict_holder(const tracer::AttachError& error) const {
   if (error.conflict_owner == 0) return std::nullopt;
   auto member = find(error.conflict_owner);
   if (!member) return std::nullopt;
-  return AttachConflictHolder{member->pid(), member->launched().argv};
+  return ConflictHolder{member->pid(), member->launched().argv};
 }
 
 std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> GroupHost::attach(const std::vector<pid_t>& pids) {

@@ -74,7 +74,7 @@ class GroupHost : private tracer::MemberObserver {
   void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt,
                std::optional<proto::AttachEntry> attach = std::nullopt);
   std::shared_ptr<Member> add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested);
-  std::optional<AttachConflictHolder> attach_conflict_holder(const tracer::AttachError& error) const;
+  std::optional<ConflictHolder> attach_conflict_holder(const tracer::AttachError& error) const;
   std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
 
   asio::io_context& io_;

@@ -41,15 +41,15 @@ struct SharedDir {
   std::string path;
 };
 
-// attach_parent running attach_workload as `user`: the parent reports on
-// its stdout what it sees of its child (tests/tracer/attach/programs).
+// attach_parent running a target as `user` (attach_workload, or the
+// Python one): the parent reports on its stdout what it sees of its child
+// (tests/tracer/attach/programs). Both answer one-line commands on a socket.
 class Workload {
  public:
-  Workload(const SharedDir& dir, const std::string& user, const std::string& name)
+  enum class Kind { C, Python };
+  Workload(const SharedDir& dir, const std::string& user, const std::string& name, Kind kind = Kind::C)
       : socket_(dir.path + "/" + name + ".sock"), report_(dir.path + "/" + name + ".report"),
-        parent_({"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", program("attach_parent"),
-                 program("attach_workload"), socket_, dir.path + "/" + name + ".log"},
-                report_, dir.path + "/" + name + ".err") {}
+        parent_(command(dir, user, name, kind), report_, dir.path + "/" + name + ".err") {}
 
   // The workload's pid, once it said it is ready.
   pid_t pid() {
@@ -82,6 +82,22 @@ class Workload {
   }
 
  private:
+  std::vector<std::string> command(const SharedDir& dir, const std::string& user, const std::string& name, Kind kind) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
+                                     program("attach_parent")};
+    if (kind == Kind::C) {
+      argv.insert(argv.end(), {program("attach_workload"), socket_, dir.path + "/" + name + ".log"});
+    } else {
+      // A copy the user can read, wherever the source tree is.
+      const std::string script = dir.path + "/attach_server.py";
+      std::filesystem::copy_file(std::string(ATTACH_SOURCE_DIR) + "/programs/attach_server.py", script,
+                                 std::filesystem::copy_options::overwrite_existing);
+      ::chmod(script.c_str(), 0644);
+      argv.insert(argv.end(), {"/usr/bin/python3.11", script, socket_});
+    }
+    return argv;
+  }
+
   std::string socket_, report_;
   Background parent_;
   pid_t pid_ = 0;
@@ -155,6 +171,32 @@ TEST_CASE("a user's running program moves into the user's group and its original
   REQUIRE(eventually([&] { return patd.patctl_json({"group", "show", "work"})["members"].empty(); }));
   CHECK(process_alive(host));
   CHECK(patd.patctl_as(kUser, {"group", "destroy", "work"}).exit_code == 0);
+}
+
+TEST_CASE("two non-PIE python3.11: the first is attached, the second refused for its address, naming the first") {
+  ensure_test_user(kUser);
+  PatdInstance patd;
+  SharedDir dir;
+  REQUIRE(patd.patctl_as(kUser, {"group", "create", "py"}).exit_code == 0);
+  Workload first(dir, kUser, "py1", Workload::Kind::Python), second(dir, kUser, "py2", Workload::Kind::Python);
+  const pid_t a = first.pid(), b = second.pid();
+  CHECK(first.ask("put answer 42") == "ok");
+
+  auto attached = patd.patctl_as(kUser, {"group", "attach", "py", std::to_string(a), "--json"});
+  INFO(attached.err);
+  REQUIRE(attached.exit_code == 0);
+  const pid_t member = json::parse(attached.out)["attached"][0]["pid"].get<pid_t>();
+  CHECK(first.ask("get answer") == "value 42");
+  CHECK(first.ask("pid") == "pid " + std::to_string(member) + " threads 2");
+
+  auto refused = patd.patctl_as(kUser, {"group", "attach", "py", std::to_string(b)});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("io.pat.AddressConflict") != std::string::npos);
+  CHECK(refused.err.find("taken by member " + std::to_string(member)) != std::string::npos);
+  CHECK(second.ask("put k v") == "ok");
+  CHECK(second.ask("get k") == "value v");
+  CHECK(first.ask("exit 3") == "");
+  REQUIRE(eventually([&] { return first.said("exited 3"); }));
 }
 
 TEST_CASE("attach refusals name their reason and leave every process running") {
