@@ -31,6 +31,32 @@ CallOutcome call_daemon(const GlobalOptions& global, std::string_view method, js
   }
 }
 
+std::optional<std::vector<json>> shown_groups(const GlobalOptions& global, const std::optional<std::string>& only,
+                                              int& exit_code) {
+  std::vector<std::string> names;
+  if (only) {
+    names.push_back(*only);
+  } else {
+    auto listed = call_daemon(global, proto::method::kGroupList, json::object());
+    if (!listed.ok()) {
+      exit_code = listed.exit_code;
+      return std::nullopt;
+    }
+    for (const auto& group : listed.parameters.value("groups", json::array())) names.push_back(group.value("name", ""));
+  }
+  std::vector<json> groups;
+  for (const auto& name : names) {
+    auto shown = call_daemon(global, proto::method::kGroupShow, {{"name", name}});
+    if (shown.ok()) {
+      groups.push_back(shown.parameters["group"]);
+    } else if (only) {
+      exit_code = shown.exit_code;
+      return std::nullopt;
+    }  // a group that vanished between list and show is simply gone
+  }
+  return groups;
+}
+
 namespace {
 
 void print_json(const json& value) { std::cout << value.dump(2) << '\n'; }

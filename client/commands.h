@@ -34,6 +34,7 @@ struct RunOptions {
   std::optional<std::string> cwd;
   bool detach = false;
   std::optional<std::string> output;  // --output FILE: the member's stdout and stderr
+  bool stopped = false;               // --stopped: SIGSTOP before the program's first instruction
   std::vector<std::string> command;  // PROG ARGS...
 };
 int run_command(const GlobalOptions& global, const RunOptions& options);
@@ -45,6 +46,21 @@ struct TopOptions {
 };
 int top_command(const GlobalOptions& global, const TopOptions& options);
 
+struct DebugOptions {
+  long pid = 0;                       // a live member, or
+  std::optional<std::string> core;    // --core CORE: a member's core file
+  std::string gdb = "gdb";            // --gdb PROGRAM
+  std::vector<std::string> gdb_args;  // after PID (and an optional "--"): gdb's own
+};
+// Replaces patctl with gdb attached to member `pid`, or opening `core` with
+// its program; returns only on failure.
+int debug_command(const GlobalOptions& global, const DebugOptions& options);
+
+struct PsOptions {
+  std::optional<std::string> group;  // only this group
+};
+int ps_command(const GlobalOptions& global, const PsOptions& options);
+
 // Shared by the commands: one call to patd. The reply's parameters, or the
 // exit code after the error went to stderr.
 struct CallOutcome {
@@ -53,6 +69,12 @@ struct CallOutcome {
   bool ok() const { return exit_code == 0; }
 };
 CallOutcome call_daemon(const GlobalOptions& global, std::string_view method, nlohmann::json parameters);
+
+// `only`, or every group the caller may see, as Show returns them (with usage
+// figures). nullopt after a refusal, whose exit code is left in exit_code; a
+// group that vanished between list and show is left out.
+std::optional<std::vector<nlohmann::json>> shown_groups(const GlobalOptions& global,
+                                                        const std::optional<std::string>& only, int& exit_code);
 
 // "patctl: <message> (<error name>)" on stderr; returns the error's exit code.
 int report_refusal(const std::string& error_name, const std::string& message, int exit_code);

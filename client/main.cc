@@ -20,25 +20,40 @@ std::string default_socket() {
   return env != nullptr && *env != '\0' ? env : pat::proto::default_control_socket();
 }
 
-// `patctl run [options] -- PROG ARGS...`: CLI11 2.1 mishandles a "--" that
-// ends a prefix-command subcommand's options, so the command after it is
-// split off before parsing. A "--" after PROG is PROG's own argument.
-std::optional<std::vector<std::string>> split_run_command(std::vector<std::string>& args) {
-  auto run = std::find(args.begin(), args.end(), "run");
-  if (run == args.end()) return std::nullopt;
-  for (auto it = run + 1; it != args.end(); ++it) {
+// `patctl run [options] -- PROG ARGS...` and `patctl debug [options] PID --
+// GDB-ARGS...`: CLI11 2.1 mishandles a "--" that ends a prefix-command
+// subcommand's arguments, so what follows it is split off before parsing.
+// `positionals` is how many plain arguments the subcommand takes before the
+// tail (run: none, PROG starts the tail; debug: PID). A "--" later in the
+// tail belongs to it.
+struct TailedSubcommand {
+  const char* name;
+  std::vector<std::string> value_options;  // options that take a value
+  int positionals;
+};
+
+std::optional<std::vector<std::string>> split_tail(std::vector<std::string>& args, const TailedSubcommand& subcommand) {
+  auto start = std::find(args.begin(), args.end(), subcommand.name);
+  if (start == args.end()) return std::nullopt;
+  int positionals = 0;
+  for (auto it = start + 1; it != args.end(); ++it) {
     if (*it == "--") {
-      std::vector<std::string> command(it + 1, args.end());
+      std::vector<std::string> tail(it + 1, args.end());
       args.erase(it, args.end());
-      return command;
+      return tail;
     }
-    if (it->empty() || it->front() != '-') return std::nullopt;  // PROG: no separator
-    bool takes_value = *it == "-g" || *it == "--group" || *it == "-e" || *it == "--env" || *it == "--cwd" ||
-                       *it == "-o" || *it == "--output";
-    if (takes_value && it + 1 != args.end()) ++it;
+    if (it->empty() || it->front() != '-') {
+      if (++positionals > subcommand.positionals) return std::nullopt;  // the tail, without a separator
+      continue;
+    }
+    const auto& takes_value = subcommand.value_options;
+    if (std::find(takes_value.begin(), takes_value.end(), *it) != takes_value.end() && it + 1 != args.end()) ++it;
   }
   return std::nullopt;
 }
+
+const TailedSubcommand kRun{"run", {"-g", "--group", "-e", "--env", "--cwd", "-o", "--output"}, 0};
+const TailedSubcommand kDebug{"debug", {"--gdb", "--core"}, 1};
 
 // A caller may start patctl with stdin, stdout or stderr closed (`cmd <&-`).
 // The lowest free numbers would then go to patctl's own signal pipe and
@@ -64,7 +79,7 @@ int main(int argc, char** argv) {
   fill_closed_standard_fds();  // before anything else opens a descriptor
   GlobalOptions global{default_socket(), false};
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::optional<std::vector<std::string>> separated_command;
+  std::optional<std::vector<std::string>> separated_tail;
   CLI::App app{"patctl: run programs as processes that share one address space (pat)", "patctl"};
   app.set_version_flag("--version", std::string("patctl ") + PROJECT_VERSION);
   app.add_option("--socket", global.socket, "patd's control socket (env PATD_SOCKET)")->capture_default_str();
@@ -131,6 +146,28 @@ int main(int argc, char** argv) {
   json_flag(top);
   top->callback([&] { exit_code = top_command(global, top_options); });
 
+  PsOptions ps_options;
+  auto* ps = app.add_subcommand("ps", "Members with their own argv, state, owned RSS, CPU time and cwd");
+  ps->add_option("--group,-g", ps_options.group, "Only this group");
+  json_flag(ps);
+  ps->callback([&] { exit_code = ps_command(global, ps_options); });
+
+  DebugOptions debug_options;
+  auto* debug = app.add_subcommand(
+      "debug", "Attach gdb to a member, or open a member's core, with the member's program and libraries loaded");
+  auto* debug_pid = debug->add_option("PID", debug_options.pid, "The member's pid")->check(CLI::PositiveNumber);
+  auto* debug_core = debug->add_option("--core", debug_options.core, "A member's core file instead of a live member");
+  debug_pid->excludes(debug_core);
+  debug->add_option("--gdb", debug_options.gdb, "The debugger to run")->capture_default_str();
+  // Everything after PID is gdb's (e.g. -batch -ex bt), "--" first if wanted.
+  debug->prefix_command();
+  debug->footer("GDB-ARGS after PID go to gdb; '--' may separate them.");
+  debug->callback([&] {
+    if (!debug_options.core && debug_options.pid == 0) throw CLI::ValidationError("debug", "PID or --core CORE is required");
+    debug_options.gdb_args = separated_tail ? *separated_tail : debug->remaining();
+    exit_code = debug_command(global, debug_options);
+  });
+
   RunOptions run_options;
   auto* run = app.add_subcommand("run", "Run a program as a member of a group");
   auto* group_option = run->add_option("--group,-g", run_options.group, "The group to run in");
@@ -146,13 +183,16 @@ int main(int argc, char** argv) {
   run->add_flag("--detach,-d", run_options.detach,
                 "Print the member's pid and return at once (its stdin is /dev/null)");
   run->add_option("--output,-o", run_options.output, "Append the member's stdout and stderr to FILE");
+  run->add_flag("--stopped", run_options.stopped,
+                "Start the member stopped before its first instruction (attach strace -p, gdb -p or "
+                "perf record -p, then kill -CONT PID)");
   json_flag(run);
   // Everything from PROG on belongs to PROG, --flags included: CLI11 hands it
   // over untouched as the subcommand's remaining arguments.
   run->prefix_command();
   run->footer("PROG [ARGS...] follow the options; '--' may separate them.");
   run->callback([&] {
-    run_options.command = separated_command ? *separated_command : run->remaining();
+    run_options.command = separated_tail ? *separated_tail : run->remaining();
     if (run_options.command.empty()) throw CLI::ValidationError("run", "PROG is required");
     if (!run_options.group && !run_options.new_group) {
       throw CLI::ValidationError("run", "one of --group NAME or --new-group is required");
@@ -160,7 +200,10 @@ int main(int argc, char** argv) {
     exit_code = run_command(global, run_options);
   });
 
-  separated_command = split_run_command(args);
+  // Whichever subcommand comes first on the command line owns the tail.
+  auto run_at = std::find(args.begin(), args.end(), kRun.name);
+  auto debug_at = std::find(args.begin(), args.end(), kDebug.name);
+  separated_tail = split_tail(args, run_at <= debug_at ? kRun : kDebug);
   std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
   try {
     app.parse(args);

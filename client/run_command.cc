@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -93,13 +94,32 @@ mode_t current_umask() {
   return mask;
 }
 
-// As a shell would: the member's code, or 128 + the signal that killed it.
-int exit_status_of(const json& ended) {
+// What a shell prints when its child dies of a signal, with the core's path:
+// "segmentation fault, core dumped to /home/u/core". Nothing for SIGINT and
+// SIGPIPE, which a shell does not report either.
+void report_signal_death(const std::string& program, long pid, const proto::ExitStatus& status) {
+  if (!status.is_signal() || status.signal() == SIGINT || status.signal() == SIGPIPE) return;
+  const char* name = ::strsignal(status.signal());
+  std::string what = name != nullptr ? name : "signal " + std::to_string(status.signal());
+  if (!what.empty()) what[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(what[0])));
+  if (const auto& core = status.core(); core && core->file) {
+    what += ", core dumped to " + printable(*core->file);
+    if (core->truncated) what += " (cut at the core size limit, ulimit -c)";
+  } else if (core) {
+    what += core->error ? ", core dumped but not completed: " + printable(*core->error) : " (core dumped)";
+  }
+  std::fprintf(stderr, "patctl: %s (pid %ld): %s\n", printable(program).c_str(), pid, what.c_str());
+}
+
+// As a shell would: the member's code, or 128 + the signal that killed it
+// (said on stderr, as a shell says it, unless the reply is printed as JSON).
+int exit_status_of(const json& ended, const std::string& program, long pid, bool quiet) {
   auto status = proto::ExitStatus::from_json(ended);
   if (!status) {
     std::fprintf(stderr, "patctl: the final reply says neither exit_code nor signal\n");
     return proto::kExitPatError;
   }
+  if (!quiet) report_signal_death(program, pid, *status);
   return status->shell_status();
 }
 
@@ -187,6 +207,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   request.umask = current_umask();
   request.rlimits = proto::current_rlimits();
   request.detach = options.detach;
+  request.stopped = options.stopped;
   if (options.new_group) {
     request.new_group = true;
   } else {
@@ -233,6 +254,12 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
       }
       return proto::kExitOk;
     }
+    if (options.stopped) {
+      std::fprintf(stderr,
+                   "patctl: member %ld is stopped before its first instruction: attach (strace -p %ld, "
+                   "gdb -p %ld, perf record -p %ld), then kill -CONT %ld\n",
+                   pid, pid, pid, pid, pid);
+    }
     for (;;) {
       auto reply = connection.receive(std::nullopt, signals.get());
       if (!reply) {
@@ -243,7 +270,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
       if (reply->error) return report_refusal(reply->error->name, reply->error->message(), reply->error->exit_code());
       if (reply->continues) continue;
       if (global.json) std::cout << reply->parameters.dump() << '\n';
-      return exit_status_of(reply->parameters);
+      return exit_status_of(reply->parameters, name, pid, global.json);
     }
   } catch (const ConnectionError& e) {
     std::fprintf(stderr, "patctl: %s\n", e.what());

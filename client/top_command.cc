@@ -31,33 +31,6 @@ struct Row {
 volatile std::sig_atomic_t stop_requested = 0;
 void request_stop(int) { stop_requested = 1; }
 
-// Every visible group, shown with usage figures; nullopt after a refusal.
-std::optional<std::vector<json>> look(const GlobalOptions& global, const std::optional<std::string>& only,
-                                      int& exit_code) {
-  std::vector<std::string> names;
-  if (only) {
-    names.push_back(*only);
-  } else {
-    auto listed = call_daemon(global, proto::method::kGroupList, json::object());
-    if (!listed.ok()) {
-      exit_code = listed.exit_code;
-      return std::nullopt;
-    }
-    for (const auto& group : listed.parameters.value("groups", json::array())) names.push_back(group.value("name", ""));
-  }
-  std::vector<json> groups;
-  for (const auto& name : names) {
-    auto shown = call_daemon(global, proto::method::kGroupShow, {{"name", name}});
-    if (shown.ok()) {
-      groups.push_back(shown.parameters["group"]);
-    } else if (only) {
-      exit_code = shown.exit_code;
-      return std::nullopt;
-    }  // a group that vanished between list and show is simply gone
-  }
-  return groups;
-}
-
 void render(const std::vector<json>& groups, const std::vector<Row>& rows, double interval, bool clear) {
   if (clear) std::cout << "\033[H\033[2J";
   std::size_t members = 0;
@@ -96,7 +69,7 @@ int top_command(const GlobalOptions& global, const TopOptions& options) {
   auto last_time = std::chrono::steady_clock::now();
   for (int iteration = 0; !stop_requested; ++iteration) {
     int exit_code = 0;
-    auto groups = look(global, options.group, exit_code);
+    auto groups = shown_groups(global, options.group, exit_code);
     if (!groups) return exit_code;
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - last_time).count();

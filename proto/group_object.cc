@@ -76,6 +76,8 @@ nlohmann::json MemberEntry::to_json() const {
   if (threads) out["threads"] = *threads;
   if (mapped_bytes) out["mapped_bytes"] = *mapped_bytes;
   if (resident_bytes) out["resident_bytes"] = *resident_bytes;
+  if (process_state) out["process_state"] = *process_state;
+  if (cwd) out["cwd"] = *cwd;
   return out;
 }
 

@@ -37,6 +37,9 @@ struct MemberEntry {
   std::optional<double> cpu_seconds;
   std::optional<int> threads;
   std::optional<std::uint64_t> mapped_bytes, resident_bytes;
+  // With usage: its scheduling state (/proc/PID/stat's letter: R, S, T...)
+  // and working directory, which are its own (ps cannot show the latter).
+  std::optional<std::string> process_state, cwd;
   nlohmann::json to_json() const;
 };
 

@@ -40,6 +40,10 @@ type Member (
   threads: ?int,
   mapped_bytes: ?int,
   resident_bytes: ?int,
+  # With usage: its state as /proc/PID/stat's letter (R, S, D, T stopped,
+  # t traced, Z) and its working directory.
+  process_state: ?string,
+  cwd: ?string,
   # launched (by Member.Run) or attached (by Group.Attach)
   origin: string,
   # Attached members: the process's own PID, which its stub keeps (the
@@ -62,13 +66,20 @@ type Attach (
   fds: int
 )
 
-# One of a group's recent exits: exactly one of exit_code and signal.
+# One of a group's recent exits: exactly one of exit_code and signal. With
+# a signal, core_dumped (the kernel's WCOREDUMP, under the member's
+# RLIMIT_CORE); when true, core_file (the member's own core, absolute;
+# core_truncated when cut at RLIMIT_CORE) or core_error (why there is none).
 type Exit (
   pid: int,
   argv: []string,
   program: string,
   exit_code: ?int,
   signal: ?int,
+  core_dumped: ?bool,
+  core_file: ?string,
+  core_truncated: ?bool,
+  core_error: ?string,
   ended: string,
   duration_seconds: float
 )
@@ -169,10 +180,15 @@ interface io.pat.Member
 # defaults to /, umask to 022. rlimits maps names such as "NOFILE" to
 # [soft, hard]; -1 means unlimited. argv and env too big for a message go
 # as {"argv", "env"} JSON in a sealed memfd passed as a fourth descriptor,
-# with arguments_in_fd instead of argv and env.
+# with arguments_in_fd instead of argv and env. With stopped, the member
+# stops itself (SIGSTOP) just before its program's first instruction, and
+# the first reply comes once it is stopped: attach a debugger or tracer,
+# then SIGCONT it. The last reply's core fields are those of io.pat.Exit.
 method Run(group: ?string, new_group: ?bool, program: string, argv: ?[]string, env: ?[]string,
-           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, group: string, exit_code: ?int, signal: ?int)
+           arguments_in_fd: ?bool, cwd: ?string, umask: ?int, rlimits: ?[string][]int, detach: ?bool,
+           stopped: ?bool)
+    -> (pid: int, group: string, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string,
+        core_truncated: ?bool, core_error: ?string)
 method Signal(group: string, pid: int, signal: int) -> ()
 )";
 
@@ -189,8 +205,9 @@ method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member,
                    attach: ?io.pat.Attach)
 # io.pat.Member.Run's request, without where to run.
 method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: ?bool, cwd: ?string,
-             umask: ?int, rlimits: ?[string][]int, detach: ?bool)
-    -> (pid: int, exit_code: ?int, signal: ?int)
+             umask: ?int, rlimits: ?[string][]int, detach: ?bool, stopped: ?bool)
+    -> (pid: int, exit_code: ?int, signal: ?int, core_dumped: ?bool, core_file: ?string, core_truncated: ?bool,
+        core_error: ?string)
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: ?bool, grace_ms: ?int) -> ()
 # io.pat.Group.Attach's work, for a caller patd has authorised.

@@ -40,6 +40,7 @@ RunRequest RunRequest::parse(const nlohmann::json& object) {
   request.umask = static_cast<mode_t>(params.optional_integer("umask", 0, 0777).value_or(kDefaultUmask));
   if (const auto* rlimits = params.optional_object("rlimits")) request.rlimits = parse_rlimits(*rlimits);
   request.detach = params.boolean("detach", false);
+  request.stopped = params.boolean("stopped", false);
   request.group = params.optional_string("group");
   request.new_group = params.boolean("new_group", false);
   return request;
@@ -56,6 +57,7 @@ nlohmann::json RunRequest::to_json() const {
   if (!rlimits.empty()) out["rlimits"] = rlimits_to_json(rlimits);
   if (group) out["group"] = *group;
   if (new_group) out["new_group"] = true;
+  if (stopped) out["stopped"] = true;
   return out;
 }
 

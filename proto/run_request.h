@@ -45,6 +45,10 @@ struct RunRequest {
   mode_t umask = kDefaultUmask;
   std::vector<std::pair<int, rlimit>> rlimits;  // RLIMIT_* -> limits; proto/rlimits.h
   bool detach = false;
+  // The member stops itself (SIGSTOP) just before its program's first
+  // instruction; the first reply comes once it is stopped (patctl run
+  // --stopped: attach a tracer, then SIGCONT it).
+  bool stopped = false;
   // Where to run: Member.Run names a group or asks for a new one; a host's
   // Spawn has neither.
   std::optional<std::string> group;

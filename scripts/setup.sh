@@ -24,8 +24,12 @@ packages=(
   # the Debian package (debian/) and its test (scripts/test-package.sh)
   dpkg-dev debhelper dh-python lintian debootstrap
   # used by the tests: setpriv (util-linux), capsh/getpcaps (libcap2-bin),
-  # systemd-analyze (systemd), ps (procps), useradd (passwd)
+  # systemd-analyze (systemd), ps and pgrep (procps), useradd (passwd)
   util-linux libcap2-bin systemd procps passwd
+  # debugging members (docs/debugging.md, tests/integration/debugging_test.cc):
+  # gdb, and python3.11-dbg for CPython's gdb extension (py-bt) and the debug
+  # files of python3.11 and libpython3.11.so
+  gdb python3.11-dbg
 )
 
 missing=()

@@ -95,6 +95,23 @@ MachineAuxv MachineAuxv::of_this_process() {
   return m;
 }
 
+std::vector<std::uint64_t> aux_vector_at(std::uintptr_t rsp) {
+  auto word = [](std::uintptr_t at) {
+    std::uint64_t value;
+    std::memcpy(&value, reinterpret_cast<const void*>(at), sizeof(value));
+    return value;
+  };
+  std::uintptr_t p = rsp + 8 * (word(rsp) + 2);  // past argc, argv[] and its NULL
+  while (word(p) != 0) p += 8;                   // past envp[]
+  p += 8;                                        // and its NULL
+  std::vector<std::uint64_t> auxv;
+  for (;; p += 16) {
+    auxv.push_back(word(p));
+    auxv.push_back(word(p + 8));
+    if (auxv[auxv.size() - 2] == AT_NULL) return auxv;
+  }
+}
+
 std::optional<std::uintptr_t> build_initial_stack(std::uintptr_t low, std::uintptr_t high, const InitialStackSpec& spec) {
   // Strings and tables may use a quarter of the stack (bprm_stack_limits()).
   const std::uintptr_t floor = high - (high - low) / 4;

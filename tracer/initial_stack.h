@@ -48,4 +48,10 @@ struct InitialStackSpec {
 // E2BIG).
 std::optional<std::uintptr_t> build_initial_stack(std::uintptr_t low, std::uintptr_t high, const InitialStackSpec& spec);
 
+// The aux vector of an initial stack whose argc is at `rsp`, read the way
+// ld.so reads it (past argv and envp): type/value pairs, AT_NULL pair last.
+// The host keeps this copy of what it built: a core file's NT_AUXV (the
+// kernel's is the host's own, per address space) and debuggers need it.
+std::vector<std::uint64_t> aux_vector_at(std::uintptr_t rsp);
+
 }  // namespace pat::tracer

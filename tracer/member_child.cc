@@ -113,9 +113,18 @@ PAT_CHILD_CODE long apply_rlimits(const ChildPlan* plan) {
 // may run (the stack protector reads %fs:0x28), so this is one asm block.
 // The entry address is parked just below argc, in stack space the program
 // has not used yet, to jump through memory with every register zero.
-[[noreturn]] PAT_CHILD_CODE void enter_program(std::uintptr_t stack_pointer, std::uintptr_t entry) {
+//
+// With `stop`, the member stops itself (kill(getpid(), SIGSTOP)) after the
+// mask and fs are reset and before the registers are cleared: nothing of the
+// host's is left (fds closed, listener handed over, no handler, empty mask),
+// so a debugger or tracer that attaches while it is stopped sees, once it is
+// continued, only the jump and then the program's own first instruction and
+// first syscall. SIGSTOP cannot be blocked or caught, and neither getpid nor
+// kill is rerouted by the filter installed in step 8.
+[[noreturn]] PAT_CHILD_CODE void enter_program(std::uintptr_t stack_pointer, std::uintptr_t entry, bool stop) {
   register std::uintptr_t rsp_value asm("r12") = stack_pointer;
   register std::uintptr_t entry_value asm("r13") = entry;
+  register std::uintptr_t stop_value asm("r14") = stop ? 1 : 0;
   asm volatile(
       "pushq $0\n\t"  // the empty sigset_t
       "movl %[nr_sigprocmask], %%eax\n\t"
@@ -128,6 +137,15 @@ PAT_CHILD_CODE long apply_rlimits(const ChildPlan* plan) {
       "movl %[arch_set_fs], %%edi\n\t"
       "xorl %%esi, %%esi\n\t"
       "syscall\n\t"
+      "testq %%r14, %%r14\n\t"
+      "jz 1f\n\t"
+      "movl %[nr_getpid], %%eax\n\t"
+      "syscall\n\t"
+      "movl %%eax, %%edi\n\t"
+      "movl %[sigstop], %%esi\n\t"
+      "movl %[nr_kill], %%eax\n\t"
+      "syscall\n\t"
+      "1:\n\t"
       "fninit\n\t"
       "movl $0x1f80, (%%rsp)\n\t"  // MXCSR power-on default: all exceptions masked, round to nearest
       "ldmxcsr (%%rsp)\n\t"
@@ -144,8 +162,9 @@ PAT_CHILD_CODE long apply_rlimits(const ChildPlan* plan) {
       "xorl %%r12d, %%r12d\n\t xorl %%r13d, %%r13d\n\t xorl %%r14d, %%r14d\n\t xorl %%r15d, %%r15d\n\t"
       "jmp *-8(%%rsp)\n\t"
       :
-      : "r"(rsp_value), "r"(entry_value), [nr_sigprocmask] "i"(__NR_rt_sigprocmask), [sig_setmask] "i"(SIG_SETMASK),
-        [sigsetsize] "i"(kernel::kSigsetSize), [nr_arch_prctl] "i"(__NR_arch_prctl), [arch_set_fs] "i"(ARCH_SET_FS)
+      : "r"(rsp_value), "r"(entry_value), "r"(stop_value), [nr_sigprocmask] "i"(__NR_rt_sigprocmask),
+        [sig_setmask] "i"(SIG_SETMASK), [sigsetsize] "i"(kernel::kSigsetSize), [nr_arch_prctl] "i"(__NR_arch_prctl),
+        [arch_set_fs] "i"(ARCH_SET_FS), [nr_getpid] "i"(__NR_getpid), [nr_kill] "i"(__NR_kill), [sigstop] "i"(SIGSTOP)
       : "memory");
   __builtin_unreachable();
 }
@@ -158,6 +177,7 @@ void member_child_main(void* arg) {
   // the plan (in the parent's frame) is gone.
   const std::uintptr_t stack_pointer = plan->stack_pointer;
   const std::uintptr_t entry = plan->entry;
+  const bool stop = plan->stop_before_entry;
   const int handover_fd = plan->handover_fd;
 
   // 1. Die with the host: a member whose host is gone would get ENOSYS from
@@ -192,8 +212,8 @@ void member_child_main(void* arg) {
   if (sent < 0) raw::syscall(__NR_exit_group, 127);  // the host sees EOF and reports it
   raw::syscall(__NR_close, listener_fd);
   raw::syscall(__NR_close, handover_fd);
-  // 10. Become the program.
-  enter_program(stack_pointer, entry);
+  // 10. Become the program (stopping first if asked: see enter_program).
+  enter_program(stack_pointer, entry, stop);
 }
 
 // ---- parent side ----

@@ -93,6 +93,7 @@ struct ChildPlan {
 
   std::uintptr_t stack_pointer = 0;  // the program's initial rsp (argc)
   std::uintptr_t entry = 0;          // its first instruction: ld.so's entry, or the program's if static
+  bool stop_before_entry = false;    // SIGSTOP itself just before the jump (patctl run --stopped)
 
   // Prepares the hand-over message. Call once the plan is at its final address.
   void prepare_messages() { handover.prepare(); }

@@ -17,11 +17,11 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/pidfd.h"
 #include "tracer/elf_mapper.h"
 #include "tracer/fixed_builds.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
-#include "base/pidfd.h"
 #include "tracer/program_resolver.h"
 
 namespace pat::tracer {
@@ -168,6 +168,9 @@ struct LoadedProgram {
   std::uintptr_t entry = 0;
   Range stack;
   BrkArea brk;
+  std::uintptr_t program_bias = 0;
+  std::uintptr_t interpreter_base = 0;
+  std::vector<std::uint64_t> auxv;
 };
 
 // Maps the program (or a fixed-address build of it, which then replaces
@@ -213,6 +216,9 @@ std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, Re
   loaded.entry = interp ? interp->entry : image.entry;
   loaded.stack = usable;
   loaded.brk = BrkArea{image.brk, limits.data, image.data_size};
+  loaded.program_bias = image.bias;
+  loaded.interpreter_base = s.base;
+  loaded.auxv = aux_vector_at(*rsp);
   return loaded;
 }
 
@@ -239,6 +245,7 @@ void fill_plan(ChildPlan& plan, const LaunchSpec& spec, const LaunchFds& fds, co
   plan.default_action = kernel::KernelSigaction{SIG_DFL, 0, nullptr, 0};
   plan.stack_pointer = loaded.stack_pointer;
   plan.entry = loaded.entry;
+  plan.stop_before_entry = spec.stopped;
   plan.prepare_messages();
 }
 
@@ -315,6 +322,10 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   member.argv = std::move(resolved.argv);
   member.layout = std::move(layout);
   member.brk = std::get<LoadedProgram>(loaded).brk;
+  member.program_bias = std::get<LoadedProgram>(loaded).program_bias;
+  member.interpreter_base = std::get<LoadedProgram>(loaded).interpreter_base;
+  member.auxv = std::move(std::get<LoadedProgram>(loaded).auxv);
+  member.cwd = launch_fds.cwd ? std::move(launch_fds.cwd) : UniqueFd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   return member;
 }
 

@@ -35,6 +35,7 @@ struct LaunchSpec {
   std::vector<std::pair<int, struct rlimit>> rlimits;  // RLIMIT_* -> value; clamped to the host's hard limits
   std::array<int, 3> stdio{-1, -1, -1};   // fds in the host's table; borrowed; become 0,1,2. -1: /dev/null
   std::map<std::string, std::string> extra_env;  // overrides/extends env (e.g. PAT_GROUP)
+  bool stopped = false;  // start stopped (SIGSTOP) just before the program's first instruction
 };
 
 // The member's private brk heap: where MemberSyscalls emulates its break.
@@ -51,6 +52,13 @@ struct LaunchedMember {
   UniqueFd listener;              // the member's SECCOMP_RET_USER_NOTIF listener
   std::string exe_path;           // the file mapped as the program (after #! resolution), canonical
   std::vector<std::string> argv;  // argv after #! rewriting
+  // What the kernel would show in /proc/PID/auxv and use for a core file,
+  // were the auxv not per address space (it shows the host's): debuggers
+  // and the core writer need the member's own.
+  std::uintptr_t program_bias = 0;      // load bias of exe_path (0 for ET_EXEC)
+  std::uintptr_t interpreter_base = 0;  // AT_BASE: where ld.so was mapped (0: static)
+  std::vector<std::uint64_t> auxv;      // the aux vector on its stack (aux_vector_at), AT_NULL last
+  UniqueFd cwd;                         // O_PATH: the directory it started in (where a relative core goes)
   std::unique_ptr<MemberLayout> layout;
   BrkArea brk;
 };
@@ -70,7 +78,9 @@ class MemberLauncher {
   MemberLauncher();
 
   // Synchronous: returns once the child has handed over its seccomp listener
-  // (a few hundred µs; gives up after kHandoverTimeout). Must be called from
+  // (a few hundred µs; gives up after kHandoverTimeout); with spec.stopped
+  // the child stops itself right after (MemberSupervisor::launch waits for
+  // that). Must be called from
   // a thread that lives as long as the member (MemberSupervisor's
   // supervising thread): PR_SET_PDEATHSIG fires when the thread that created
   // the member exits, not the process. A failure after the clone leaves the

@@ -3,10 +3,14 @@
 #include "base/log.h"
 #include "base/pidfd.h"
 #include "tracer/address_space.h"
+#include "tracer/proc_stats.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,10 +31,16 @@ using Clock = std::chrono::steady_clock;
 // not yet reaped); these two are not pids.
 constexpr std::uint64_t kExecTimerToken = ~std::uint64_t{0};
 constexpr std::uint64_t kServerEventsToken = ~std::uint64_t{0} - 1;
-constexpr std::uint64_t kChildSignalToken = ~std::uint64_t{0} - 2;
+constexpr std::uint64_t kChildSignalToken = ~std::uint64_t{0} - 3;
 
 // How long end_members() waits for a stub or keeper sent SIGKILL.
 constexpr std::chrono::seconds kStubEndTimeout{2};
+constexpr std::uint64_t kCoresWrittenToken = ~std::uint64_t{0} - 2;
+
+// Members with at most this much resident memory get their core written on
+// the supervising thread: a few milliseconds, less than two thread hand-offs
+// cost on a loaded machine. Bigger ones get a writer thread.
+constexpr std::size_t kInlineCoreBytes = std::size_t{32} << 20;
 
 // A successful exec completes in well under a millisecond; a failed one
 // returns to the member, which carries on in the address space.
@@ -73,6 +83,15 @@ WaitStatus as_wait_status(const Result<proto::ExitStatus>& end) {
   return Killed{end.value().signal()};
 }
 
+// Waits until a member launched with LaunchSpec::stopped has stopped itself
+// before its first instruction, or has died, so that a tracer can attach as
+// soon as its pid is known. WNOWAIT: the report stays for the reaping.
+void wait_until_stopped(int pidfd) {
+  siginfo_t info;
+  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WSTOPPED | WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
+}
+
 // Whether the process behind `pidfd` has exited (and waits to be reaped).
 bool has_exited(int pidfd) {
   pollfd pfd{pidfd, POLLIN, 0};
@@ -81,14 +100,16 @@ bool has_exited(int pidfd) {
 
 }  // namespace
 
-MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer)
+MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer, MemberCores cores)
     : observer_(observer),
       space_(allow_cross_mapping),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       exec_timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+      cores_written_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       servers_() {
   if (!epoll_) fail_loudly("epoll_create");
   if (!exec_timer_) fail_loudly("timerfd_create");
+  if (!cores_written_) fail_loudly("eventfd");
   watch(exec_timer_.get(), kExecTimerToken);
   watch(servers_.event_fd(), kServerEventsToken);
   // SIGCHLD blocked here, in the supervising thread, before the server
@@ -102,6 +123,11 @@ MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& obs
   child_signals_.reset(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!child_signals_) fail_loudly("signalfd");
   watch(child_signals_.get(), kChildSignalToken);
+  watch(cores_written_.get(), kCoresWrittenToken);
+  // The group's address space dumps no memory: each member's core is
+  // completed from the kernel's (tracer/core_file.h).
+  if (cores == MemberCores::PerMember)
+    member_core_filter_ = exclude_memory_from_kernel_cores().value_or(dump_filter::kDefault);
 }
 
 std::optional<pid_t> SupervisedMember::original_pid() const {
@@ -117,6 +143,7 @@ MemberSupervisor::~MemberSupervisor() { end_members(); }
 // Ending them here also keeps a test process that drops its supervisor free
 // of zombies.
 void MemberSupervisor::end_members() {
+  join_core_writers();
   for (auto& [pid, member] : members_) (void)pidfd_signal(member->launched_.pidfd.get(), SIGKILL);
   for (auto& [pid, member] : members_) {
     auto end = wait_for_end(member->launched_.pidfd.get(), 0);
@@ -169,6 +196,7 @@ MemberSupervisor::LaunchResult MemberSupervisor::launch(
     unborn_.emplace(unborn->pid, std::move(unborn->pidfd));
   }
   if (auto* error = std::get_if<LaunchError>(&launched)) return *error;
+  if (spec.stopped) wait_until_stopped(std::get<LaunchedMember>(launched).pidfd.get());
 
   auto member = std::make_shared<SupervisedMember>(std::move(std::get<LaunchedMember>(launched)));
   start_supervising(member, before_serving);
@@ -203,7 +231,8 @@ void MemberSupervisor::start_supervising(const std::shared_ptr<SupervisedMember>
   OwnerId owner = with_space([&](SharedAddressSpace& space) {
     return space.add_member(member->pid(), *member->launched_.layout);
   });
-  member->syscalls_ = std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_);
+  member->syscalls_ =
+      std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_, member_core_filter_);
   // Its first rerouted syscall waits for its server, which starts only below.
   if (before_serving) before_serving(*member);
   members_.emplace(member->pid(), member);
@@ -227,6 +256,8 @@ void MemberSupervisor::dispatch() {
       signalfd_siginfo info;
       while (::read(child_signals_.get(), &info, sizeof(info)) > 0) {
       }
+    } else if (token == kCoresWrittenToken) {
+      take_written_cores();
     } else if (unborn_.contains(static_cast<pid_t>(token))) {
       reap_unborn(static_cast<pid_t>(token));
     } else {
@@ -309,10 +340,20 @@ void MemberSupervisor::reap(pid_t pid) {
   auto it = members_.find(pid);
   if (it == members_.end()) return;
   auto member = it->second;
-  auto end = wait_for_end(member->launched_.pidfd.get(), WNOHANG);
-  if (!end) return;  // readable but not reapable yet: epoll says so again
+  const int pidfd = member->launched_.pidfd.get();
+  // The peek: a member that dumped core gets its own core first, while it
+  // is a zombie whose pid, RLIMIT_CORE and memory still stand.
+  if (member_core_filter_ && !member->core_) {
+    auto peek = wait_for_end(pidfd, WNOHANG | WNOWAIT);
+    if (!peek) return;  // readable but not reapable yet: epoll says so again
+    if (peek->ok() && peek->value().core() && begin_core(*member, peek->value().signal())) return;
+  }
+  auto end = wait_for_end(pidfd, WNOHANG);
+  if (!end) return;
   if (!end->ok()) {
     spdlog::error("event=member.wait_failed pid={} error={}", pid, log_quote(end->error().message()));
+  } else if (member->core_ && end->value().core()) {
+    end->value().complete_core(*member->core_);
   }
   member->end_ = std::move(*end);
   member->state_ = SupervisedMember::State::Exited;
@@ -323,6 +364,86 @@ void MemberSupervisor::reap(pid_t pid) {
   if (member->stub_) member->stub_->on_member_status(as_wait_status(member->end_.value()));
   observer_.member_exited(*member);
   arm_exec_timer();  // it may have been the one the timer was set for
+}
+
+// The member's core is written here (small) or on a writer thread (false:
+// reaping waits for it, and the pidfd is not watched meanwhile).
+bool MemberSupervisor::begin_core(SupervisedMember& member, int signal) {
+  MemberCoreSource source = core_source(member, signal);
+  const auto started = Clock::now();
+  if (footprint(member).resident_bytes <= kInlineCoreBytes) {
+    auto core = complete_member_core(source);
+    finish_core(member, core, std::chrono::duration<double>(Clock::now() - started).count());
+    return false;
+  }
+  unwatch(member.launched_.pidfd.get());
+  auto writer = std::make_unique<CoreWriter>();
+  CoreWriter* job = writer.get();
+  const int written = cores_written_.get();
+  writer->thread = std::thread([job, written, started, source = std::move(source)] {
+    job->core = complete_member_core(source);
+    job->seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    job->done.store(true, std::memory_order_release);
+    const std::uint64_t one = 1;
+    (void)!::write(written, &one, sizeof(one));
+  });
+  core_writers_.emplace(member.pid(), std::move(writer));
+  return true;
+}
+
+// What the core writer needs of a zombie member; the ledger and its cwd
+// (which its syscall server follows) under the group lock.
+MemberCoreSource MemberSupervisor::core_source(const SupervisedMember& member, int signal) const {
+  MemberCoreSource source;
+  source.pid = member.pid();
+  source.program = member.launched_.exe_path;
+  source.argv = member.launched_.argv;
+  source.auxv = member.launched_.auxv;
+  source.filter = *member_core_filter_;
+  source.signal = signal;
+  source.comm = read_comm(member.pid());
+  struct rlimit limit {};
+  if (::prlimit(member.pid(), RLIMIT_CORE, nullptr, &limit) == 0) source.limit = limit.rlim_cur;
+  std::lock_guard lock(group_lock_);
+  source.cwd.reset(::fcntl(member.syscalls_->cwd(), F_DUPFD_CLOEXEC, 0));
+  for (const auto& segment : space_.ledger().segments_of(member.syscalls_->owner())) source.owned.push_back(segment.range);
+  return source;
+}
+
+void MemberSupervisor::finish_core(SupervisedMember& member, const Result<MemberCore>& core, double seconds) {
+  proto::CoreDump dump;
+  if (core.ok()) {
+    dump.file = core.value().path;
+    dump.truncated = core.value().truncated;
+  } else {
+    dump.error = core.error().message();
+  }
+  member.core_ = std::move(dump);
+  observer_.core_completed(member, core, seconds);
+}
+
+void MemberSupervisor::take_written_cores() {
+  std::uint64_t count;
+  (void)!::read(cores_written_.get(), &count, sizeof(count));
+  for (auto it = core_writers_.begin(); it != core_writers_.end();) {
+    if (!it->second->done.load(std::memory_order_acquire)) {
+      ++it;
+      continue;
+    }
+    it->second->thread.join();
+    const pid_t pid = it->first;
+    auto writer = std::move(it->second);
+    it = core_writers_.erase(it);
+    if (auto member = find(pid)) {
+      finish_core(*member, *writer->core, writer->seconds);
+      watch(member->launched_.pidfd.get(), static_cast<std::uint64_t>(pid));  // reaped at the next dispatch
+    }
+  }
+}
+
+void MemberSupervisor::join_core_writers() {
+  for (auto& [pid, writer] : core_writers_) writer->thread.join();
+  core_writers_.clear();
 }
 
 // A child that never became a member: nobody else knows of it; its status

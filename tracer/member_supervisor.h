@@ -8,7 +8,10 @@
 //  - exec confirmation: a member whose execve started has left the address
 //    space once kcmp(KCMP_VM) says so;
 //  - reclaim: what a member owned goes back to the group before its exit or
-//    exec is reported.
+//    exec is reported;
+//  - with member cores on, a crashed member's own core (tracer/core_file.h),
+//    completed between the peek at its end (WNOWAIT) and its reaping, while
+//    its pid, RLIMIT_CORE and memory still stand.
 //
 // One thread drives it, the supervising thread: the thread that launches
 // (PR_SET_PDEATHSIG fires when the thread that cloned a member exits, not
@@ -33,11 +36,13 @@
 #include "base/unique_fd.h"
 #include "proto/exit_status.h"
 #include "tracer/attach/attacher.h"
+#include "tracer/core_file.h"
 #include "tracer/member_launcher.h"
 #include "tracer/member_syscalls.h"
 #include "tracer/shared_address_space.h"
 #include "tracer/syscall_servers.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -45,6 +50,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -94,6 +100,7 @@ class SupervisedMember {
   State state_ = State::Running;
   bool reclaimed_ = false;
   bool listener_closed_ = false;
+  std::optional<proto::CoreDump> core_;  // its own core, once completed
   std::optional<Result<proto::ExitStatus>> end_;
   // Attached: the stub standing in for the original process, until it and
   // the keeper of the old address space are gone.
@@ -116,14 +123,27 @@ class MemberObserver {
   virtual void releasing(const SupervisedMember& member) { (void)member; }
   // Its execve took it out of the address space; its memory went back.
   virtual void member_execed(const SupervisedMember& member) { (void)member; }
+  // It dumped core and its own core was written (or not: the error), in
+  // `seconds`; before it is reaped. member.end() is not set yet.
+  virtual void core_completed(const SupervisedMember& member, const Result<MemberCore>& core, double seconds) {
+    (void)member, (void)core, (void)seconds;
+  }
   // It was reaped (member.end()); its memory went back.
   virtual void member_exited(const SupervisedMember& member) { (void)member; }
 };
 
+// Whose core a crashing member leaves.
+enum class MemberCores {
+  Kernel,     // the kernel's, of the whole address space (tests that run several supervisors)
+  PerMember,  // the member's own: the group's coredump_filter is 0 and the supervisor writes each (pat-host)
+};
+
 class MemberSupervisor {
  public:
-  // allow_cross_mapping: see SharedAddressSpace.
-  MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer);
+  // allow_cross_mapping: see SharedAddressSpace. MemberCores::PerMember
+  // changes this process's coredump_filter (per address space): one such
+  // supervisor per process.
+  MemberSupervisor(bool allow_cross_mapping, MemberObserver& observer, MemberCores cores = MemberCores::Kernel);
   // end_members(), then ends every syscall server.
   ~MemberSupervisor();
   MemberSupervisor(const MemberSupervisor&) = delete;
@@ -150,7 +170,8 @@ class MemberSupervisor {
   void dispatch();
 
   // Kills the members still alive and reaps them, and the children of
-  // failed launches; without telling the observer. For an owner about to go
+  // failed launches; without telling the observer. Waits for cores being
+  // written. For an owner about to go
   // (members die with their host anyway: PR_SET_PDEATHSIG).
   void end_members();
 
@@ -198,6 +219,11 @@ class MemberSupervisor {
   void watch(int fd, std::uint64_t token);
   void unwatch(int fd);
   void reap(pid_t pid);
+  bool begin_core(SupervisedMember& member, int signal);
+  MemberCoreSource core_source(const SupervisedMember& member, int signal) const;
+  void finish_core(SupervisedMember& member, const Result<MemberCore>& core, double seconds);
+  void take_written_cores();
+  void join_core_writers();
   void reap_unborn(pid_t pid);
   void take_server_events();
   void exec_started(SupervisedMember& member);
@@ -219,6 +245,19 @@ class MemberSupervisor {
   // Attached members whose stub or keeper is not gone yet, by original PID.
   std::map<pid_t, std::shared_ptr<SupervisedMember>> stubs_;
   UniqueFd child_signals_;  // a signalfd for SIGCHLD: stops and exits of the stubs
+  // The coredump_filter members' cores follow (MemberCores::PerMember; the
+  // group's own is 0); nullopt: the kernel's cores.
+  std::optional<std::uint32_t> member_core_filter_;
+  // A big member's core is written on a thread of its own, so that the
+  // group is served meanwhile; it writes to cores_written_ (an eventfd) when done.
+  struct CoreWriter {
+    std::thread thread;
+    std::optional<Result<MemberCore>> core;  // set by the thread before `done`
+    double seconds = 0;
+    std::atomic<bool> done{false};
+  };
+  std::map<pid_t, std::unique_ptr<CoreWriter>> core_writers_;
+  UniqueFd cores_written_;
   // Last: destroyed first, so no server thread outlives what it uses.
   SyscallServers servers_;
 };

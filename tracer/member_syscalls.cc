@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "tracer/address_space.h"
+#include "tracer/core_file.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/remote_memory.h"
 
@@ -63,7 +64,7 @@ const char* to_string(Outcome outcome) {
 }
 
 MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner,
-                               std::mutex& group_lock)
+                               std::mutex& group_lock, std::optional<std::uint32_t> outside_core_filter)
     : pid_(member.pid),
       listener_(member.listener.get()),
       pidfd_(member.pidfd.get()),
@@ -72,7 +73,9 @@ MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace&
       group_lock_(group_lock),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
-      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break) {
+      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break),
+      cwd_(member.cwd ? ::fcntl(member.cwd.get(), F_DUPFD_CLOEXEC, 0) : -1),
+      outside_core_filter_(outside_core_filter) {
   check_notif_sizes();
 }
 
@@ -127,7 +130,10 @@ bool MemberSyscalls::still_valid(const seccomp_notif& notif) const {
 MemberSyscalls::Reply MemberSyscalls::decide(const seccomp_notif& notif, Outcome& outcome) {
   const pid_t task = static_cast<pid_t>(notif.pid);
   const bool readlink = notif.data.nr == SYS_readlink || notif.data.nr == SYS_readlinkat;
-  if (!in_my_address_space(task)) return readlink && runs_host_image(task) ? handle_readlink(notif) : Reply{};
+  if (!in_my_address_space(task)) {
+    restore_core_filter_once(task);
+    return readlink && runs_host_image(task) ? handle_readlink(notif) : Reply{};
+  }
   // Calls with effects check first that the task still waits for them.
   if (SharedAddressSpace::is_mapping_call(notif.data.nr)) {
     if (!still_valid(notif)) return Reply{};
@@ -144,6 +150,8 @@ MemberSyscalls::Reply MemberSyscalls::decide(const seccomp_notif& notif, Outcome
     case SYS_execveat: return handle_exec(notif, outcome);
     case SYS_readlink:
     case SYS_readlinkat: return handle_readlink(notif);
+    case SYS_chdir:
+    case SYS_fchdir: return handle_chdir(notif);
     default: return Reply{};  // not ours: the filter and this switch disagree
   }
 }
@@ -189,6 +197,41 @@ MemberSyscalls::Reply MemberSyscalls::handle_readlink(const seccomp_notif& notif
   answer = answer.substr(0, static_cast<std::size_t>(bufsiz));
   if (!write_remote(task, RemoteAddress{notif.data.args[at ? 2 : 1]}, answer)) return Reply{Reply::Kind::Error, EFAULT};
   return Reply{Reply::Kind::Value, static_cast<long>(answer.size())};
+}
+
+// The call itself always runs (CONTINUE); the host only follows it. It opens
+// the directory the call names the way the member sees it (through
+// /proc/TASK/cwd or the member's own fd) and keeps it if the kernel will
+// accept it: a directory the caller may search (fs/open.c, chdir(2): X on
+// the directory; the member has the host's credentials). Only the member's
+// own threads count: a vfork or posix_spawn child has a cwd of its own.
+MemberSyscalls::Reply MemberSyscalls::handle_chdir(const seccomp_notif& notif) {
+  const pid_t task = static_cast<pid_t>(notif.pid);
+  if ((task == pid_ ? std::optional<pid_t>(pid_) : thread_group_of(task)) != pid_) return Reply{};
+  std::string where;
+  if (notif.data.nr == SYS_chdir) {
+    auto path = read_remote_string(task, RemoteAddress{notif.data.args[0]}, kernel::kPathMax);
+    if (!path || path.value().empty()) return Reply{};  // the kernel fails it: EFAULT, ENOENT
+    where = path_as_seen_by(task, AT_FDCWD, path.value());
+  } else {
+    where = "/proc/" + std::to_string(task) + "/fd/" + std::to_string(int_arg(notif.data.args[0]));
+  }
+  UniqueFd directory(::open(where.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (directory && ::faccessat(directory.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) == 0 && still_valid(notif)) {
+    cwd_ = std::move(directory);
+  }
+  return Reply{};
+}
+
+// A task outside the group's address space that still uses the member's
+// filter (a fork child, or the member after exec) inherited the group's
+// coredump_filter of 0 (it is copied by fork and kept by execve): it gets
+// the filter back at its first rerouted call, so its own cores hold memory.
+void MemberSyscalls::restore_core_filter_once(pid_t task) {
+  if (!outside_core_filter_ || !filter_restored_.insert(task).second) return;
+  auto group = thread_group_of(task);
+  if (group && *group != task) filter_restored_.insert(*group);
+  restore_core_filter(group.value_or(task), *outside_core_filter_);
 }
 
 bool MemberSyscalls::send(const seccomp_notif& notif, const Reply& reply) const {

@@ -1,9 +1,9 @@
 // MemberSyscalls: answers one member's rerouted syscalls (DESIGN "Rerouted
 // syscalls") from its seccomp user-notification listener: a private brk,
-// /proc/self/exe, execve bookkeeping, and the mapping calls and hostcalls that
-// SharedAddressSpace performs for it. Its syscall server
-// (syscall_servers.h) calls handle_one() each time the listener is
-// readable; it never blocks.
+// /proc/self/exe, execve bookkeeping, following its working directory, and
+// the mapping calls and hostcalls that SharedAddressSpace performs for it.
+// Its syscall server (syscall_servers.h) calls handle_one() each time the
+// listener is readable; it never blocks.
 //
 // The group lock: the mapping ledger, the pins and every member's brk are
 // shared by all the members' servers and read by the host, so the calls
@@ -16,9 +16,11 @@
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "tracer/address_space.h"
 #include "tracer/brk_emulator.h"
@@ -45,7 +47,12 @@ class MemberSyscalls {
   // fork children of the member, and what they exec, included — until
   // handle_one() returns ListenerGone; a closed listener makes their brk
   // return -ENOSYS, which glibc takes for success.
-  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner, std::mutex& group_lock);
+  //
+  // `outside_core_filter`: the coredump_filter a task that leaves the group's
+  // address space gets back (a fork child, an exec'd member), which it would
+  // otherwise inherit from the group: 0 (tracer/core_file.h).
+  MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner, std::mutex& group_lock,
+                 std::optional<std::uint32_t> outside_core_filter = std::nullopt);
 
   // Receives and answers ONE notification. Never blocks.
   //
@@ -61,6 +68,10 @@ class MemberSyscalls {
   const BrkEmulator& brk() const { return brk_; }  // read under the group lock
   pid_t pid() const { return pid_; }
   OwnerId owner() const { return owner_; }
+  // O_PATH fd of the member's working directory as last changed by chdir or
+  // fchdir (the launch directory before), borrowed. A zombie has no cwd left
+  // in /proc, and a crashed member's relative core_pattern is resolved there.
+  int cwd() const { return cwd_.get(); }
 
  private:
   using Reply = SyscallReply;
@@ -72,6 +83,8 @@ class MemberSyscalls {
   bool still_valid(const seccomp_notif& notif) const;
   Reply handle_exec(const seccomp_notif& notif, Outcome& outcome);
   Reply handle_readlink(const seccomp_notif& notif);
+  Reply handle_chdir(const seccomp_notif& notif);
+  void restore_core_filter_once(pid_t task);
   // False when the task is gone (or was interrupted) before the reply.
   bool send(const seccomp_notif& notif, const Reply& reply) const;
 
@@ -85,6 +98,9 @@ class MemberSyscalls {
   std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;
   bool exec_pending_ = false;
+  UniqueFd cwd_;
+  std::optional<std::uint32_t> outside_core_filter_;
+  std::unordered_set<pid_t> filter_restored_;  // tasks outside the mm given their filter back
 };
 
 }  // namespace pat::tracer

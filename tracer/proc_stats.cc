@@ -1,5 +1,6 @@
 #include "tracer/proc_stats.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -38,7 +39,9 @@ std::optional<TaskStats> read_task_stats(pid_t pid) {
   std::string field;
   unsigned long long utime = 0, stime = 0;
   long threads = 0;
+  TaskStats stats;
   for (int index = 3; fields >> field; ++index) {
+    if (index == 3) stats.state = field.empty() ? '?' : field.front();
     if (index == 14) utime = std::stoull(field);
     if (index == 15) stime = std::stoull(field);
     if (index == 20) {
@@ -47,7 +50,19 @@ std::optional<TaskStats> read_task_stats(pid_t pid) {
     }
   }
   double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return TaskStats{static_cast<double>(utime + stime) / ticks, static_cast<int>(threads)};
+  stats.cpu_seconds = static_cast<double>(utime + stime) / ticks;
+  stats.threads = static_cast<int>(threads);
+  char cwd[PATH_MAX];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof(cwd));
+  if (n > 0) stats.cwd.assign(cwd, static_cast<std::size_t>(n));
+  return stats;
+}
+
+std::string read_comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
 }
 
 std::optional<AddressSpaceStats> read_address_space_stats(pid_t pid) {

@@ -1,5 +1,6 @@
 // Figures the kernel keeps per task and per address space, read from /proc
-// (proc(5)). Per task: CPU time and threads, which are a member's own. Per
+// (proc(5)). Per task: CPU time, threads, scheduling state and working
+// directory (fs_struct: a member has its own), which are a member's own. Per
 // address space: RSS and PSS, which in a group are everyone's at once, so pat
 // reports them once per group, never per member.
 #pragma once
@@ -8,15 +9,20 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace pat::tracer {
 
 struct TaskStats {
   double cpu_seconds = 0;  // utime + stime of the whole thread group
   int threads = 0;
+  char state = '?';        // R, S, D, T (stopped), t (traced), Z... as ps's STAT
+  std::string cwd;         // empty when it cannot be read
 };
 // Nothing if the process is gone.
 std::optional<TaskStats> read_task_stats(pid_t pid);
+// Its comm (PR_SET_NAME, what ps -o comm shows), also of a zombie; empty if gone.
+std::string read_comm(pid_t pid);
 
 struct AddressSpaceStats {
   std::uint64_t size_bytes = 0;  // VmSize: everything mapped

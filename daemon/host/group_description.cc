@@ -21,7 +21,7 @@ void GroupDescription::record_exit(proto::ExitEntry exit) {
   if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
 }
 
-// With usage: per member its own CPU time and threads, and the memory it owns
+// With usage: per member its own CPU time, threads, state and cwd, and the memory it owns
 // (from the ledger); per group RSS and PSS, which the kernel keeps per
 // address space, so they are the group's, once.
 proto::GroupObject GroupDescription::describe(Detail detail, bool shutting_down) const {
@@ -41,6 +41,8 @@ proto::GroupObject GroupDescription::describe(Detail detail, bool shutting_down)
       if (auto stats = tracer::read_task_stats(pid)) {
         entry.cpu_seconds = stats->cpu_seconds;
         entry.threads = stats->threads;
+        entry.process_state = std::string(1, stats->state);
+        if (!stats->cwd.empty()) entry.cwd = stats->cwd;
       }
       if (member->process->state() != tracer::SupervisedMember::State::Execed) {
         auto footprint = supervisor_.footprint(*member->process);

@@ -53,7 +53,8 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
     : io_(io),
       config_(std::move(config)),
       request_exit_(std::move(request_exit)),
-      supervisor_(config_.allow_cross_mapping, *this),
+      debugger_table_(config_.group),
+      supervisor_(config_.allow_cross_mapping, *this, tracer::MemberCores::PerMember),
       attacher_(attach_options(config_)),
       arena_(io, config_.group, supervisor_),
       description_(config_, members_, supervisor_, arena_),
@@ -83,10 +84,7 @@ void GroupHost::watch_supervisor() {
   });
 }
 
-// With usage: per member its own CPU time and threads, and the memory it owns
-// (from the ledger); per group RSS and PSS, which the kernel keeps per address
-// space, so they are the group's, once. Usage costs /proc reads and mincore
-// over every member's memory, so event streams go without it.
+// The member whose launch mapped what an AddressConflict ran into, if any.
 std::optional<ConflictHolder> GroupHost::conflict_holder(const tracer::LaunchError& error) const {
   if (error.kind != tracer::LaunchError::Kind::AddressConflict) return std::nullopt;
   tracer::Range wanted{error.conflict_start, error.conflict_end};
@@ -120,13 +118,16 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   spec.cwd_fd = cwd.get();
   spec.umask = request.umask;
   spec.rlimits = std::move(request.rlimits);
+  spec.stopped = request.stopped;
   spec.stdio = stdio;
   spec.extra_env["PAT_GROUP"] = config_.group;
   arena_.add_to(spec);
   apply_allocator_defaults(spec);
-  // Recorded in the data plane before the member can look.
+  // Recorded in the data plane and for debuggers before the member can look.
   auto launched = supervisor_.launch(spec, [this](const tracer::SupervisedMember& process) {
     arena_.member_started(process);
+    const auto& launched = process.launched();
+    debugger_table_.add({process.pid(), launched.exe_path, launched.program_bias, launched.interpreter_base});
   });
   if (auto* error = std::get_if<tracer::LaunchError>(&launched)) {
     spdlog::info("event=member.refused group={} program={} reason={}", config_.group, log_quote(spec.path),
@@ -234,16 +235,29 @@ void GroupHost::signal(pid_t pid, int signal) const {
 // Under the group lock: the arena first, since releasing the member's
 // references may unpin External buffers it made, whose pages then go back
 // to it and are unmapped with the rest; pages still pinned by others stay.
-// Under the group lock: the arena first, since releasing the member's
-// references may unpin External buffers it made, whose pages then go back
-// to it and are unmapped with the rest; pages still pinned by others stay.
-void GroupHost::releasing(const tracer::SupervisedMember& process) { arena_.member_ended(process); }
+// Its program leaves the debuggers' table with its memory.
+void GroupHost::releasing(const tracer::SupervisedMember& process) {
+  arena_.member_ended(process);
+  debugger_table_.remove(process.pid());
+}
 
 void GroupHost::member_execed(const tracer::SupervisedMember& process) {
   auto it = members_.find(process.pid());
   if (it == members_.end()) return;
   spdlog::info("event=member.exec group={} pid={}", config_.group, process.pid());
   publish("member.exec", *it->second);
+}
+
+void GroupHost::core_completed(const tracer::SupervisedMember& process, const Result<tracer::MemberCore>& core,
+                               double seconds) {
+  if (!core.ok()) {
+    spdlog::warn("event=member.core_failed group={} pid={} reason={}", config_.group, process.pid(),
+                 log_quote(core.error().message()));
+    return;
+  }
+  spdlog::info("event=member.core group={} pid={} path={} bytes={} threads={} truncated={} seconds={:.3f}",
+               config_.group, process.pid(), log_quote(core.value().path), core.value().bytes, core.value().threads,
+               core.value().truncated, seconds);
 }
 
 void GroupHost::member_exited(const tracer::SupervisedMember& process) {

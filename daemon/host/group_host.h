@@ -16,6 +16,7 @@
 #include "daemon/host/member.h"
 #include "daemon/rpc/asio.h"
 #include "proto/run_request.h"
+#include "tracer/debugger_interface.h"
 #include "tracer/member_supervisor.h"
 
 #include <array>
@@ -67,6 +68,8 @@ class GroupHost : private tracer::MemberObserver {
   // tracer::MemberObserver: called by supervisor_.dispatch().
   void releasing(const tracer::SupervisedMember& member) override;
   void member_execed(const tracer::SupervisedMember& member) override;
+  void core_completed(const tracer::SupervisedMember& member, const Result<tracer::MemberCore>& core,
+                      double seconds) override;
   void member_exited(const tracer::SupervisedMember& member) override;
 
   // Runs the supervisor whenever it has something to do.
@@ -83,6 +86,7 @@ class GroupHost : private tracer::MemberObserver {
   MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
+  tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   tracer::MemberSupervisor supervisor_;
   tracer::Attacher attacher_;
   GroupArena arena_;

@@ -8,6 +8,7 @@
 #include "base/unix_socket.h"
 #include "daemon/host/group_host.h"
 #include "daemon/host/host_api.h"
+#include "daemon/host/process_title.h"
 #include "daemon/rpc/unix_server.h"
 #include "proto/defaults.h"
 
@@ -113,5 +114,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // From here on every process of the group shows this title in ps, not
+  // pat-host's own command line (process_title.h); argv[] is overwritten.
+  host::set_process_title(argc, argv, host::group_process_title(options.group));
+  host::blank_environment_area();
   return run(options);
 }

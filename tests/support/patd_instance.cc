@@ -126,6 +126,42 @@ void PatdInstance::kill_daemon(int signal) {
   REQUIRE(process_->wait(std::chrono::milliseconds(10'000)).has_value());
 }
 
+std::vector<std::string> patctl_argv(const PatdInstance& patd, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {patctl_binary(), "--socket", patd.socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Completed patctl_after(const PatdInstance& patd, const std::string& prelude, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/bin/sh", "-c", prelude + " && exec \"$@\"", "sh"};
+  auto patctl = patctl_argv(patd, args);
+  argv.insert(argv.end(), patctl.begin(), patctl.end());
+  return run(argv, RunOptions{.timeout = std::chrono::milliseconds(30'000)});
+}
+
+nlohmann::json show(const PatdInstance& patd, const std::string& group) {
+  return patd.patctl_json({"group", "show", group});
+}
+
+namespace {
+
+std::optional<nlohmann::json> entry_with_pid(const nlohmann::json& entries, pid_t pid) {
+  for (const auto& entry : entries) {
+    if (entry.value("pid", 0) == pid) return entry;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> member_of(const PatdInstance& patd, const std::string& group, pid_t pid) {
+  return entry_with_pid(show(patd, group)["members"], pid);
+}
+
+std::optional<nlohmann::json> recent_exit_of(const PatdInstance& patd, const std::string& group, pid_t pid) {
+  return entry_with_pid(show(patd, group)["recent_exits"], pid);
+}
+
 uid_t ensure_test_user(const std::string& name) {
   if (passwd* entry = ::getpwnam(name.c_str())) return entry->pw_uid;
   auto result = run({"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name});

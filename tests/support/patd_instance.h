@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,18 @@ class PatdInstance {
   std::unique_ptr<Background> process_;
   std::string log_path_;
 };
+
+// patctl with --socket for `patd`, then `args`.
+std::vector<std::string> patctl_argv(const PatdInstance& patd, const std::vector<std::string>& args);
+
+// patctl exec'd by sh after `prelude` (cd, umask, ulimit...): what a user's
+// shell hands the programs it starts.
+Completed patctl_after(const PatdInstance& patd, const std::string& prelude, const std::vector<std::string>& args);
+
+// `patctl group show GROUP --json`, and a member or recent exit in it by pid.
+nlohmann::json show(const PatdInstance& patd, const std::string& group);
+std::optional<nlohmann::json> member_of(const PatdInstance& patd, const std::string& group, pid_t pid);
+std::optional<nlohmann::json> recent_exit_of(const PatdInstance& patd, const std::string& group, pid_t pid);
 
 // Creates `name` as a system user if missing; returns its uid.
 uid_t ensure_test_user(const std::string& name);

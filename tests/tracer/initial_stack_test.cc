@@ -74,11 +74,15 @@ TEST_CASE("argc, argv, envp and the aux vector in create_elf_tables order") {
 
   std::vector<std::uint64_t> types;
   std::map<std::uint64_t, std::uint64_t> aux;
+  std::vector<std::uint64_t> pairs;
   for (;; p += 16) {
     types.push_back(word(p));
     aux[word(p)] = word(p + 8);
+    pairs.push_back(word(p));
+    pairs.push_back(word(p + 8));
     if (word(p) == AT_NULL) break;
   }
+  CHECK(aux_vector_at(*rsp) == pairs);
   CHECK(types == std::vector<std::uint64_t>{AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP, AT_PAGESZ, AT_CLKTCK, AT_PHDR,
                                            AT_PHENT, AT_PHNUM, AT_BASE, AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID,
                                            AT_EGID, AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM,

@@ -74,7 +74,14 @@ std::vector<RunRequest> run_requests() {
   in_fd_new_group.umask = 077;
   in_fd_new_group.rlimits = {{RLIMIT_NOFILE, {1024, 4096}}, {RLIMIT_STACK, {8 << 20, RLIM_INFINITY}}};
   in_fd_new_group.detach = true;
+  in_fd_new_group.stopped = true;
   return {inline_in_group, in_fd_new_group};
+}
+
+// A dumped core the host completed, and one it could not.
+CoreDump written_core() { return CoreDump{.file = "/tmp/core", .truncated = true, .error = std::nullopt}; }
+CoreDump unwritten_core() {
+  return CoreDump{.file = std::nullopt, .truncated = false, .error = "core_pattern is a pipe"};
 }
 
 MemberEntry member_entry(bool with_usage) {
@@ -90,6 +97,8 @@ MemberEntry member_entry(bool with_usage) {
     member.threads = 3;
     member.mapped_bytes = 1 << 20;
     member.resident_bytes = 4096;
+    member.process_state = "S";
+    member.cwd = "/tmp";
   }
   return member;
 }
@@ -98,7 +107,13 @@ std::vector<ExitEntry> exit_entries() {
   return {ExitEntry{.pid = 41, .argv = {"true"}, .program = "/usr/bin/true", .status = ExitStatus::exited(0),
                     .ended = 2.0, .duration_seconds = 0.01},
           ExitEntry{.pid = 40, .argv = {"sh"}, .program = "/usr/bin/dash", .status = ExitStatus::killed(SIGKILL),
-                    .ended = 3.0, .duration_seconds = 1.0}};
+                    .ended = 3.0, .duration_seconds = 1.0},
+          ExitEntry{.pid = 39, .argv = {"./crash"}, .program = "/tmp/crash",
+                    .status = ExitStatus::killed(SIGSEGV, written_core()),
+                    .ended = 4.0, .duration_seconds = 0.5},
+          ExitEntry{.pid = 38, .argv = {"./crash"}, .program = "/tmp/crash",
+                    .status = ExitStatus::killed(SIGSEGV, unwritten_core()),
+                    .ended = 5.0, .duration_seconds = 0.5}};
 }
 
 MemberEntry attached_entry() {
@@ -173,21 +188,24 @@ TEST_CASE("io.pat.Member.Run and io.pat.Host.Spawn take exactly what RunRequest 
 
 TEST_CASE("Run's and Spawn's replies carry the pid, then ExitStatus's one form") {
   json first = {{"pid", 42}, {"group", "g"}};
-  json exited = first, killed = first;
+  json exited = first, killed = first, dumped = first, unwritten = first;
   ExitStatus::exited(3).write_json(exited);
   ExitStatus::killed(SIGTERM).write_json(killed);
+  ExitStatus::killed(SIGSEGV, written_core()).write_json(dumped);
+  ExitStatus::killed(SIGSEGV, unwritten_core()).write_json(unwritten);
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Member", "Run").out, "io.pat.Member",
-                {first, exited, killed});
-  for (json* reply : {&first, &exited, &killed}) reply->erase("group");
-  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Spawn").out, "io.pat.Host", {first, exited, killed});
+                {first, exited, killed, dumped, unwritten});
+  for (json* reply : {&first, &exited, &killed, &dumped, &unwritten}) reply->erase("group");
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Spawn").out, "io.pat.Host",
+                {first, exited, killed, dumped, unwritten});
 }
 
 TEST_CASE("type Group, Member, Exit, Memory and Arena are what the group object types write") {
   json full = group_object(true).to_json(), summary = group_object(false).to_json();
   check_samples(daemon_idl(), type("Group"), "io.pat", {full, summary});
-  check_samples(daemon_idl(), type("Member"), "io.pat",
-                {full["members"][0], summary["members"][0], full["members"][1]});
-  check_samples(daemon_idl(), type("Exit"), "io.pat", {full["recent_exits"][0], full["recent_exits"][1]});
+  check_samples(daemon_idl(), type("Member"), "io.pat", {full["members"][0], summary["members"][0], full["members"][1]});
+  check_samples(daemon_idl(), type("Exit"), "io.pat", std::vector<json>(full["recent_exits"].begin(),
+                                                                         full["recent_exits"].end()));
   check_samples(daemon_idl(), type("Memory"), "io.pat", {full["memory"], summary["memory"]});
   check_samples(daemon_idl(), type("Arena"), "io.pat", {full["memory"]["arena"]});
   CHECK(summary["memory"] == json::object());

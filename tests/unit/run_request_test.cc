@@ -46,10 +46,13 @@ TEST_CASE("a full request survives to_json and parse, and the host's copy loses 
   request.umask = 077;
   request.rlimits = {{RLIMIT_NOFILE, {100, 200}}, {RLIMIT_CORE, {0, RLIM_INFINITY}}};
   request.detach = true;
+  request.stopped = true;
   request.group.emplace(1, 'g');  // not = "g": GCC 12 warns -Wrestrict there (a known false positive)
   json wire = request.to_json();
   CHECK(wire["rlimits"] == json{{"NOFILE", {100, 200}}, {"CORE", {0, -1}}});
+  CHECK(wire["stopped"] == true);
   auto back = RunRequest::parse(wire);
+  CHECK(back.stopped);
   CHECK(back.to_json() == wire);
   json host = request.for_host().to_json();
   CHECK_FALSE(host.contains("group"));

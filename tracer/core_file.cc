@@ -1,0 +1,545 @@
+#include "tracer/core_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+
+#include "base/unique_fd.h"
+#include "tracer/core_pattern.h"
+
+namespace pat::tracer {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+// include/uapi/linux/elfcore.h: struct elf_prpsinfo, x86-64 layout.
+constexpr std::size_t kPrpsinfoSize = 136;
+constexpr std::size_t kPsargsOffset = 56;
+constexpr std::size_t kPsargsSize = 80;  // ELF_PRARGSZ
+// fs/proc/task_mmu.c pagemap_read(): one 64-bit entry per page.
+constexpr std::uint64_t kPagePresent = 1ull << 63;
+constexpr std::uint64_t kPageSwapped = 1ull << 62;
+constexpr std::uint64_t kPageFileOrSharedAnon = 1ull << 61;
+
+struct Note {
+  std::string name;  // "CORE", "LINUX"
+  std::uint32_t type;
+  std::string desc;
+};
+
+// One line of /proc/self/maps.
+struct Mapping {
+  Range range;
+  bool read = false, write = false, exec = false, shared = false;
+  std::uint64_t offset = 0;
+  std::string path;  // empty for anonymous memory; "[vdso]" and such for special ones
+};
+
+struct Segment {
+  Range range;
+  std::uint32_t flags = 0;  // PF_R | PF_W | PF_X
+  std::vector<Range> data;  // what has contents in the file; the rest are holes
+  std::uint64_t filesz = 0;
+};
+
+// proc(5): "start-end perms offset dev inode   path". A group has
+// thousands of lines, so they are parsed by hand.
+std::vector<Mapping> read_maps() {
+  std::vector<Mapping> maps;
+  std::ifstream in("/proc/self/maps");
+  std::string line;
+  auto hex = [](std::string_view& text, char stop) {
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+    if (!text.empty() && text.front() == stop) text.remove_prefix(1);
+    return value;
+  };
+  auto skip_field = [](std::string_view& text) {
+    text.remove_prefix(std::min(text.size(), text.find(' ') + 1));
+  };
+  while (std::getline(in, line)) {
+    std::string_view text(line);
+    Mapping m;
+    m.range.start = hex(text, '-');
+    m.range.end = hex(text, ' ');
+    if (text.size() < 5) continue;
+    m.read = text[0] == 'r';
+    m.write = text[1] == 'w';
+    m.exec = text[2] == 'x';
+    m.shared = text[3] == 's';
+    text.remove_prefix(5);
+    m.offset = hex(text, ' ');
+    skip_field(text);  // device
+    skip_field(text);  // inode
+    auto path = text.find_first_not_of(' ');
+    if (path != std::string_view::npos) m.path = text.substr(path);
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+bool is_pseudo(const Mapping& m) { return !m.path.empty() && m.path.front() == '['; }
+bool is_file(const Mapping& m) { return !m.path.empty() && !is_pseudo(m); }
+bool ends_with(const std::string& text, std::string_view end) {
+  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
+// The page flags of [range.start, range.end) from /proc/self/pagemap.
+std::vector<std::uint64_t> page_flags(int pagemap, Range range) {
+  std::vector<std::uint64_t> flags(range.size() / kPage);
+  ssize_t want = static_cast<ssize_t>(flags.size() * sizeof(std::uint64_t));
+  if (::pread(pagemap, flags.data(), static_cast<std::size_t>(want), static_cast<off_t>(range.start / kPage * 8)) != want)
+    std::fill(flags.begin(), flags.end(), kPagePresent);  // unreadable: let the copy find out
+  return flags;
+}
+
+// Runs of pages that hold something (present or swapped out); never-touched
+// pages are holes, as the kernel's dump leaves them (get_dump_page()).
+std::vector<Range> pages_in_use(const std::vector<std::uint64_t>& flags, Range range) {
+  std::vector<Range> runs;
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    if (!(flags[i] & (kPagePresent | kPageSwapped))) continue;
+    std::uintptr_t page = range.start + i * kPage;
+    if (!runs.empty() && runs.back().end == page) {
+      runs.back().end += kPage;
+    } else {
+      runs.push_back(Range{page, page + kPage});
+    }
+  }
+  return runs;
+}
+
+// `mem` is /proc/self/mem: it fails where reading the address would fault.
+bool starts_with_elf_magic(int mem, std::uintptr_t address) {
+  char magic[SELFMAG];
+  return ::pread(mem, magic, SELFMAG, static_cast<off_t>(address)) == SELFMAG && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
+}
+
+// What of `piece` (part of `mapping`) goes into the core: fs/coredump.c
+// vma_dump_size() under `filter`, with one difference: memory the member
+// made PROT_NONE is left out (the kernel reads it with FOLL_FORCE; it is
+// guard pages and reservations here, like the 4 GiB brk reservation).
+//
+// Unlike the kernel, the file part of a segment ends with its last page in
+// use: what follows was never touched, reads as zeros from memsz alone, and
+// would only make the file's apparent size larger (a member's heap is a
+// 64 MiB mapping from the start, docs/memory.md).
+Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int pagemap, int mem) {
+  Segment segment;
+  segment.range = piece;
+  segment.flags = (mapping.read ? PF_R : 0) | (mapping.write ? PF_W : 0) | (mapping.exec ? PF_X : 0);
+  auto whole = [&](std::vector<Range> data) {
+    segment.data = std::move(data);
+    if (!segment.data.empty()) segment.filesz = segment.data.back().end - piece.start;
+    return segment;
+  };
+  if (mapping.path == "[vdso]") return whole({piece});
+  if (!mapping.read) return segment;
+  const auto flags = page_flags(pagemap, piece);
+  if (mapping.shared) {
+    bool anonymous = !is_file(mapping) || ends_with(mapping.path, " (deleted)");  // i_nlink == 0
+    bool wanted = filter & (anonymous ? dump_filter::kAnonShared : dump_filter::kMappedShared);
+    return wanted ? whole(pages_in_use(flags, piece)) : segment;
+  }
+  // Private: written pages are anonymous (copied on write), the rest the file's.
+  bool written = std::any_of(flags.begin(), flags.end(), [](std::uint64_t f) {
+    return (f & kPageSwapped) || ((f & kPagePresent) && !(f & kPageFileOrSharedAnon));
+  });
+  if (written && (filter & dump_filter::kAnonPrivate)) {
+    // A file mapping written to is dumped whole: its unwritten pages are the file's.
+    return whole(is_file(mapping) ? std::vector<Range>{piece} : pages_in_use(flags, piece));
+  }
+  if (!is_file(mapping)) return segment;
+  if (filter & dump_filter::kMappedPrivate) return whole({piece});
+  // The first page of an ELF file, so a debugger finds its build id.
+  if ((filter & dump_filter::kElfHeaders) && mapping.offset == 0 && piece.start == mapping.range.start &&
+      starts_with_elf_magic(mem, piece.start)) {
+    segment.data = {Range{piece.start, piece.start + kPage}};
+    segment.filesz = kPage;
+  }
+  return segment;
+}
+
+// The member's pieces of every mapping, and the vdso (the kernel always dumps it).
+std::vector<std::pair<Mapping, Range>> member_pieces(const std::vector<Mapping>& maps, const std::vector<Range>& owned) {
+  std::vector<std::pair<Mapping, Range>> pieces;
+  auto own = owned.begin();
+  for (const Mapping& m : maps) {
+    if (m.path == "[vdso]") {
+      pieces.emplace_back(m, m.range);
+      continue;
+    }
+    while (own != owned.end() && own->end <= m.range.start) ++own;
+    for (auto it = own; it != owned.end() && it->start < m.range.end; ++it) {
+      Range piece{std::max(it->start, m.range.start), std::min(it->end, m.range.end)};
+      if (piece.start < piece.end) pieces.emplace_back(m, piece);
+    }
+  }
+  return pieces;
+}
+
+// NT_FILE (fs/binfmt_elf.c fill_files_note()): count, page size, then
+// {start, end, file offset in pages} per file mapping, then their names.
+std::string files_note(const std::vector<std::pair<Mapping, Range>>& pieces) {
+  std::vector<std::uint64_t> words{0, kPage};
+  std::string names;
+  for (const auto& [mapping, piece] : pieces) {
+    if (!is_file(mapping)) continue;
+    words.push_back(piece.start);
+    words.push_back(piece.end);
+    words.push_back((mapping.offset + (piece.start - mapping.range.start)) / kPage);
+    names += mapping.path;
+    names += '\0';
+    ++words[0];
+  }
+  std::string desc(reinterpret_cast<const char*>(words.data()), words.size() * sizeof(std::uint64_t));
+  return desc + names;
+}
+
+// The value of dynamic symbol `name` in the ELF file at `path` (its .dynsym).
+std::optional<std::uint64_t> dynamic_symbol(const std::string& path, std::string_view name) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Elf64_Ehdr ehdr{};
+  if (!fd || ::pread(fd.get(), &ehdr, sizeof(ehdr), 0) != sizeof(ehdr) || ehdr.e_shentsize != sizeof(Elf64_Shdr))
+    return std::nullopt;
+  std::vector<Elf64_Shdr> sections(ehdr.e_shnum);
+  auto bytes = static_cast<ssize_t>(sections.size() * sizeof(Elf64_Shdr));
+  if (::pread(fd.get(), sections.data(), static_cast<std::size_t>(bytes), static_cast<off_t>(ehdr.e_shoff)) != bytes)
+    return std::nullopt;
+  for (const Elf64_Shdr& symtab : sections) {
+    if (symtab.sh_type != SHT_DYNSYM || symtab.sh_link >= sections.size()) continue;
+    const Elf64_Shdr& strtab = sections[symtab.sh_link];
+    std::string strings(strtab.sh_size, '\0');
+    std::vector<Elf64_Sym> symbols(symtab.sh_size / sizeof(Elf64_Sym));
+    if (::pread(fd.get(), strings.data(), strings.size(), static_cast<off_t>(strtab.sh_offset)) !=
+            static_cast<ssize_t>(strings.size()) ||
+        ::pread(fd.get(), symbols.data(), symbols.size() * sizeof(Elf64_Sym), static_cast<off_t>(symtab.sh_offset)) !=
+            static_cast<ssize_t>(symbols.size() * sizeof(Elf64_Sym))) {
+      return std::nullopt;
+    }
+    for (const Elf64_Sym& symbol : symbols) {
+      if (symbol.st_name < strings.size() && std::string_view(strings.c_str() + symbol.st_name) == name)
+        return symbol.st_value;
+    }
+  }
+  return std::nullopt;
+}
+
+// 4 bytes of our (the group's) memory, read safely: /proc/self/mem fails
+// where a direct read would fault.
+std::optional<std::uint32_t> read_word(int mem, std::uint64_t address) {
+  std::uint32_t value;
+  if (::pread(mem, &value, sizeof(value), static_cast<off_t>(address)) != sizeof(value)) return std::nullopt;
+  return value;
+}
+
+// What the member's threads changed in its memory between the dump and the
+// host's look at it: each thread, leaving, had the kernel write 0 to its
+// clear_child_tid, which glibc points at its struct pthread's tid
+// (set_tid_address(2)); libthread_db then finds no thread there. The tid
+// comes back from the thread's NT_PRSTATUS (pr_pid), where its struct
+// pthread is from the same note (fs_base is the thread pointer), and the
+// field's offset from libc's libthread_db descriptor _thread_db_pthread_tid
+// ({bits, count, offset}). Returned as (address, value) to write in the core.
+std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
+    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces, int mem) {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> restores;
+  std::optional<std::uint32_t> tid_offset;
+  for (const auto& [mapping, piece] : pieces) {
+    std::string name = mapping.path.substr(mapping.path.rfind('/') + 1);
+    if (mapping.offset != 0 || piece.start != mapping.range.start || name.rfind("libc.so", 0) != 0) continue;
+    auto descriptor = dynamic_symbol(mapping.path, "_thread_db_pthread_tid");  // libc's first PT_LOAD is at 0
+    if (descriptor) tid_offset = read_word(mem, piece.start + *descriptor + 8);
+    break;
+  }
+  if (!tid_offset) return restores;
+  // include/uapi/linux/elfcore.h struct elf_prstatus: pr_pid at 32, pr_reg
+  // (struct user_regs_struct) at 112, whose fs_base is its 22nd word.
+  constexpr std::size_t kPid = 32, kFsBase = 112 + 21 * 8;
+  for (const Note& note : notes) {
+    if (note.name != "CORE" || note.type != NT_PRSTATUS || note.desc.size() < kFsBase + 8) continue;
+    std::int32_t tid;
+    std::uint64_t fs_base;
+    std::memcpy(&tid, note.desc.data() + kPid, sizeof(tid));
+    std::memcpy(&fs_base, note.desc.data() + kFsBase, sizeof(fs_base));
+    if (fs_base != 0 && read_word(mem, fs_base + *tid_offset) == 0u)
+      restores.emplace_back(fs_base + *tid_offset, static_cast<std::uint32_t>(tid));
+  }
+  return restores;
+}
+
+std::string psargs(const std::vector<std::string>& argv) {
+  std::string joined;
+  for (const auto& arg : argv) joined += (joined.empty() ? "" : " ") + arg;
+  joined.resize(kPsargsSize - 1);  // cut, or padded with NULs
+  return joined + '\0';
+}
+
+std::uint32_t padded(std::size_t size) { return static_cast<std::uint32_t>((size + 3) & ~std::size_t{3}); }
+
+Result<std::vector<Note>> read_notes(int fd, const Elf64_Ehdr& ehdr) {
+  std::size_t count = ehdr.e_phnum;
+  if (count == PN_XNUM) {  // extended numbering: the real count is in section 0's sh_info
+    Elf64_Shdr section0{};
+    if (::pread(fd, &section0, sizeof(section0), static_cast<off_t>(ehdr.e_shoff)) != sizeof(section0))
+      return last_error("reading the kernel's core (section header)");
+    count = section0.sh_info;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    Elf64_Phdr phdr{};
+    if (::pread(fd, &phdr, sizeof(phdr), static_cast<off_t>(ehdr.e_phoff + i * sizeof(phdr))) != sizeof(phdr))
+      return last_error("reading the kernel's core (program headers)");
+    if (phdr.p_type != PT_NOTE) continue;
+    std::string raw(phdr.p_filesz, '\0');
+    if (::pread(fd, raw.data(), raw.size(), static_cast<off_t>(phdr.p_offset)) != static_cast<ssize_t>(raw.size()))
+      return last_error("reading the kernel's core (notes)");
+    std::vector<Note> notes;
+    for (std::size_t at = 0; at + sizeof(Elf64_Nhdr) <= raw.size();) {
+      Elf64_Nhdr header;
+      std::memcpy(&header, raw.data() + at, sizeof(header));
+      std::size_t name_at = at + sizeof(header), desc_at = name_at + padded(header.n_namesz);
+      if (desc_at + header.n_descsz > raw.size()) return SysError{EINVAL, "the kernel's core has a truncated note"};
+      std::string name = raw.substr(name_at, header.n_namesz);
+      if (!name.empty() && name.back() == '\0') name.pop_back();
+      notes.push_back(Note{name, header.n_type, raw.substr(desc_at, header.n_descsz)});
+      at = desc_at + padded(header.n_descsz);
+    }
+    return notes;
+  }
+  return SysError{EINVAL, "the kernel's core has no notes"};
+}
+
+std::string encoded(const std::vector<Note>& notes) {
+  std::string out;
+  for (const Note& note : notes) {
+    Elf64_Nhdr header{static_cast<std::uint32_t>(note.name.size() + 1), static_cast<std::uint32_t>(note.desc.size()),
+                      note.type};
+    out.append(reinterpret_cast<const char*>(&header), sizeof(header));
+    out += note.name;
+    out.append(padded(note.name.size() + 1) - note.name.size(), '\0');
+    out += note.desc;
+    out.append(padded(note.desc.size()) - note.desc.size(), '\0');
+  }
+  return out;
+}
+
+// pwrite(2) that stops at the core's size limit. False once it is reached.
+class LimitedWriter {
+ public:
+  LimitedWriter(int fd, std::uint64_t limit) : fd_(fd), limit_(limit) {}
+
+  Status write(const void* data, std::uint64_t size, std::uint64_t offset) {
+    if (offset >= limit_) return reached();
+    std::uint64_t allowed = std::min(size, limit_ - offset);
+    const char* from = static_cast<const char*>(data);
+    for (std::uint64_t done = 0; done < allowed;) {
+      ssize_t n = ::pwrite(fd_, from + done, allowed - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      // EFAULT: memory gone or unreadable under us (it is the member's own,
+      // and it is dead, so this should not happen): leave a hole.
+      if (n < 0 && errno == EFAULT) return ok_status();
+      if (n <= 0) return last_error("writing the member's core");
+      done += static_cast<std::uint64_t>(n);
+    }
+    return allowed < size ? reached() : ok_status();
+  }
+  bool truncated() const { return truncated_; }
+
+ private:
+  Status reached() {
+    truncated_ = true;
+    return ok_status();
+  }
+  int fd_;
+  std::uint64_t limit_;
+  bool truncated_ = false;
+};
+
+// The three notes the kernel got from the address space rather than from the
+// member: NT_PRPSINFO's arguments (the group's title), NT_AUXV (the host's)
+// and NT_FILE (every file mapped in the group). Returns the thread count.
+std::size_t rewrite_notes(std::vector<Note>& notes, const MemberCoreSource& member,
+                          const std::vector<std::pair<Mapping, Range>>& pieces) {
+  std::size_t threads = 0;
+  for (Note& note : notes) {
+    if (note.name != "CORE") continue;
+    if (note.type == NT_PRSTATUS) ++threads;
+    if (note.type == NT_PRPSINFO && note.desc.size() == kPrpsinfoSize)
+      note.desc.replace(kPsargsOffset, kPsargsSize, psargs(member.argv));
+    if (note.type == NT_AUXV)
+      note.desc.assign(reinterpret_cast<const char*>(member.auxv.data()), member.auxv.size() * sizeof(std::uint64_t));
+    if (note.type == NT_FILE) note.desc = files_note(pieces);
+  }
+  return threads;
+}
+
+// Where everything goes in the file, as elf_core_dump() lays it out: the ELF
+// header, the program headers (PT_NOTE first), the notes, with extended
+// numbering a section header holding the real count, then the memory,
+// page-aligned.
+struct CoreLayout {
+  Elf64_Ehdr ehdr;
+  std::vector<Elf64_Phdr> phdrs;  // [0] is PT_NOTE; [i + 1] is segments[i]
+  std::optional<Elf64_Shdr> section0;
+  std::uint64_t size = 0;         // of the whole file
+};
+
+CoreLayout lay_out(Elf64_Ehdr ehdr, std::size_t note_bytes, const std::vector<Segment>& segments) {
+  CoreLayout layout;
+  const std::size_t phnum = 1 + segments.size();
+  std::uint64_t offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+  layout.phdrs.push_back(Elf64_Phdr{PT_NOTE, 0, offset, 0, 0, note_bytes, 0, 4});
+  offset += note_bytes;
+  ehdr.e_shoff = 0;
+  if (phnum >= PN_XNUM) {
+    layout.section0 = Elf64_Shdr{};
+    layout.section0->sh_info = static_cast<std::uint32_t>(phnum);
+    ehdr.e_shoff = offset;
+    offset += sizeof(Elf64_Shdr);
+  }
+  offset = (offset + kPage - 1) / kPage * kPage;
+  for (const Segment& segment : segments) {
+    layout.phdrs.push_back(
+        Elf64_Phdr{PT_LOAD, segment.flags, offset, segment.range.start, 0, segment.filesz, segment.range.size(), kPage});
+    offset += segment.filesz;
+  }
+  ehdr.e_phoff = sizeof(Elf64_Ehdr);
+  ehdr.e_phnum = layout.section0 ? PN_XNUM : static_cast<Elf64_Half>(phnum);
+  ehdr.e_shentsize = layout.section0 ? sizeof(Elf64_Shdr) : 0;
+  ehdr.e_shnum = layout.section0 ? 1 : 0;
+  ehdr.e_shstrndx = SHN_UNDEF;
+  layout.ehdr = ehdr;
+  layout.size = offset;
+  return layout;
+}
+
+// The headers, the notes and the member's memory straight from the shared
+// address space (pwrite(2) from its addresses: the kernel copies, and fails
+// with EFAULT rather than faulting us), then the thread ids put back.
+Status write_core(LimitedWriter& writer, const CoreLayout& layout, const std::string& note_bytes,
+                  const std::vector<Segment>& segments,
+                  const std::vector<std::pair<std::uint64_t, std::uint32_t>>& restores) {
+  if (auto s = writer.write(&layout.ehdr, sizeof(layout.ehdr), 0); !s) return s;
+  if (auto s = writer.write(layout.phdrs.data(), layout.phdrs.size() * sizeof(Elf64_Phdr), layout.ehdr.e_phoff); !s)
+    return s;
+  if (auto s = writer.write(note_bytes.data(), note_bytes.size(), layout.phdrs[0].p_offset); !s) return s;
+  if (layout.section0) {
+    if (auto s = writer.write(&*layout.section0, sizeof(Elf64_Shdr), layout.ehdr.e_shoff); !s) return s;
+  }
+  for (std::size_t i = 0; i < segments.size() && !writer.truncated(); ++i) {
+    for (const Range& data : segments[i].data) {
+      auto s = writer.write(reinterpret_cast<const void*>(data.start), data.size(),
+                            layout.phdrs[i + 1].p_offset + (data.start - segments[i].range.start));
+      if (!s) return s;
+    }
+  }
+  for (const auto& [address, tid] : restores) {
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      bool written = std::any_of(segments[i].data.begin(), segments[i].data.end(), [at = address](const Range& r) {
+        return r.contains(at) && r.contains(at + sizeof(std::uint32_t) - 1);
+      });
+      if (!written) continue;
+      if (auto s = writer.write(&tid, sizeof(tid), layout.phdrs[i + 1].p_offset + (address - segments[i].range.start)); !s)
+        return s;
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> exclude_memory_from_kernel_cores() {
+  std::fstream file("/proc/self/coredump_filter");
+  std::uint32_t previous = 0;
+  if (!(file >> std::hex >> previous)) return std::nullopt;
+  file.clear();
+  file.seekp(0);
+  if (!(file << "0" << std::flush)) return std::nullopt;
+  return previous;
+}
+
+void restore_core_filter(pid_t pid, std::uint32_t filter) {
+  std::ofstream file("/proc/" + std::to_string(pid) + "/coredump_filter");
+  // The kernel parses the value with base 0 (kstrtouint): hex needs its 0x.
+  file << "0x" << std::hex << filter << std::flush;  // a process that is gone has nothing to restore
+}
+
+Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreSource& member) {
+  Elf64_Ehdr ehdr{};
+  if (::pread(kernel_core, &ehdr, sizeof(ehdr), 0) != sizeof(ehdr)) return last_error("reading the kernel's core");
+  if (std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0 || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+      ehdr.e_type != ET_CORE || ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
+    return SysError{EINVAL, "the kernel's core is not a 64-bit ELF core"};
+  }
+  auto notes = read_notes(kernel_core, ehdr);
+  if (!notes) return notes.error();
+
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!pagemap) return last_error("opening /proc/self/pagemap");
+  UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
+  if (!mem) return last_error("opening /proc/self/mem");
+  auto pieces = member_pieces(read_maps(), member.owned);
+  std::vector<Segment> segments;
+  for (const auto& [mapping, piece] : pieces)
+    segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get(), mem.get()));
+
+  MemberCore core;
+  core.threads = rewrite_notes(notes.value(), member, pieces);
+  const std::string note_bytes = encoded(notes.value());
+  const CoreLayout layout = lay_out(ehdr, note_bytes.size(), segments);
+  auto restores = thread_ids_to_restore(notes.value(), pieces, mem.get());
+
+  LimitedWriter writer(out, member.limit);
+  if (auto written = write_core(writer, layout, note_bytes, segments, restores); !written) return written.error();
+  core.truncated = writer.truncated();
+  core.bytes = core.truncated ? member.limit : layout.size;
+  if (::ftruncate(out, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
+  core.segments = segments.size();
+  return core;
+}
+
+Result<MemberCore> complete_member_core(const MemberCoreSource& member) {
+  auto pattern = CorePattern::of_this_system();
+  if (!pattern) return pattern.error();
+  DumpedProcess dumped;
+  dumped.pid = member.pid;
+  dumped.comm = member.comm;
+  dumped.core_limit = member.limit;
+  dumped.signal = member.signal;
+  dumped.uid = ::getuid();  // members run with the host's credentials
+  dumped.gid = ::getgid();
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe));
+  if (n > 0) dumped.kernel_exe.assign(exe, static_cast<std::size_t>(n));
+  dumped.program = member.program;
+  auto location = find_kernel_core(pattern.value(), dumped, member.cwd.get());
+  if (!location) return location.error();
+
+  // A temporary name beside it, then rename(2): nobody ever sees half a core.
+  const std::string partial = "." + location->member_name + ".pat-partial";
+  const int dir = location->directory.get();
+  ::unlinkat(dir, partial.c_str(), 0);
+  UniqueFd out(::openat(dir, partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out) return last_error("creating " + location->directory_path + "/" + partial);
+  auto core = write_member_core(location->kernel_core.get(), out.get(), member);
+  if (!core) {
+    ::unlinkat(dir, partial.c_str(), 0);
+    return core.error();
+  }
+  if (::renameat(dir, partial.c_str(), dir, location->member_name.c_str()) != 0) {
+    SysError error = last_error("renaming the core to " + location->member_path());
+    ::unlinkat(dir, partial.c_str(), 0);
+    return error;
+  }
+  if (location->member_name != location->kernel_name) ::unlinkat(dir, location->kernel_name.c_str(), 0);
+  core->path = location->member_path();
+  return core;
+}
+
+}  // namespace pat::tracer
