@@ -40,7 +40,6 @@ Writes bench/results/executor.json and plots it (bench/executor_plot.py)
 into bench/results/executor.png.
 """
 import concurrent.futures as cf
-import json
 import os
 import subprocess
 import sys
@@ -49,7 +48,6 @@ import time
 ARRAY_BYTES = 256 << 20
 ROUND_TRIPS = 200
 CPU_CALLS = 8
-RESULTS_MARK = "RESULTS "
 
 # --- the tasks: module level, so that every executor's workers import them ---
 
@@ -323,26 +321,12 @@ def report(results, native):
 
 def outer():
     import patbench
-    parser = patbench.argument_parser(__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    build = patbench.Build(args.build_dir)
-    start_info = patbench.machine()
+    args, _, start_info, raw = patbench.member_benchmark(__file__, __doc__.split("\n")[0], default_rounds=5)
     here = os.path.abspath(__file__)
-    with patbench.PrivatePatd(build) as patd:
-        patd.create_group("executor-bench")
-        env = dict(os.environ, PATD_SOCKET=str(patd.socket))
-        argv = patd.member_argv("executor-bench", [build.pat_python, here, "--inner", "--rounds", str(args.rounds)])
-        member = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, env=env,
-                                cwd=os.path.dirname(here))
-        if member.returncode != 0:
-            raise SystemExit(f"the benchmark member failed (exit {member.returncode}); patd's log:\n"
-                             f"{patd.log_path.read_text(errors='replace')[-4000:]}")
     native_run = subprocess.run([patbench.DEBIAN_PYTHON, here, "--inner", "--only-threads", "--rounds",
                                  str(args.rounds)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                                 check=True, cwd=os.path.dirname(here))
-    raw = _results_line(member.stdout)
-    native_raw = _results_line(native_run.stdout)
+    native_raw = patbench.results_in(native_run.stdout)
     cpu_calls = raw.pop("cpu_map_calls")
     results = {bench: summarise(samples) for bench, samples in raw.items()}
     native = {bench: summarise(samples) for bench, samples in native_raw.items()}
@@ -357,16 +341,10 @@ def outer():
                        check=True)
 
 
-def _results_line(stdout):
-    for line in stdout.splitlines():
-        if line.startswith(RESULTS_MARK):
-            return json.loads(line[len(RESULTS_MARK):])
-    raise SystemExit(f"no results in:\n{stdout}")
-
-
 if __name__ == "__main__":
     if "--inner" in sys.argv:
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
-        print(RESULTS_MARK + json.dumps(inner(rounds, "--only-threads" in sys.argv)), flush=True)
+        import patbench
+        patbench.print_results(inner(rounds, "--only-threads" in sys.argv))
     else:
         outer()

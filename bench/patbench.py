@@ -81,6 +81,56 @@ class PrivatePatd(private_patd.PrivatePatd):
         return self.patctl_argv("run", "--group", group, *env_args, "--", *map(str, argv))
 
 
+# Benchmarks that measure inside a member print their samples as one line
+# starting with this, as JSON (print_results), for the outer run to read.
+RESULTS_MARK = "RESULTS "
+
+
+def print_results(samples):
+    print(RESULTS_MARK + json.dumps(samples), flush=True)
+
+
+def results_in(stdout):
+    """The object a print_results line in ``stdout`` carries."""
+    for line in stdout.splitlines():
+        if line.startswith(RESULTS_MARK):
+            return json.loads(line[len(RESULTS_MARK):])
+    raise SystemExit(f"no results in:\n{stdout}")
+
+
+def run_inside_member(build, group, argv):
+    """Starts a private patd, creates ``group`` and runs ``argv`` (a
+    pat-python command line) as its member, in the directory of argv[1];
+    the object its print_results line carries."""
+    with PrivatePatd(build) as patd:
+        patd.create_group(group)
+        env = dict(os.environ, PATD_SOCKET=str(patd.socket))
+        member = subprocess.run(patd.member_argv(group, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                text=True, env=env, cwd=os.path.dirname(str(argv[1])))
+        if member.returncode != 0:
+            raise SystemExit(f"the benchmark member failed (exit {member.returncode}); patd's log:\n"
+                             f"{patd.log_path.read_text(errors='replace')[-4000:]}")
+    return results_in(member.stdout)
+
+
+def member_benchmark(script, description, default_rounds):
+    """The outer half of a benchmark that measures inside a member
+    (executor.py, dask_schedulers.py): parses the command line (with
+    --rounds), notes the machine, and runs ``pat-python script --inner
+    --rounds N`` as a member of a group named after the script. Returns
+    (args, build, start_info, samples), samples being what the member's
+    print_results line carries."""
+    parser = argument_parser(description)
+    parser.add_argument("--rounds", type=int, default=default_rounds)
+    args = parser.parse_args()
+    build = Build(args.build_dir)
+    start_info = machine()
+    script = os.path.abspath(script)
+    group = Path(script).stem.replace("_", "-") + "-bench"
+    samples = run_inside_member(build, group, [build.pat_python, script, "--inner", "--rounds", str(args.rounds)])
+    return args, build, start_info, samples
+
+
 def spawn_and_wait(argv, env=None):
     """Wall time in seconds of posix_spawn(argv) with stdio on /dev/null and
     waiting for it; the exit status must be 0. The same measurement serves

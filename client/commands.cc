@@ -108,6 +108,10 @@ void print_group_details(const json& group) {
                                      text(*arena, "channels") + " channels, " + text(memory, "pinned_regions") +
                                      " pinned regions"});
   }
+  for (const auto& stale : group.value("stale_builds", json::array())) {
+    summary.add({"  stale build", text(stale, "build") + ": " + text(stale, "reason") +
+                                      "; members run the position-independent program"});
+  }
   std::cout << summary.render();
   const auto& members = group.value("members", json::array());
   if (!members.empty()) {
@@ -151,6 +155,10 @@ int status_command(const GlobalOptions& global) {
   table.add({"groups", text(status, "groups")});
   table.add({"connections", text(status, "connections")});
   table.add({"runtime dir", text(status, "runtime_dir")});
+  for (const auto& stale : status.value("stale_builds", json::array())) {
+    table.add({"stale build", "group " + text(stale, "group") + ": " + text(stale, "build") + ": " +
+                                  text(stale, "reason")});
+  }
   std::cout << "patd is running\n" << table.render();
   return 0;
 }

@@ -61,6 +61,16 @@ std::optional<std::string> check_group_object(const nlohmann::json& group) {
   for (const auto& exit : *exits) {
     if (auto problem = check_process_entry(exit, "recent_exits")) return problem;
   }
+  auto stale = group.find("stale_builds");
+  if (stale != group.end()) {
+    if (!stale->is_array()) return "stale_builds is not an array";
+    for (const auto& entry : *stale) {
+      if (!entry.is_object() || !entry.contains("build") || !entry["build"].is_string() || !entry.contains("reason") ||
+          !entry["reason"].is_string()) {
+        return "stale_builds entry without a build and reason";
+      }
+    }
+  }
   return std::nullopt;
 }
 
@@ -124,10 +134,18 @@ nlohmann::json MemoryEntry::to_json() const {
   return out;
 }
 
+nlohmann::json StaleBuildEntry::to_json() const {
+  nlohmann::json out = {{"build", build}, {"reason", reason}};
+  if (group) out["group"] = *group;
+  return out;
+}
+
 nlohmann::json GroupObject::to_json() const {
-  nlohmann::json member_list = nlohmann::json::array(), exit_list = nlohmann::json::array();
+  nlohmann::json member_list = nlohmann::json::array(), exit_list = nlohmann::json::array(),
+                 stale_list = nlohmann::json::array();
   for (const auto& member : members) member_list.push_back(member.to_json());
   for (const auto& exit : recent_exits) exit_list.push_back(exit.to_json());
+  for (const auto& stale : stale_builds) stale_list.push_back(stale.to_json());
   return {{"name", name},
           {"owner_uid", owner_uid},
           {"owner_gid", owner_gid},
@@ -138,6 +156,7 @@ nlohmann::json GroupObject::to_json() const {
           {"allow_cross_mapping", allow_cross_mapping},
           {"members", std::move(member_list)},
           {"recent_exits", std::move(exit_list)},
+          {"stale_builds", std::move(stale_list)},
           {"memory", memory.to_json()}};
 }
 

@@ -83,6 +83,16 @@ struct MemoryEntry {
   nlohmann::json to_json() const;
 };
 
+// io.pat.StaleBuild: a program's non-PIC build the host passed over because
+// an update changed what it was linked from (tracer/nonpic_build.h); its
+// members run the program itself. `group` is set in Daemon.Status only.
+struct StaleBuildEntry {
+  std::string build;
+  std::string reason;
+  std::optional<std::string> group;
+  nlohmann::json to_json() const;
+};
+
 // io.pat.Group.
 struct GroupObject {
   std::string name;
@@ -95,6 +105,7 @@ struct GroupObject {
   bool allow_cross_mapping = false;
   std::vector<MemberEntry> members;
   std::vector<ExitEntry> recent_exits;  // newest first
+  std::vector<StaleBuildEntry> stale_builds;
   MemoryEntry memory;
   nlohmann::json to_json() const;
 };
@@ -115,7 +126,8 @@ bool is_valid_group_name(std::string_view name);
 
 // nullopt when `group` has the required fields with the right types:
 // name, owner_uid, owner_gid, host_pid, created, members[] (pid, argv, state),
-// recent_exits[]. Otherwise what is wrong, for the log.
+// recent_exits[], and stale_builds[] (build, reason) if present. Otherwise
+// what is wrong, for the log.
 std::optional<std::string> check_group_object(const nlohmann::json& group);
 
 // Member count of a checked group object.

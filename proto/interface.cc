@@ -109,6 +109,15 @@ type Memory (
   arena: ?Arena
 )
 
+# A program's non-PIC build passed over because a package update changed
+# what it was linked from: its members run the slower program itself.
+# group: in Daemon.Status only, which gathers those of the caller's groups.
+type StaleBuild (
+  build: string,
+  reason: string,
+  group: ?string
+)
+
 type Group (
   name: string,
   owner_uid: int,
@@ -123,6 +132,8 @@ type Group (
   members: []Member,
   # The last 32, newest first.
   recent_exits: []Exit,
+  # Empty unless the group passed over a stale non-PIC build.
+  stale_builds: []StaleBuild,
   memory: Memory
 )
 
@@ -147,7 +158,9 @@ error InternalError (reason: string)
 constexpr std::string_view kDaemonIdl = R"(# The daemon itself.
 interface io.pat.Daemon
 
-method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string)
+# stale_builds: those of the caller's groups.
+method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string,
+                    stale_builds: []io.pat.StaleBuild)
 )";
 
 constexpr std::string_view kGroupIdl = R"(# Groups: one shared address space each, owned by the uid that created it.

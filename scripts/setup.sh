@@ -10,13 +10,22 @@ packages=(
   # libraries (the brief: Debian packages only, nothing vendored)
   libseccomp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   doctest-dev libcli11-dev pybind11-dev
+  # nettle's SHA-256: the host checks what pat-python's non-PIC build was
+  # linked from against the installed libpython (docs/pat-python.md)
+  nettle-dev
   # Debian's Python: pat-python links libpython3.11.so; numpy and matplotlib are
   # used by tests, the demo and the benchmark plots.
   python3.11 libpython3.11-dev python3.11-dev python3-numpy python3-matplotlib
-  # CPython's own test_concurrent_futures, run against pat.Executor
-  # (tests/python_pat/cpython_conformance.py)
+  # CPython's own regression suite: test_concurrent_futures is run against
+  # pat.Executor (tests/python_pat/cpython_conformance.py), the whole suite in
+  # members by scripts/python_testsuite_compare.py and a subset by CTest
   libpython3.11-testsuite
-  # pat-python's fixed-address builds link Debian's static libpython3.11.a,
+  # the libraries that fan out work, which pat plugs into (pat.joblib,
+  # pat.dask; tests/python_pat/members/{joblib_backend,dask_scheduler}.py,
+  # bench/dask_schedulers.py); scikit-learn runs its n_jobs on pat's joblib
+  # backend in the tests
+  python3-joblib python3-dask python3-sklearn
+  # pat-python's non-PIC build links Debian's static libpython3.11.a,
   # which needs these two (libpython3.11-dev depends on them too)
   libexpat1-dev zlib1g-dev
   # the man pages (man/): scdoc converts them, man-db's man checks them

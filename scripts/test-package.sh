@@ -285,6 +285,23 @@ use_package() {
     "$(in_root patctl run --new-group -- pat-python -c 'import pat, sys; print(sys.executable, pat.__file__)')"
   expect "/usr/bin/python3.11 imports pat" "/usr/lib/pat/python/pat/__init__.py" \
     "$(in_root python3.11 -c 'import pat, _pat; print(pat.__file__)')"
+  # The non-PIC build is installed, unstripped, and members run it while the
+  # root's libpython3.11 is the one the package was built against (its
+  # Built-Using); otherwise they run pat-python and patctl status names the
+  # stale build.
+  local built_against root_version exe
+  built_against="$(in_root dpkg-query -W -f='${Built-Using}' pat)"
+  root_version="python3.11 (= $(in_root dpkg-query -W -f='${source:Version}' libpython3.11))"
+  in_root patctl group create pybuild >/dev/null
+  exe="$(in_root patctl run --group pybuild -- pat-python -c 'import os; print(os.readlink("/proc/self/exe"))')"
+  if [ "$built_against" = "$root_version" ]; then
+    expect "a Python member runs the non-PIC build" "/usr/lib/pat/pat-python-nonpic" "$exe"
+  else
+    echo "   the root's libpython3.11 is $root_version, the package was built against $built_against"
+    expect "a Python member runs pat-python (the build is stale)" "/usr/bin/pat-python" "$exe"
+    in_root patctl status | grep -q "stale build.*pat-python-nonpic" || fail "patctl status lists no stale build"
+  fi
+  in_root patctl group destroy pybuild >/dev/null
 
   # An ordinary user in group "pat" (created by the package's sysusers
   # snippet) reaches the socket (root:pat 0660) and runs a pat.Executor.

@@ -11,8 +11,8 @@ cd "$root"
 
 echo "== Release build"
 BUILD_DIR="$root/build" ./scripts/build.sh
-echo "== Release: all tests"
-ctest --test-dir "$root/build" --output-on-failure --timeout 600 -j "$(nproc)"
+echo "== Release: all tests but those labelled long (ctest -L long runs them)"
+ctest --test-dir "$root/build" --output-on-failure --timeout 600 -j "$(nproc)" -LE long
 
 echo "== ASan+UBSan build"
 BUILD_DIR="$root/build-asan" BUILD_TYPE=RelWithDebInfo ./scripts/build.sh -DPAT_SANITIZE=ON

@@ -24,21 +24,6 @@ ElfRejection reject(std::string reason) { return ElfRejection{std::move(reason)}
 // a + b <= limit, without overflowing.
 bool fits(std::uint64_t a, std::uint64_t b, std::uint64_t limit) { return a <= limit && b <= limit - a; }
 
-// pread exactly `size` bytes at `offset`, or explain why not.
-std::optional<ElfRejection> read_exactly(int fd, void* out, std::size_t size, std::uint64_t offset) {
-  auto* bytes = static_cast<char*>(out);
-  while (size > 0) {
-    ssize_t n = ::pread(fd, bytes, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return reject(std::string("read failed: ") + std::strerror(errno));
-    if (n == 0) return reject("file shrank while being read");
-    bytes += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return std::nullopt;
-}
-
 std::optional<ElfRejection> check_header(const Elf64_Ehdr& eh, std::uint64_t file_size) {
   if (!has_elf_magic(reinterpret_cast<const char*>(eh.e_ident), EI_NIDENT)) return reject("bad ELF magic");
   if (eh.e_ident[EI_CLASS] != ELFCLASS64) return reject("not a 64-bit ELF file");
@@ -84,7 +69,7 @@ std::optional<ElfRejection> read_interpreter(int fd, const Elf64_Phdr& ph, std::
   if (ph.p_filesz < 2 || ph.p_filesz > kernel::kPathMax) return reject("bad interpreter path length");
   if (!fits(ph.p_offset, ph.p_filesz, file_size)) return reject("interpreter path beyond the end of the file (truncated?)");
   std::string path(ph.p_filesz, '\0');
-  if (auto error = read_exactly(fd, path.data(), path.size(), ph.p_offset)) return error;
+  if (auto error = read_file_bytes(fd, path.data(), path.size(), ph.p_offset)) return error;
   if (path.back() != '\0') return reject("interpreter path is not NUL-terminated");
   path.resize(std::strlen(path.c_str()));
   if (path.empty()) return reject("empty interpreter path");
@@ -92,16 +77,27 @@ std::optional<ElfRejection> read_interpreter(int fd, const Elf64_Phdr& ph, std::
   return std::nullopt;
 }
 
+// One of pat's notes whose desc is NUL-terminated text (proto/elf_note.h).
+std::optional<ElfRejection> take_text_note(std::string_view desc, bool single_line, const char* what,
+                                           std::optional<std::string>& field) {
+  if (field) return reject(std::string("more than one pat ") + what + " note");
+  if (desc.size() < 2 || desc.size() > kernel::kPathMax || desc.back() != '\0' ||
+      desc.find('\0') != desc.size() - 1 || (single_line && desc.find('\n') != std::string_view::npos))
+    return reject(std::string("bad pat ") + what + " note");
+  field = std::string(desc.substr(0, desc.size() - 1));
+  return std::nullopt;
+}
+
 // A PT_NOTE segment: a sequence of (namesz, descsz, type, name, desc), name
 // and desc each padded to 4 bytes (8 in a segment aligned to 8, as GNU ld
-// lays out .note.gnu.property). Only pat's own note is taken; others, and
+// lays out .note.gnu.property). Only pat's own notes are taken; others, and
 // notes too large to be ours, are skipped (the kernel ignores most notes too).
-std::optional<ElfRejection> read_pat_note(int fd, const Elf64_Phdr& ph, std::uint64_t file_size, ElfImage& image) {
+std::optional<ElfRejection> read_pat_notes(int fd, const Elf64_Phdr& ph, std::uint64_t file_size, ElfImage& image) {
   constexpr std::uint64_t kMaxNoteSegment = 64 * 1024;
   if (ph.p_filesz == 0 || ph.p_filesz > kMaxNoteSegment) return std::nullopt;
   if (!fits(ph.p_offset, ph.p_filesz, file_size)) return reject("note segment beyond the end of the file (truncated?)");
   std::string notes(ph.p_filesz, '\0');
-  if (auto error = read_exactly(fd, notes.data(), notes.size(), ph.p_offset)) return error;
+  if (auto error = read_file_bytes(fd, notes.data(), notes.size(), ph.p_offset)) return error;
   const std::uint64_t align = ph.p_align == 8 ? 8 : 4;
   auto pad = [align](std::uint64_t n) { return (n + align - 1) & ~(align - 1); };
   std::uint64_t at = 0;
@@ -114,12 +110,11 @@ std::optional<ElfRejection> read_pat_note(int fd, const Elf64_Phdr& ph, std::uin
     std::string_view name(notes.data() + at, nh.n_namesz);
     std::string_view desc(notes.data() + at + name_size, nh.n_descsz);
     at += name_size + desc_size;
-    if (name != std::string_view(PAT_NOTE_OWNER, sizeof(PAT_NOTE_OWNER)) || nh.n_type != PAT_NOTE_FIXED_BUILDS) continue;
-    if (image.fixed_builds_dir) return reject("more than one pat fixed-builds note");
-    if (desc.size() < 2 || desc.size() > kernel::kPathMax || desc.back() != '\0' ||
-        desc.find('\0') != desc.size() - 1)
-      return reject("bad pat fixed-builds note");
-    image.fixed_builds_dir = std::string(desc.substr(0, desc.size() - 1));
+    if (name != std::string_view(PAT_NOTE_OWNER, sizeof(PAT_NOTE_OWNER))) continue;
+    std::optional<ElfRejection> error;
+    if (nh.n_type == PAT_NOTE_NONPIC_BUILD) error = take_text_note(desc, true, "non-PIC build", image.nonpic_build);
+    if (nh.n_type == PAT_NOTE_BUILD_INPUTS) error = take_text_note(desc, false, "build inputs", image.build_inputs);
+    if (error) return error;
   }
   return std::nullopt;
 }
@@ -150,6 +145,20 @@ bool entry_is_loaded(const ElfImage& image) {
 
 }  // namespace
 
+std::optional<ElfRejection> read_file_bytes(int fd, void* out, std::size_t size, std::uint64_t offset) {
+  auto* bytes = static_cast<char*>(out);
+  while (size > 0) {
+    ssize_t n = ::pread(fd, bytes, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return reject(std::string("read failed: ") + std::strerror(errno));
+    if (n == 0) return reject("file shrank while being read");
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return std::nullopt;
+}
+
 bool has_elf_magic(const char* head, std::size_t size) { return size >= SELFMAG && std::memcmp(head, ELFMAG, SELFMAG) == 0; }
 
 std::uint64_t ElfImage::span_start() const {
@@ -167,13 +176,13 @@ std::uint64_t ElfImage::span_end() const {
 std::variant<ElfImage, ElfRejection> read_elf_image(int fd, std::uint64_t file_size) {
   Elf64_Ehdr eh{};
   std::size_t head = static_cast<std::size_t>(std::min<std::uint64_t>(file_size, sizeof(eh)));
-  if (auto error = read_exactly(fd, &eh, head, 0)) return *error;
+  if (auto error = read_file_bytes(fd, &eh, head, 0)) return *error;
   if (!has_elf_magic(reinterpret_cast<const char*>(eh.e_ident), head)) return reject("bad ELF magic");
   if (head < sizeof(eh)) return reject("truncated ELF header");
   if (auto error = check_header(eh, file_size)) return *error;
 
   std::vector<Elf64_Phdr> phdrs(eh.e_phnum);
-  if (auto error = read_exactly(fd, phdrs.data(), phdrs.size() * sizeof(Elf64_Phdr), eh.e_phoff)) return *error;
+  if (auto error = read_file_bytes(fd, phdrs.data(), phdrs.size() * sizeof(Elf64_Phdr), eh.e_phoff)) return *error;
 
   ElfImage image;
   image.fixed_address = eh.e_type == ET_EXEC;
@@ -186,8 +195,8 @@ std::variant<ElfImage, ElfRejection> read_elf_image(int fd, std::uint64_t file_s
       case PT_LOAD: error = add_load_segment(ph, file_size, image); break;
       case PT_INTERP: error = read_interpreter(fd, ph, file_size, image); break;
       case PT_GNU_STACK: image.executable_stack = (ph.p_flags & PF_X) != 0; break;
-      case PT_PHDR: pt_phdr = ph.p_vaddr; break;
-      case PT_NOTE: error = read_pat_note(fd, ph, file_size, image); break;
+      case PT_PHDR: pt_phdr = ph.p_vaddr; image.has_phdr_header = true; break;
+      case PT_NOTE: error = read_pat_notes(fd, ph, file_size, image); break;
       default: break;
     }
     if (error) return *error;

@@ -26,13 +26,17 @@ struct ElfImage {
   std::uint64_t entry = 0;     // unbiased e_entry
   std::uint16_t phnum = 0;
   std::uint64_t phdr_vaddr = 0;  // unbiased address of the program headers in memory
+  bool has_phdr_header = false;    // a PT_PHDR: ld.so takes the load bias from it
   std::vector<LoadSegment> segments;
   std::optional<std::string> interpreter;  // PT_INTERP path
   bool executable_stack = false;           // PT_GNU_STACK with PF_X
   std::uint64_t max_align = 4096;          // largest p_align of a PT_LOAD (>= page size)
-  // From a "pat" PAT_NOTE_FIXED_BUILDS note (proto/elf_note.h): the directory
-  // of this program's fixed-address builds, relative to its own directory.
-  std::optional<std::string> fixed_builds_dir;
+  // From pat's notes (proto/elf_note.h). PAT_NOTE_NONPIC_BUILD: the path of
+  // this program's non-PIC build, relative to its own directory.
+  std::optional<std::string> nonpic_build;
+  // PAT_NOTE_BUILD_INPUTS: what this build was linked from, as text
+  // (tracer/build_inputs.h reads it).
+  std::optional<std::string> build_inputs;
 
   // [lowest page of a segment, end of the highest segment rounded up to a page),
   // unbiased.
@@ -49,6 +53,10 @@ struct ElfRejection {
 // `fd` (a regular file of `file_size` bytes) with pread, so the file offset is
 // untouched. Read errors are reported as rejections too.
 std::variant<ElfImage, ElfRejection> read_elf_image(int fd, std::uint64_t file_size);
+
+// pread exactly `size` bytes at `offset`, or explain why not (a short file
+// is "file shrank while being read"). For readers of other parts of the file.
+std::optional<ElfRejection> read_file_bytes(int fd, void* out, std::size_t size, std::uint64_t offset);
 
 // True if `head` (the first bytes of a file) starts with the ELF magic.
 bool has_elf_magic(const char* head, std::size_t size);

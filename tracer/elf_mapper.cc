@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "tracer/kernel_abi.h"
 
@@ -63,7 +64,11 @@ bool zero_fill(std::uintptr_t from, std::uintptr_t to, int prot) {
 
 // One PT_LOAD: file pages, the zeroed tail of the last file page, then
 // anonymous zero pages up to p_memsz (elf_load() in fs/binfmt_elf.c).
-bool map_segment(int fd, const LoadSegment& seg, std::uintptr_t bias) {
+// `extra_prot` is added to the segment's own protection (a moved image is
+// written before it runs).
+bool map_segment(int fd, const LoadSegment& segment, std::uintptr_t bias, int extra_prot) {
+  LoadSegment seg = segment;
+  seg.prot |= extra_prot;
   std::uintptr_t start = bias + seg.vaddr;
   std::uintptr_t file_end = start + seg.filesz;
   std::uintptr_t mem_end = page_up(start + seg.memsz);
@@ -94,14 +99,23 @@ LaunchError conflict(const OpenedElf& elf, Range taken) {
   return error;
 }
 
+// Where an image goes: ET_DYN at a fresh base; ET_EXEC at its own addresses,
+// or `fixed_bias` bytes away from them when it is being moved.
+struct Placement {
+  std::optional<std::uintptr_t> fixed_bias;
+  int extra_prot = 0;
+};
+
 // Reserves the image's span (plus `after` bytes for ET_DYN) and returns the
 // load bias.
-std::variant<std::uintptr_t, LaunchError> reserve_image(const OpenedElf& elf, std::uint64_t after) {
+std::variant<std::uintptr_t, LaunchError> reserve_image(const OpenedElf& elf, std::uint64_t after,
+                                                        const Placement& placement) {
   const ElfImage& image = elf.image;
   std::uint64_t span = image.span_end() - image.span_start();
   if (image.fixed_address) {
-    if (reserve_exactly(image.span_start(), span) != MAP_FAILED) return std::uintptr_t{0};
-    if (errno == EEXIST) return conflict(elf, Range{image.span_start(), image.span_end()});
+    const std::uintptr_t bias = placement.fixed_bias.value_or(0);
+    if (reserve_exactly(bias + image.span_start(), span) != MAP_FAILED) return bias;
+    if (errno == EEXIST) return conflict(elf, Range{bias + image.span_start(), bias + image.span_end()});
     if (errno == EPERM) return LaunchError::not_executable(elf.path, "fixed addresses below vm.mmap_min_addr");
     return LaunchError::internal(elf.path + ": reserving its fixed addresses: " + std::strerror(errno));
   }
@@ -113,8 +127,8 @@ std::variant<std::uintptr_t, LaunchError> reserve_image(const OpenedElf& elf, st
 // ET_EXEC: the brk heap goes wherever the kernel finds room, not right after
 // the image as the kernel's start_brk would put it. A 4 GiB reservation
 // after an image in the low 2 GiB would cover the addresses where other
-// fixed-address images (another program's, or the fixed-address builds of
-// fixed_builds.h) must go. Programs do not depend on the heap's place: the
+// fixed-address images (another program's, or moved non-PIC builds,
+// relocating_loader.h) must go. Programs do not depend on the heap's place: the
 // kernel randomises it too.
 std::variant<Range, LaunchError> reserve_brk_anywhere(std::uint64_t size) {
   void* p = reserve(0, size, 0);
@@ -130,13 +144,11 @@ std::uint64_t writable_bytes(const ElfImage& image) {
   return total;
 }
 
-}  // namespace
-
-std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,
-                                             MemberLayout& layout) {
+std::variant<MappedElf, LaunchError> map_image(const OpenedElf& elf, const Placement& placement,
+                                               MemberLayout::Kind kind, std::uint64_t brk_bytes, MemberLayout& layout) {
   const ElfImage& image = elf.image;
   std::uint64_t brk_inline = image.fixed_address ? 0 : brk_bytes;
-  auto bias_or_error = reserve_image(elf, brk_inline);
+  auto bias_or_error = reserve_image(elf, brk_inline, placement);
   if (auto* error = std::get_if<LaunchError>(&bias_or_error)) return *error;
 
   MappedElf mapped;
@@ -148,7 +160,7 @@ std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout:
     layout.add(MemberLayout::Kind::BrkReservation, mapped.brk);
   }
   for (const LoadSegment& seg : image.segments) {
-    if (!map_segment(elf.fd.get(), seg, mapped.bias))
+    if (!map_segment(elf.fd.get(), seg, mapped.bias, placement.extra_prot))
       return LaunchError::internal(elf.path + ": mapping a segment: " + std::strerror(errno));
   }
   if (image.fixed_address && brk_bytes > 0) {
@@ -161,6 +173,28 @@ std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout:
   mapped.phdr = mapped.bias + image.phdr_vaddr;
   mapped.data_size = writable_bytes(image);
   return mapped;
+}
+
+}  // namespace
+
+std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,
+                                             MemberLayout& layout) {
+  return map_image(elf, Placement{}, kind, brk_bytes, layout);
+}
+
+std::variant<MappedElf, LaunchError> map_elf_moved(const OpenedElf& elf, std::uintptr_t bias, MemberLayout::Kind kind,
+                                                   std::uint64_t brk_bytes, MemberLayout& layout) {
+  return map_image(elf, Placement{bias, PROT_WRITE}, kind, brk_bytes, layout);
+}
+
+bool protect_segments(const OpenedElf& elf, std::uintptr_t bias) {
+  // In segment order, as they were mapped: where two share a page, the later one's protection wins.
+  for (const LoadSegment& seg : elf.image.segments) {
+    std::uintptr_t start = page_down(bias + seg.vaddr);
+    std::uintptr_t end = page_up(bias + seg.vaddr + seg.memsz);
+    if (::mprotect(reinterpret_cast<void*>(start), end - start, seg.prot) != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace pat::tracer

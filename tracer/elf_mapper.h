@@ -2,8 +2,8 @@
 // space, as fs/binfmt_elf.c load_elf_binary()/elf_load() do for a new mm:
 // ET_DYN at a fresh base, ET_EXEC only at its own addresses and only where
 // nothing is mapped yet. Also reserves the program's private brk heap.
-// Which file to map for a program (it or a fixed-address build of it) is
-// fixed_builds.h's choice.
+// Which file to map for a program (it or its non-PIC build) is
+// nonpic_build.h's choice; moving an ET_EXEC is relocating_loader.h's.
 #pragma once
 
 #include <cstdint>
@@ -39,5 +39,13 @@ struct MappedElf {
 // when a later step fails, so the caller releases it all.
 std::variant<MappedElf, LaunchError> map_elf(const OpenedElf& elf, MemberLayout::Kind kind, std::uint64_t brk_bytes,
                                              MemberLayout& layout);
+
+// Maps an ET_EXEC image `bias` bytes away from its own addresses, for a
+// caller that relocates it (tracer/relocating_loader.h): every segment is
+// mapped writable as well, until protect_segments() gives each its own
+// protection. A range already in use is an AddressConflict, as for map_elf.
+std::variant<MappedElf, LaunchError> map_elf_moved(const OpenedElf& elf, std::uintptr_t bias, MemberLayout::Kind kind,
+                                                   std::uint64_t brk_bytes, MemberLayout& layout);
+bool protect_segments(const OpenedElf& elf, std::uintptr_t bias);
 
 }  // namespace pat::tracer

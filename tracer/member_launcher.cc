@@ -19,7 +19,7 @@
 #include "base/log.h"
 #include "base/pidfd.h"
 #include "tracer/elf_mapper.h"
-#include "tracer/fixed_builds.h"
+#include "tracer/nonpic_build.h"
 #include "tracer/kernel_abi.h"
 #include "tracer/member_child.h"
 #include "tracer/program_resolver.h"
@@ -168,17 +168,19 @@ struct LoadedProgram {
   std::uintptr_t entry = 0;
   Range stack;
   BrkArea brk;
+  std::optional<StaleBuild> stale_build;
   std::uintptr_t program_bias = 0;
   std::uintptr_t interpreter_base = 0;
   std::vector<std::uint64_t> auxv;
 };
 
-// Maps the program (or a fixed-address build of it, which then replaces
+// Maps the program (or its non-PIC build, which then replaces
 // resolved.program), its interpreter and its stack.
 std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, ResolvedProgram& resolved,
                                                       const std::vector<std::string>& env, const MemberLimits& limits,
-                                                      const MachineAuxv& machine, MemberLayout& layout) {
-  auto program = map_program_or_fixed_build(resolved.program, kBrkReservationBytes, layout);
+                                                      const MachineAuxv& machine, ProgramMapper& programs,
+                                                      MemberLayout& layout) {
+  auto program = programs.map(resolved.program, kBrkReservationBytes, layout);
   if (auto* error = std::get_if<LaunchError>(&program)) return *error;
   MappedProgram& chosen = std::get<MappedProgram>(program);
   if (chosen.build) resolved.program = std::move(*chosen.build);
@@ -216,6 +218,7 @@ std::variant<LoadedProgram, LaunchError> load_program(const LaunchSpec& spec, Re
   loaded.entry = interp ? interp->entry : image.entry;
   loaded.stack = usable;
   loaded.brk = BrkArea{image.brk, limits.data, image.data_size};
+  loaded.stale_build = std::move(chosen.stale);
   loaded.program_bias = image.bias;
   loaded.interpreter_base = s.base;
   loaded.auxv = aux_vector_at(*rsp);
@@ -293,7 +296,7 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
 
   auto layout = std::make_unique<MemberLayout>();
   ReleaseOnFailure cleanup(*layout);
-  auto loaded = load_program(spec, resolved, env, std::get<MemberLimits>(limits), machine_, *layout);
+  auto loaded = load_program(spec, resolved, env, std::get<MemberLimits>(limits), machine_, programs_, *layout);
   if (auto* error = std::get_if<LaunchError>(&loaded)) return *error;
   auto fds = prepare_fds(spec);
   if (auto* error = std::get_if<LaunchError>(&fds)) return *error;
@@ -322,6 +325,7 @@ std::variant<LaunchedMember, LaunchError> MemberLauncher::launch(const LaunchSpe
   member.argv = std::move(resolved.argv);
   member.layout = std::move(layout);
   member.brk = std::get<LoadedProgram>(loaded).brk;
+  member.stale_build = std::move(std::get<LoadedProgram>(loaded).stale_build);
   member.program_bias = std::get<LoadedProgram>(loaded).program_bias;
   member.interpreter_base = std::get<LoadedProgram>(loaded).interpreter_base;
   member.auxv = std::move(std::get<LoadedProgram>(loaded).auxv);

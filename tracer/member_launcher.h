@@ -21,6 +21,7 @@
 #include "tracer/initial_stack.h"
 #include "tracer/launch_error.h"
 #include "tracer/member_layout.h"
+#include "tracer/nonpic_build.h"
 #include "tracer/seccomp_program.h"
 
 namespace pat::tracer {
@@ -61,6 +62,9 @@ struct LaunchedMember {
   UniqueFd cwd;                         // O_PATH: the directory it started in (where a relative core goes)
   std::unique_ptr<MemberLayout> layout;
   BrkArea brk;
+  // Set when the program's non-PIC build was passed over as stale, so this
+  // member runs the program itself (nonpic_build.h).
+  std::optional<StaleBuild> stale_build;
 };
 
 // A child that was cloned but never became a member: its set-up failed, or
@@ -92,6 +96,7 @@ class MemberLauncher {
  private:
   SeccompProgram seccomp_;
   MachineAuxv machine_;
+  ProgramMapper programs_;
 };
 
 // The member's stack size for a given RLIMIT_STACK soft limit: unlimited means

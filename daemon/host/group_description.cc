@@ -24,6 +24,14 @@ void GroupDescription::record_exit(proto::ExitEntry exit) {
 // With usage: per member its own CPU time, threads, state and cwd, and the memory it owns
 // (from the ledger); per group RSS and PSS, which the kernel keeps per
 // address space, so they are the group's, once.
+bool GroupDescription::record_stale_build(proto::StaleBuildEntry stale) {
+  for (const auto& listed : stale_builds_) {
+    if (listed.build == stale.build) return false;
+  }
+  stale_builds_.push_back(std::move(stale));
+  return true;
+}
+
 proto::GroupObject GroupDescription::describe(Detail detail, bool shutting_down) const {
   const bool usage = detail == Detail::WithUsage;
   proto::GroupObject group;
@@ -53,6 +61,7 @@ proto::GroupObject GroupDescription::describe(Detail detail, bool shutting_down)
     group.members.push_back(std::move(entry));
   }
   group.recent_exits.assign(recent_exits_.rbegin(), recent_exits_.rend());
+  group.stale_builds = stale_builds_;
   if (usage) group.memory = address_space();
   return group;
 }

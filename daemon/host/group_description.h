@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <vector>
 
 namespace pat::host {
 
@@ -30,6 +31,9 @@ class GroupDescription {
 
   // Keeps the last kRecentExits.
   void record_exit(proto::ExitEntry exit);
+  // A non-PIC build passed over as stale (tracer/nonpic_build.h), listed for
+  // as long as the host lives; false if it was listed already.
+  bool record_stale_build(proto::StaleBuildEntry stale);
   proto::GroupObject describe(Detail detail, bool shutting_down) const;
 
   static constexpr std::size_t kRecentExits = 32;
@@ -43,6 +47,7 @@ class GroupDescription {
   const GroupArena& arena_;
   double created_;
   std::deque<proto::ExitEntry> recent_exits_;  // oldest first
+  std::vector<proto::StaleBuildEntry> stale_builds_;
 };
 
 }  // namespace pat::host

@@ -138,6 +138,7 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   member->detached = request.detach;
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
                log_quote(member->launched().exe_path), member->launched().argv.size());
+  note_stale_build(*member);
   publish("member.start", *member);
   return member;
 }
@@ -205,6 +206,16 @@ std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> GroupHost::a
     attached.emplace_back(std::move(member), entry);
   }
   return attached;
+}
+
+// A member that runs the slower position-independent program because its
+// non-PIC build is stale: said once per build in the log, and for as long as
+// the host lives in the group's description (patctl group show, status).
+void GroupHost::note_stale_build(const Member& member) {
+  const auto& stale = member.launched().stale_build;
+  if (!stale || !description_.record_stale_build({stale->build, stale->reason, std::nullopt})) return;
+  spdlog::warn("event=member.stale_build group={} pid={} build={} reason={}", config_.group, member.pid(),
+               log_quote(stale->build), log_quote(stale->reason));
 }
 
 std::shared_ptr<Member> GroupHost::find(pid_t pid) const {

@@ -79,6 +79,7 @@ class GroupHost : private tracer::MemberObserver {
   std::shared_ptr<Member> add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested);
   std::optional<ConflictHolder> attach_conflict_holder(const tracer::AttachError& error) const;
   std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
+  void note_stale_build(const Member& member);
 
   asio::io_context& io_;
   HostConfig config_;

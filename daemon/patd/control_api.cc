@@ -63,15 +63,24 @@ std::shared_ptr<Group> ControlApi::authorized_group(const rpc::PeerCredentials& 
 asio::awaitable<void> ControlApi::daemon_status(rpc::CallContext& call) {
   std::chrono::duration<double> uptime = std::chrono::steady_clock::now() - facts_.started;
   std::size_t visible = 0;
+  json stale_builds = json::array();
   for (const auto& group : registry_.all()) {
-    if (call.peer().is_root() || group->owner_uid == call.peer().uid) ++visible;
+    if (!call.peer().is_root() && group->owner_uid != call.peer().uid) continue;
+    ++visible;
+    // From the host's last description (kept fresh by its Watch stream),
+    // checked by proto::check_group_object when it arrived.
+    if (!group->snapshot.is_object()) continue;
+    for (const auto& stale : group->snapshot.value("stale_builds", json::array())) {
+      stale_builds.push_back(proto::StaleBuildEntry{stale["build"], stale["reason"], group->name}.to_json());
+    }
   }
   call.reply({{"version", facts_.version},
               {"pid", ::getpid()},
               {"uptime_seconds", uptime.count()},
               {"groups", visible},
               {"connections", facts_.server ? facts_.server->connections() : 0},
-              {"runtime_dir", facts_.runtime_dir}});
+              {"runtime_dir", facts_.runtime_dir},
+              {"stale_builds", stale_builds}});
   co_return;
 }
 

@@ -1,8 +1,7 @@
 #include "libpat/src/channel_queue.h"
 
 #include "libpat/src/buffer_store.h"
-
-#include <sched.h>
+#include "libpat/src/polling_policy.h"
 
 #include <cassert>
 #include <cstring>
@@ -16,15 +15,6 @@ constexpr std::size_t align_up(std::size_t value, std::size_t alignment) {
 }
 
 bool attached(const Attachment& a) { return a.member_slot != 0; }
-
-// Spinning only pays when the peer can run at the same time.
-bool several_cpus() {
-  static const bool answer = [] {
-    cpu_set_t cpus;
-    return ::sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1;
-  }();
-  return answer;
-}
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -104,7 +94,7 @@ ChannelStatus ChannelQueue::await(RobustLock& held, Side side, Deadline deadline
     if (ready(side)) return ChannelStatus::Ok;
     if (peer_died(side)) return ChannelStatus::PeerDied;
     if (deadline && std::chrono::steady_clock::now() >= *deadline) return ChannelStatus::TimedOut;
-    if (!spun && several_cpus()) {
+    if (!spun && polling_pays()) {
       spun = true;
       held.unlock();
       spin_until_ready(side, deadline);

@@ -10,9 +10,10 @@
 // a receive copies the slot at `head` out, then `head++`. Whoever takes the
 // lock after a dead holder recomputes the waiter counts (repair()).
 //
-// A waiter spins for up to kSpin before it sleeps, when the process may run
-// on more than one CPU: waking a sleeper on another CPU costs about 40 µs on
-// this machine class (an IPI to an idle vCPU), a reply within the spin
+// A waiter spins for up to kSpin before it sleeps, when the peer can run
+// meanwhile (polling_policy.h: more than one CPU, none of them wanted by
+// another runnable task): waking a sleeper on another CPU costs about 40 µs
+// on this machine class (an IPI to an idle vCPU), a reply within the spin
 // costs well under one.
 //
 // Peer death (docs/dataplane.md "Peer death"): when the host ends a member

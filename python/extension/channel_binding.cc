@@ -4,6 +4,7 @@
 #include "python/extension/without_gil.h"
 #include "python/extension/interruptible_wait.h"
 
+#include "libpat/src/polling_policy.h"
 #include "pat/pat.hpp"
 
 #include <pybind11/stl.h>
@@ -34,10 +35,22 @@ pat::Role role_named(const std::string& role) {
 // channel's lock before it sleeps on the futex; a caller that expects its
 // answer later than that, but soon (a pat.Executor round trip), spins here
 // for longer, because waking a sleeping thread costs tens to hundreds of
-// microseconds on a virtual machine. The polling is libpat's own, in
-// slices of kSpinSlice: a loop on queued() would take the channel's lock
-// so often that a sender could not get it.
+// microseconds on a virtual machine. Both polls happen only while the peer
+// can run meanwhile (libpat/src/polling_policy.h: on a machine whose CPUs
+// are all taken, polling makes a round trip several times slower). The
+// polling is libpat's own, in slices of kSpinSlice: a loop on queued() would
+// take the channel's lock so often that a sender could not get it.
 constexpr std::chrono::microseconds kSpinSlice{20};
+
+// A send with room in the channel, or a receive with a message queued, is
+// done first with the GIL held (a zero timeout: libpat returns before any
+// wait or spin), and the GIL is released only to wait. Releasing it for a
+// call of a few microseconds invites any other thread that wants it to take
+// it, and on a loaded machine getting it back took milliseconds: cProfile
+// showed 2-3 ms per send in pat.dask's scheduler loop while pat's reader
+// thread held it. libpat never needs the GIL, so holding it across its
+// short channel lock cannot deadlock.
+constexpr std::chrono::nanoseconds kNow{0};
 
 std::optional<pat::Message> receive_spinning(pat::Channel& channel, std::chrono::nanoseconds spin) {
   auto until = std::chrono::steady_clock::now() + spin;
@@ -67,6 +80,7 @@ class ChannelAttachment {
       message.bytes.assign(bytes.data(), bytes.data() + bytes.size());
     }
     message.buffers = buffers;
+    if (channel->send(message, kNow, pat::Wait::ReturnOnSignal)) return true;  // room: see kNow
     return wait_interruptibly(timeout, [&](auto time_left) {
       return channel->send(message, time_left, pat::Wait::ReturnOnSignal);
     });
@@ -77,8 +91,9 @@ class ChannelAttachment {
     auto channel = attached();
     auto spin = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(
         std::clamp(spin_seconds, 0.0, 1.0)));
-    auto message = wait_interruptibly(timeout, [&](std::optional<std::chrono::nanoseconds> time_left) {
-      if (spin.count() > 0) {
+    auto message = channel->receive(kNow, pat::Wait::ReturnOnSignal);  // already queued: see kNow
+    if (!message) message = wait_interruptibly(timeout, [&](std::optional<std::chrono::nanoseconds> time_left) {
+      if (spin.count() > 0 && pat::dataplane::polling_pays()) {
         auto started = std::chrono::steady_clock::now();
         auto spun = receive_spinning(*channel, time_left ? std::min(spin, *time_left) : spin);
         spin = std::chrono::nanoseconds(0);  // once per call, not again after a signal

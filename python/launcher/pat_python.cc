@@ -20,19 +20,19 @@
 #define PAT_STRINGIFY_(x) #x
 #define PAT_STRINGIFY(x) PAT_STRINGIFY_(x)
 
-#if defined(PAT_PYTHON_FIXED_BUILDS_FROM_BIN)
-// The position-independent pat-python names its fixed-address builds
+#if defined(PAT_PYTHON_NONPIC_BUILD_FROM_BIN)
+// The position-independent pat-python names its non-PIC build
 // (proto/elf_note.h): the same launcher linked non-PIE with Debian's static
-// libpython3.11.a, each at its own addresses. pat's loader maps a free one
-// when pat-python runs in a group, and members then run CPython as fast as
-// /usr/bin/python3.11 does (docs/pat-python.md, "Speed").
+// libpython3.11.a, its relocations kept. pat's loader maps it, moved to a
+// free place, when pat-python runs in a group, and members then run CPython
+// nearly as fast as /usr/bin/python3.11 does (docs/pat-python.md, "Speed").
 asm(".pushsection .note.pat, \"a\", @note\n"
     ".balign 4\n"
     ".long 4\n"          // namesz: "pat" and its NUL
     ".long 2f - 1f\n"    // descsz
-    ".long " PAT_STRINGIFY(PAT_NOTE_FIXED_BUILDS) "\n"
+    ".long " PAT_STRINGIFY(PAT_NOTE_NONPIC_BUILD) "\n"
     ".asciz \"" PAT_NOTE_OWNER "\"\n"
-    "1: .asciz \"" PAT_PYTHON_FIXED_BUILDS_FROM_BIN "\"\n"
+    "1: .asciz \"" PAT_PYTHON_NONPIC_BUILD_FROM_BIN "\"\n"
     "2: .balign 4\n"
     ".popsection\n");
 #endif
@@ -93,8 +93,8 @@ void initialise_python(int argc, char** argv, const std::optional<pat::python::O
   exit_if_failed(Py_InitializeFromConfig(config.get()));
 }
 
-#if defined(PAT_PYTHON_LAUNCHER_FROM_FIXED_BUILD)
-// This is a fixed-address build. pat's loader maps it in place of pat-python
+#if defined(PAT_PYTHON_LAUNCHER_FROM_NONPIC_BUILD)
+// This is the non-PIC build. pat's loader maps it in place of pat-python
 // with AT_EXECFN still naming pat-python, so normally we already found the
 // launcher. But for a `#!` script AT_EXECFN is the script and the answer came
 // from /proc/self/exe, which names this build (as it does if someone runs the
@@ -104,7 +104,7 @@ std::optional<pat::python::OwnExecutable> as_launcher(std::optional<pat::python:
   namespace fs = std::filesystem;
   std::error_code error;
   if (!self || self->resolved_path != fs::canonical("/proc/self/exe", error)) return self;
-  fs::path launcher = fs::canonical(self->resolved_path.parent_path() / PAT_PYTHON_LAUNCHER_FROM_FIXED_BUILD, error);
+  fs::path launcher = fs::canonical(self->resolved_path.parent_path() / PAT_PYTHON_LAUNCHER_FROM_NONPIC_BUILD, error);
   if (error) return self;
   return pat::python::OwnExecutable{launcher, launcher};
 }

@@ -15,13 +15,19 @@ This package turns that into data passed by reference:
   arguments and results the same way. From a process that is not a member,
   it makes a group of its own and copies each buffer once;
 - :func:`group`, :func:`members`, :func:`in_group`; :func:`buffer_of` tells
-  whether an object's bytes are a view of a group buffer.
+  whether an object's bytes are a view of a group buffer;
+- for the libraries that fan out work: joblib's "pat" backend
+  (``joblib.parallel_backend("pat")``, registered by ``import pat``, see
+  :mod:`pat.joblib`) and a Dask scheduler (``dask.compute(...,
+  scheduler="pat")``, registered the same way, or ``pat.dask.get``,
+  :mod:`pat.dask`).
 
 docs/python.md has examples, the zero-copy rules and the limits. The
 package is found by ``pat-python`` in ``<prefix>/lib/pat/python`` without
 any environment variable.
 """
 
+from ._after_import import when_imported as _when_imported
 from .channel import Buffer, Channel, Member, buffer, buffer_of, group, in_group, members
 from .errors import (ArenaDamaged, ChannelClosed, Error, InvalidArgument, LimitReached, NotInGroup, OutOfMemory,
                      PeerDied, TooLarge)
@@ -35,6 +41,21 @@ __all__ = [
 ]
 
 
+def _registration(submodule):
+    """What registers pat with a library once it is imported: calls
+    pat.<submodule>.register()."""
+    def register(_library):
+        import importlib
+        importlib.import_module(f"{__name__}.{submodule}").register()
+    return register
+
+
+# joblib.parallel_backend("pat") and Dask's scheduler="pat" work after
+# `import pat`, without pat importing joblib or Dask (pat._after_import).
+_when_imported("joblib", _registration("joblib"))
+_when_imported("dask", _registration("dask"))
+
+
 def __getattr__(name):
     # Executor pulls in concurrent.futures, threading, socket and json, and
     # its exceptions concurrent.futures.process: only when asked for, so that
@@ -45,4 +66,7 @@ def __getattr__(name):
     if name in ("WorkerDied", "RemoteTraceback"):
         from . import _executor_errors
         return getattr(_executor_errors, name)
+    if name in ("dask", "joblib"):  # pat.dask.get without `import pat.dask`
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'pat' has no attribute {name!r}")

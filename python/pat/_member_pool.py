@@ -102,10 +102,10 @@ class MemberPool(WorkerPool):
         except _pat.Error:
             pass  # closed already
 
-    def wait_for(self, future, timeout):
+    def wait_until(self, done, timeout):
         """future.result()'s wait: results are received and handled in the
         waiting thread itself (pat._receiver)."""
-        self._receiver.wait_for(future.done, timeout)
+        self._receiver.wait_for(done, timeout)
 
     def in_event_thread(self):
         return self._receiver.handling_in_current_thread()

@@ -17,7 +17,8 @@ what runs where and when; a pool only carries it out:
   io.pat.Member.Signal: no pid can be mistaken for another).
 - ``stop(on_stopped)`` retires every worker; once all are gone the pool
   ends its threads and calls ``on_stopped()``.
-- ``wait_for(future, timeout)`` lets future.result() wait the pool's way;
+- ``wait_until(done, timeout)`` lets future.result() (and pat.dask) wait
+  until ``done()`` the pool's way;
   ``in_event_thread()`` says whether this thread reports the pool's events
   (it runs futures' callbacks, and must not wait for the pool).
 
@@ -114,8 +115,10 @@ class WorkerPool(abc.ABC):
         if finish:
             self._finish()
 
-    def wait_for(self, future, timeout):
-        """future.result()'s wait, the pool's way (None: the plain wait)."""
+    def wait_until(self, done, timeout):
+        """Waits until ``done()`` or ``timeout`` the pool's way, as far as
+        it has one (here: returns at once; the caller then waits the plain
+        way)."""
 
     @abc.abstractmethod
     def in_event_thread(self):
@@ -165,8 +168,9 @@ class WorkerPool(abc.ABC):
             self._on_stopped()
 
     def _worker_context(self):
-        """The environment, working directory and program of every worker."""
-        return self._program, dict(os.environ), os.getcwd()
+        """The environment, working directory and program of every worker:
+        the caller's, with the executor's _worker_environment on top."""
+        return self._program, {**os.environ, **self._executor._worker_environment}, os.getcwd()
 
 
 class ExitWatcher:

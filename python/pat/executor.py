@@ -57,14 +57,14 @@ BROKEN = "A child process terminated abruptly, the process pool is not usable an
 class _Future(futures.Future):
     """A Future whose result() and exception(), when it is not done yet,
     let the pool deliver results in the waiting thread itself (see
-    MemberPool.wait_for): one thread switch less per task. Everything else,
+    MemberPool.wait_until): one thread switch less per task. Everything else,
     wait() and as_completed() included, is concurrent.futures.Future's."""
 
-    def __init__(self, wait_for):
+    def __init__(self, wait_until):
         super().__init__()
         # Weak: a future kept after its executor is gone must not keep the
         # pool (and its ended threads) alive.
-        self._wait_for = weakref.WeakMethod(wait_for)
+        self._wait_until = weakref.WeakMethod(wait_until)
 
     def result(self, timeout=None):
         return super().result(self._help(timeout))
@@ -74,12 +74,12 @@ class _Future(futures.Future):
 
     def _help(self, timeout):
         """Waits through the pool; the time left of ``timeout``."""
-        wait_for = self._wait_for()
-        if wait_for is None or self.done():
+        wait_until = self._wait_until()
+        if wait_until is None or self.done():
             return timeout
         start = time.monotonic()
-        wait_for(self, timeout)
-        del wait_for
+        wait_until(self.done, timeout)
+        del wait_until
         return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
 
 
@@ -189,6 +189,10 @@ class Executor(futures.Executor):
         self._pool = None
         self._preparation_data = None
         self._stopped = threading.Event()
+        # Set before the first submit by pat.joblib and pat.dask: variables
+        # every worker gets on top of the caller's environment (thread pool
+        # sizes, PYTHONHASHSEED), as loky and Dask give their processes.
+        self._worker_environment = {}
 
     # --- the public interface ----------------------------------------------
 
@@ -205,7 +209,7 @@ class Executor(futures.Executor):
             if self._pool is None:
                 self._pool = _new_pool(self)
                 _exit.executor_started(self)
-            future = _Future(self._pool.wait_for)
+            future = _Future(self._pool.wait_until)
             self._pending.append(_Task(next(self._task_ids), future, fn, args, kwargs))
             # As ProcessPoolExecutor: a new worker unless one is idle.
             worker = self._new_worker() if not self._free and len(self._workers) < self._max_workers else None
@@ -255,6 +259,17 @@ class Executor(futures.Executor):
         self._stopped.wait()
         if self._pool is not None:
             self._pool.join()
+
+    def _wait_for_any(self, waited):
+        """Returns once one of the futures ``waited`` (this executor's) is
+        done: concurrent.futures.wait(FIRST_COMPLETED), but for a member
+        caller the results are received in this thread (as result() does),
+        saving the switch to pat's reader thread (pat.dask's loop)."""
+        pool = self._pool
+        if pool is not None and not any(future.done() for future in waited):
+            pool.wait_until(lambda: any(future.done() for future in waited), None)
+        del pool
+        futures.wait(waited, return_when=futures.FIRST_COMPLETED)
 
     @property
     def max_workers(self):

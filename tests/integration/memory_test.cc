@@ -178,13 +178,12 @@ TEST_CASE("/proc/self/exe and $ORIGIN name the member's own program") {
   CHECK(origin.exit_code == 0);
   CHECK(origin.out == "found through $ORIGIN\n");
 
-  // pat-python runs as one of its fixed-address builds (docs/pat-python.md),
-  // and /proc/self/exe names the file that really runs; sys.executable stays
+  // pat-python runs as its non-PIC build (docs/pat-python.md), and
+  // /proc/self/exe names the file that really runs; sys.executable stays
   // pat-python, also for a #! script, where AT_EXECFN names the script.
-  const std::string builds_dir =
-      PAT_PYTHON_FIXED_BUILDS > 0
-          ? std::filesystem::weakly_canonical(bin_dir() + "/../lib/pat/pat-python-fixed").string()
-          : std::filesystem::canonical(bin_dir()).string();
+  const std::string builds_dir = PAT_PYTHON_NONPIC_BUILD
+                                     ? std::filesystem::weakly_canonical(bin_dir() + "/../lib/pat").string()
+                                     : std::filesystem::canonical(bin_dir()).string();
   const std::string probe = "import os, sys; print(os.path.dirname(os.readlink('/proc/self/exe'))); print(sys.executable)";
   auto python = patd.patctl({"run", "-g", "identity", "--", bin_dir() + "/pat-python", "-c", probe});
   CHECK(python.out == builds_dir + "\n" + bin_dir() + "/pat-python\n");

@@ -29,15 +29,19 @@ def listener_pid(path):
 
 
 class PrivatePatd:
-    def __init__(self, bin_dir, prefix="pat-private-", timeout=60):
+    def __init__(self, bin_dir, prefix="pat-private-", timeout=60, socket_mode="0600"):
+        """socket_mode other than 0600 also opens the runtime directory to
+        other users (mkdtemp makes it 0700), so that they can reach the socket."""
         self.bin_dir = Path(bin_dir)
         self.timeout = timeout
         self.runtime_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        if socket_mode != "0600":
+            self.runtime_dir.chmod(0o755)
         self.socket = self.runtime_dir / "patd.sock"
         self.log_path = self.runtime_dir / "patd.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", "0600"],
+                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", socket_mode],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while self.patctl("status", check=False).returncode != 0:

@@ -201,36 +201,45 @@ std::string with_note(const std::string& owner, std::uint32_t type, const std::s
 
 }  // namespace
 
-TEST_CASE("pat's fixed-builds note names a directory; other and malformed notes do not") {
+TEST_CASE("pat's notes: a non-PIC build's path, a build's inputs; other and malformed notes are not ours") {
   const std::string pat_owner("pat\0", 4);
-  auto good = parse(with_note(pat_owner, 1, std::string("../lib/x\0", 9)));
+  auto good = parse(with_note(pat_owner, 2, std::string("../lib/x\0", 9)));
   REQUIRE(std::holds_alternative<ElfImage>(good));
-  CHECK(std::get<ElfImage>(good).fixed_builds_dir == "../lib/x");
+  CHECK(std::get<ElfImage>(good).nonpic_build == "../lib/x");
+  CHECK_FALSE(std::get<ElfImage>(good).build_inputs.has_value());
+  const std::string inputs = "a b\nc d\n";  // the text is build_inputs.h's to read
+  auto build = parse(with_note(pat_owner, 3, inputs + '\0'));
+  REQUIRE(std::holds_alternative<ElfImage>(build));
+  CHECK(std::get<ElfImage>(build).build_inputs == inputs);
+  CHECK_FALSE(std::get<ElfImage>(build).nonpic_build.has_value());
 
   auto plain = parse(kTrue);  // GNU notes only
   REQUIRE(std::holds_alternative<ElfImage>(plain));
-  CHECK_FALSE(std::get<ElfImage>(plain).fixed_builds_dir.has_value());
+  CHECK_FALSE(std::get<ElfImage>(plain).nonpic_build.has_value());
+  CHECK(std::get<ElfImage>(plain).has_phdr_header);  // a PIE with an interpreter has PT_PHDR
 
-  // Another owner or type is someone else's note.
-  auto other_owner = parse(with_note(std::string("GNU\0", 4), 1, std::string("../lib/x\0", 9)));
-  REQUIRE(std::holds_alternative<ElfImage>(other_owner));
-  CHECK_FALSE(std::get<ElfImage>(other_owner).fixed_builds_dir.has_value());
-  auto other_type = parse(with_note(pat_owner, 7, std::string("../lib/x\0", 9)));
-  REQUIRE(std::holds_alternative<ElfImage>(other_type));
-  CHECK_FALSE(std::get<ElfImage>(other_type).fixed_builds_dir.has_value());
+  // Another owner or type is someone else's note; type 1 is retired.
+  for (auto [owner, type] : {std::pair{std::string("GNU\0", 4), 2}, {pat_owner, 1}, {pat_owner, 7}}) {
+    auto other = parse(with_note(owner, type, std::string("../lib/x\0", 9)));
+    REQUIRE(std::holds_alternative<ElfImage>(other));
+    CHECK_FALSE(std::get<ElfImage>(other).nonpic_build.has_value());
+    CHECK_FALSE(std::get<ElfImage>(other).build_inputs.has_value());
+  }
 
-  // Ours, but not a NUL-terminated path: refused, not guessed at.
-  CHECK(rejection(with_note(pat_owner, 1, "../lib/x")) == "bad pat fixed-builds note");
-  CHECK(rejection(with_note(pat_owner, 1, std::string("a\0b\0", 4))) == "bad pat fixed-builds note");
-  CHECK(rejection(with_note(pat_owner, 1, std::string("\0", 1))) == "bad pat fixed-builds note");
+  // Ours, but not NUL-terminated text: refused, not guessed at. A path is one line.
+  CHECK(rejection(with_note(pat_owner, 2, "../lib/x")) == "bad pat non-PIC build note");
+  CHECK(rejection(with_note(pat_owner, 2, std::string("a\0b\0", 4))) == "bad pat non-PIC build note");
+  CHECK(rejection(with_note(pat_owner, 2, std::string("\0", 1))) == "bad pat non-PIC build note");
+  CHECK(rejection(with_note(pat_owner, 2, std::string("a\nb\0", 4))) == "bad pat non-PIC build note");
+  CHECK(rejection(with_note(pat_owner, 3, inputs)) == "bad pat build inputs note");
 
   // A descsz that runs past the segment ends the walk without reading past it.
-  std::string overlong = with_note(pat_owner, 1, std::string("../lib/x\0", 9));
+  std::string overlong = with_note(pat_owner, 2, std::string("../lib/x\0", 9));
   std::size_t at = phdr_offset(overlong, PT_NOTE);
   Elf64_Phdr ph;
   std::memcpy(&ph, overlong.data() + at, sizeof(ph));
   poke(overlong, ph.p_offset + offsetof(Elf64_Nhdr, n_descsz), Elf64_Word{0xfffffff0});
   auto truncated = parse(overlong);
   REQUIRE(std::holds_alternative<ElfImage>(truncated));
-  CHECK_FALSE(std::get<ElfImage>(truncated).fixed_builds_dir.has_value());
+  CHECK_FALSE(std::get<ElfImage>(truncated).nonpic_build.has_value());
 }
