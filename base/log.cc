@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include <cstdio>
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <memory>
@@ -13,6 +15,12 @@ void setup_logging(std::string_view component, std::string_view level_name) {
   logger->set_level(spdlog::level::from_str(std::string(level_name)));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+}
+
+std::string hex_address(std::uintptr_t value) {
+  char text[2 + 16 + 1];
+  std::snprintf(text, sizeof(text), "0x%jx", static_cast<std::uintmax_t>(value));
+  return text;
 }
 
 std::string log_quote(std::string_view value) {

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,8 @@ void setup_logging(std::string_view component, std::string_view level_name);
 // Quotes a value for a key=value log field when it holds spaces, quotes or
 // control characters, so that every line stays machine-splittable.
 std::string log_quote(std::string_view value);
+
+// An address as log lines and messages write it: "0x7f5fca3f6000".
+std::string hex_address(std::uintptr_t value);
 
 }  // namespace pat

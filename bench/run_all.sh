@@ -16,7 +16,7 @@ python=/usr/bin/python3.11
 
 BUILD_DIR="$build_dir" "$root/scripts/build.sh"
 
-for bench in cpu_members brk_reroute run_latency daemon_throughput member_memory group_lock dataplane executor dask_schedulers core_dump; do
+for bench in cpu_members brk_reroute run_latency daemon_throughput member_memory group_lock dataplane executor dask_schedulers core_dump attach; do
   echo
   echo "== $bench"
   "$python" "$root/bench/$bench.py" --build-dir "$build_dir" "$@"

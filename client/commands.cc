@@ -84,6 +84,14 @@ std::string cpu_field(const json& member) {
   return it != member.end() && it->is_number() ? human_duration(it->get<double>()) : "-";
 }
 
+// Attach stops a program for milliseconds: human_duration's 0.1 s steps
+// would say nothing.
+std::string milliseconds(double seconds) {
+  char out[32];
+  std::snprintf(out, sizeof(out), "%.1f ms", seconds * 1000);
+  return out;
+}
+
 void print_group_details(const json& group) {
   std::cout << "Group " << text(group, "name") << '\n';
   Table summary({"  owner", user_name(group.value("owner_uid", 0u)) + " (uid " + text(group, "owner_uid") + ")"});
@@ -108,9 +116,12 @@ void print_group_details(const json& group) {
   const auto& members = group.value("members", json::array());
   if (!members.empty()) {
     std::cout << '\n';
-    Table table({"PID", "STATE", "CPU", "THREADS", "MAPPED", "RESIDENT", "STARTED", "COMMAND"});
+    Table table({"PID", "STATE", "ORIGIN", "CPU", "THREADS", "MAPPED", "RESIDENT", "STARTED", "COMMAND"});
     for (const auto& member : members) {
-      table.add({text(member, "pid"), text(member, "state"), cpu_field(member), text(member, "threads"),
+      // An attached member shows the PID its process kept (its stub's).
+      std::string origin = member.value("origin", std::string("launched"));
+      if (origin == "attached") origin += " (pid " + text(member, "original_pid") + ")";
+      table.add({text(member, "pid"), text(member, "state"), printable(origin), cpu_field(member), text(member, "threads"),
                  bytes_field(member, "mapped_bytes"), bytes_field(member, "resident_bytes"), text(member, "started"),
                  command_line(member.value("argv", json::array()))});
     }
@@ -205,6 +216,25 @@ int group_destroy_command(const GlobalOptions& global, const std::string& name, 
     print_json({{"destroyed", name}});
   } else {
     std::cout << "destroyed group " << printable(name) << '\n';
+  }
+  return 0;
+}
+
+int group_attach_command(const GlobalOptions& global, const std::string& name, const std::vector<long>& pids) {
+  auto outcome = call_daemon(global, proto::method::kGroupAttach, {{"name", name}, {"pids", pids}});
+  // Every refusal is 1 here, AddressConflict included (126 is run's "cannot
+  // execute", which means nothing for a process already running).
+  if (!outcome.ok()) return outcome.exit_code == proto::kExitPatError ? proto::kExitPatError : proto::kExitRefused;
+  const auto& attached = outcome.parameters.value("attached", json::array());
+  if (global.json) {
+    print_json(outcome.parameters);
+    return 0;
+  }
+  for (const auto& entry : attached) {
+    std::cout << "attached process " << text(entry, "original_pid") << " to group " << printable(name)
+              << " as member " << text(entry, "pid") << " (stopped " << milliseconds(entry.value("stopped_seconds", 0.0))
+              << ", copied "
+              << bytes_field(entry, "bytes_copied") << ")\n";
   }
   return 0;
 }

@@ -22,6 +22,9 @@ int group_list_command(const GlobalOptions& global);
 int group_show_command(const GlobalOptions& global, const std::string& name);
 int group_destroy_command(const GlobalOptions& global, const std::string& name, bool force,
                           std::optional<long> grace_ms);
+// 0 attached, 1 refused (NotAttachable, AddressConflict, PermissionDenied...),
+// 125 patctl's or the daemon's own trouble. Several PIDs: all or none.
+int group_attach_command(const GlobalOptions& global, const std::string& name, const std::vector<long>& pids);
 
 struct RunOptions {
   std::optional<std::string> group;  // --group

@@ -127,6 +127,15 @@ int main(int argc, char** argv) {
   json_flag(destroy);
   destroy->callback([&] { exit_code = group_destroy_command(global, name, force, grace_ms); });
 
+  std::vector<long> attach_pids;
+  auto* attach = group->add_subcommand("attach", "Move running processes into a group (all or none)");
+  attach->add_option("NAME", name, "Group name")->required();
+  attach->add_option("PID", attach_pids, "Processes to move: your own, running, untraced")
+      ->required()
+      ->check(CLI::Range(1L, 0x7fffffffL));
+  json_flag(attach);
+  attach->callback([&] { exit_code = group_attach_command(global, name, attach_pids); });
+
   TopOptions top_options;
   auto* top = app.add_subcommand("top", "Members of every group, busiest first, refreshed like top(1)");
   top->add_option("--group,-g", top_options.group, "Only this group");

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 namespace pat::proto {
@@ -31,5 +32,9 @@ inline constexpr std::chrono::milliseconds kLongestGrace{3'600'000};
 // first): for patctl's lookup of PROG, a member's `#!/usr/bin/env NAME`,
 // and the environment of a host.
 inline constexpr const char* kDefaultSearchPath = "/usr/local/bin:/usr/bin:/bin";
+
+// The most processes one Group.Attach moves: each is stopped in turn, and
+// the call holds the host's loop for all of them.
+inline constexpr std::size_t kMaxAttachPids = 64;
 
 }  // namespace pat::proto

@@ -35,6 +35,8 @@ constexpr std::array kErrors = {
               "program cannot be run"},
     ErrorInfo{ErrorCode::AddressConflict, "io.pat.AddressConflict", kExitCannotExecute,
               "the program's fixed address range is taken in this group"},
+    ErrorInfo{ErrorCode::NotAttachable, "io.pat.NotAttachable", kExitRefused,
+              "the process cannot be moved into the group"},
     ErrorInfo{ErrorCode::InternalError, "io.pat.InternalError", kExitPatError, "internal error"},
 };
 

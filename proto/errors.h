@@ -34,6 +34,8 @@ enum class ErrorCode {
   ProgramNotFound,
   ProgramNotExecutable,
   AddressConflict,
+  // io.pat: a process to attach
+  NotAttachable,
   // io.pat: a bug or an environment problem on the daemon's side
   InternalError,
 };

@@ -83,7 +83,10 @@ std::size_t member_count(const nlohmann::json& group) { return group.at("members
 
 nlohmann::json MemberEntry::to_json() const {
   nlohmann::json out = {{"pid", pid},           {"argv", argv},         {"program", program},
-                        {"state", state},       {"detached", detached}, {"started", rfc3339_utc(started)}};
+                        {"state", state},       {"detached", detached}, {"started", rfc3339_utc(started)},
+                        {"origin", origin}};
+  if (original_pid) out["original_pid"] = *original_pid;
+  if (stub_pid) out["stub_pid"] = *stub_pid;
   if (cpu_seconds) out["cpu_seconds"] = *cpu_seconds;
   if (threads) out["threads"] = *threads;
   if (mapped_bytes) out["mapped_bytes"] = *mapped_bytes;
@@ -91,6 +94,17 @@ nlohmann::json MemberEntry::to_json() const {
   if (process_state) out["process_state"] = *process_state;
   if (cwd) out["cwd"] = *cwd;
   return out;
+}
+
+nlohmann::json AttachEntry::to_json() const {
+  return {{"pid", pid},
+          {"original_pid", original_pid},
+          {"stopped_seconds", stopped_seconds},
+          {"total_seconds", total_seconds},
+          {"bytes_copied", bytes_copied},
+          {"bytes_copied_stopped", bytes_copied_stopped},
+          {"threads", threads},
+          {"fds", fds}};
 }
 
 nlohmann::json ExitEntry::to_json() const {
@@ -154,6 +168,7 @@ nlohmann::json GroupObject::to_json() const {
 nlohmann::json MemberEvent::to_json() const {
   nlohmann::json out = {{"event", event}, {"member", member.to_json()}, {"group", group.to_json()}};
   if (exit) out["exit"] = exit->to_json();
+  if (attach) out["attach"] = attach->to_json();
   return out;
 }
 

@@ -26,7 +26,12 @@ struct MemberEntry {
   std::string program;  // the file mapped (after #!), canonical
   std::string state;    // running, leaving, execed
   bool detached = false;
-  double started = 0;  // unix time the spawn was asked for
+  double started = 0;  // unix time the spawn (or the attach) was asked for
+  // launched (by Run), or attached (a running process moved in by
+  // Group.Attach, docs/attach.md): then also the process's own PID, which
+  // its stub keeps (so original_pid and stub_pid are the same number).
+  std::string origin = "launched";
+  std::optional<pid_t> original_pid, stub_pid;
   // With usage only (Group.Show): its own CPU time and threads, and the
   // memory it owns in the ledger.
   std::optional<double> cpu_seconds;
@@ -35,6 +40,19 @@ struct MemberEntry {
   // With usage: its scheduling state (/proc/PID/stat's letter: R, S, T...)
   // and working directory, which are its own (ps cannot show the latter).
   std::optional<std::string> process_state, cwd;
+  nlohmann::json to_json() const;
+};
+
+// io.pat.Attach: one process moved into the group (Group.Attach's reply and
+// the member.attach event).
+struct AttachEntry {
+  pid_t pid = 0;           // the member's
+  pid_t original_pid = 0;  // the process's, kept by its stub
+  double stopped_seconds = 0;  // how long the program did not run
+  double total_seconds = 0;
+  std::uint64_t bytes_copied = 0;          // in all
+  std::uint64_t bytes_copied_stopped = 0;  // of which while stopped
+  int threads = 0, fds = 0;
   nlohmann::json to_json() const;
 };
 
@@ -95,10 +113,11 @@ struct GroupObject {
 // One reply of io.pat.Host.Watch after the first: what happened to which
 // member (with how it ended, for member.exit), and the group as it is now.
 struct MemberEvent {
-  std::string event;  // member.start, member.exec, member.exit
+  std::string event;  // member.start, member.attach, member.exec, member.exit
   MemberEntry member;
   std::optional<ExitEntry> exit;
   GroupObject group;
+  std::optional<AttachEntry> attach;  // member.attach
   nlohmann::json to_json() const;
 };
 

@@ -43,7 +43,27 @@ type Member (
   # With usage: its state as /proc/PID/stat's letter (R, S, D, T stopped,
   # t traced, Z) and its working directory.
   process_state: ?string,
-  cwd: ?string
+  cwd: ?string,
+  # launched (by Member.Run) or attached (by Group.Attach)
+  origin: string,
+  # Attached members: the process's own PID, which its stub keeps (the
+  # same number in both); signals sent to it reach the member.
+  original_pid: ?int,
+  stub_pid: ?int
+)
+
+# A running process moved into a group (Group.Attach, the member.attach
+# event): the member's pid, the process's own, how long the program was
+# stopped, and how much memory was copied (of it, while stopped).
+type Attach (
+  pid: int,
+  original_pid: int,
+  stopped_seconds: float,
+  total_seconds: float,
+  bytes_copied: int,
+  bytes_copied_stopped: int,
+  threads: int,
+  fds: int
 )
 
 # One of a group's recent exits: exactly one of exit_code and signal. With
@@ -129,6 +149,9 @@ error ResourceExhausted (what: string)
 error ProgramNotFound (program: string)
 error ProgramNotExecutable (program: string, reason: string)
 error AddressConflict (program: string, start: int, end: int, member_pid: ?int, member_argv: ?[]string)
+# Group.Attach: the process cannot be moved; reason is one word
+# (wrong_owner, already_traced, init_process, has_children...; docs/attach.md).
+error NotAttachable (pid: int, reason: string)
 error InternalError (reason: string)
 )";
 
@@ -175,6 +198,10 @@ method Show(name: string) -> (group: io.pat.Group)
 # Refuses with GroupBusy while members run, unless force: then SIGTERM,
 # grace_ms (default 5000) and SIGKILL.
 method Destroy(name: string, force: ?bool, grace_ms: ?int) -> ()
+# Moves running processes into the group (docs/attach.md). Each must run
+# with the owner's uids and gids, without more capabilities, untraced, and
+# not be PID 1 or in a group. All or none: a refusal of one attaches none.
+method Attach(name: string, pids: []int) -> (group: string, attached: []io.pat.Attach)
 )";
 
 constexpr std::string_view kMemberIdl = R"(# Members: programs running inside a group's address space.
@@ -206,9 +233,11 @@ interface io.pat.Host
 
 method Describe() -> (group: io.pat.Group)
 # Streams: first the group, then one reply per event (member.start,
-# member.exec, member.exit) with the member, how it ended (exit, for
-# member.exit) and the group.
-method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member, exit: ?io.pat.Exit)
+# member.attach, member.exec, member.exit) with the member, how it ended
+# (exit, for member.exit), how it came in (attach, for member.attach) and
+# the group.
+method Watch() -> (group: ?io.pat.Group, event: ?string, member: ?io.pat.Member, exit: ?io.pat.Exit,
+                   attach: ?io.pat.Attach)
 # io.pat.Member.Run's request, without where to run.
 method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: ?bool, cwd: ?string,
              umask: ?int, rlimits: ?[string][]int, detach: ?bool, stopped: ?bool)
@@ -216,6 +245,8 @@ method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: 
         core_error: ?string)
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: ?bool, grace_ms: ?int) -> ()
+# io.pat.Group.Attach's work, for a caller patd has authorised.
+method Attach(pids: []int) -> (attached: []io.pat.Attach)
 )";
 
 constexpr std::array kDaemonInterfaces = {

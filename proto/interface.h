@@ -24,6 +24,7 @@ inline constexpr std::string_view kGroupCreate = "io.pat.Group.Create";
 inline constexpr std::string_view kGroupList = "io.pat.Group.List";
 inline constexpr std::string_view kGroupShow = "io.pat.Group.Show";
 inline constexpr std::string_view kGroupDestroy = "io.pat.Group.Destroy";
+inline constexpr std::string_view kGroupAttach = "io.pat.Group.Attach";
 // io.pat.Member
 inline constexpr std::string_view kMemberRun = "io.pat.Member.Run";
 inline constexpr std::string_view kMemberSignal = "io.pat.Member.Signal";
@@ -33,6 +34,7 @@ inline constexpr std::string_view kHostWatch = "io.pat.Host.Watch";
 inline constexpr std::string_view kHostSpawn = "io.pat.Host.Spawn";
 inline constexpr std::string_view kHostSignal = "io.pat.Host.Signal";
 inline constexpr std::string_view kHostShutdown = "io.pat.Host.Shutdown";
+inline constexpr std::string_view kHostAttach = "io.pat.Host.Attach";
 }  // namespace method
 
 struct InterfaceDescription {

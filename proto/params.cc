@@ -14,6 +14,22 @@ void ParamReader::fail(const char* name, const char* expected) const {
                    {{"parameter", name}, {"expected", expected}});
 }
 
+std::vector<std::int64_t> ParamReader::pid_array(const char* name, std::size_t most) const {
+  const auto* value = find(name);
+  if (!value || !value->is_array() || value->empty() || value->size() > most) fail(name, "a non-empty array of pids");
+  std::vector<std::int64_t> pids;
+  for (const auto& item : *value) {
+    if (!item.is_number_unsigned() || item.get<std::uint64_t>() < 1 || item.get<std::uint64_t>() > 0x7fffffff)
+      fail(name, "positive process ids");
+    auto pid = item.get<std::int64_t>();
+    for (auto seen : pids) {
+      if (seen == pid) fail(name, "distinct process ids");
+    }
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
 std::optional<std::string> ParamReader::optional_string(const char* name) const {
   const auto* value = find(name);
   if (!value) return std::nullopt;

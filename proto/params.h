@@ -26,6 +26,8 @@ class ParamReader {
   std::vector<std::string> string_array(const char* name) const;
   std::optional<std::vector<std::string>> optional_string_array(const char* name) const;
   const nlohmann::json* optional_object(const char* name) const;
+  // 1 to `most` distinct process ids (positive integers that fit a pid_t).
+  std::vector<std::int64_t> pid_array(const char* name, std::size_t most) const;
 
   // Strings handed to the kernel as C strings (a path, argv, env): a NUL
   // inside would silently cut them there ("/bin/sh\u0000junk" would run

@@ -8,8 +8,11 @@ namespace pat::tracer {
 
 using kernel::page_up;
 
-BrkEmulator::BrkEmulator(Range reservation, rlim_t data_limit, std::uint64_t data_size)
-    : reservation_(reservation), data_limit_(data_limit), data_size_(data_size), current_(reservation.start) {}
+BrkEmulator::BrkEmulator(Range reservation, rlim_t data_limit, std::uint64_t data_size, std::uintptr_t initial_break)
+    : reservation_(reservation),
+      data_limit_(data_limit),
+      data_size_(data_size),
+      current_(initial_break != 0 ? initial_break : reservation.start) {}
 
 // check_data_rlimit() (include/linux/mm.h): the heap plus the image's data
 // may not exceed RLIMIT_DATA.

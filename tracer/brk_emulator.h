@@ -17,7 +17,9 @@ class BrkEmulator {
   // `reservation`: page-aligned, mapped PROT_NONE, owned by the member's
   // layout. `data_limit`: RLIMIT_DATA (soft) in bytes, RLIM_INFINITY for none.
   // `data_size`: the image's writable bytes, which count against it.
-  BrkEmulator(Range reservation, rlim_t data_limit, std::uint64_t data_size);
+  // `initial_break`: where the break is now (0: at the start). Pages up to
+  // it must be mapped readable and writable already, the rest PROT_NONE.
+  BrkEmulator(Range reservation, rlim_t data_limit, std::uint64_t data_size, std::uintptr_t initial_break = 0);
 
   // brk(2): moves the break to `requested` and returns the new break, or
   // returns the current one if it cannot (brk(0) and anything below the start

@@ -75,4 +75,53 @@ struct KernelSigaction {
 inline constexpr int kNumSignals = 64;
 inline constexpr std::size_t kSigsetSize = 8;
 
+// ---- attach (tracer/attach/) ----
+
+// System V x86-64 psABI 3.2.2: the 128 bytes below rsp are the running
+// function's red zone; a signal handler (or we) may only use memory below it.
+inline constexpr std::uint64_t kRedZone = 128;
+
+// The `syscall` instruction (Intel SDM vol. 2B): 0f 05, two bytes.
+inline constexpr std::uint8_t kSyscallInsn[2] = {0x0f, 0x05};
+
+// include/uapi/linux/futex.h FUTEX_TID_MASK: the owner's TID in a robust or
+// PI futex word; the two high bits are FUTEX_WAITERS and FUTEX_OWNER_DIED.
+inline constexpr std::uint32_t kFutexTidMask = 0x3fffffff;
+
+// include/uapi/linux/elf.h NT_X86_XSTATE: PTRACE_GETREGSET's regset for the
+// XSAVE area (x87, SSE, AVX, AVX-512, PKRU...).
+inline constexpr unsigned kNtX86Xstate = 0x202;
+
+// arch/x86/include/asm/fpu/types.h: the largest XSAVE area the kernel may
+// report today is below 12 KiB (AMX tiles: 8 KiB); room to spare.
+inline constexpr std::size_t kMaxXstateBytes = 16384;
+
+// include/uapi/linux/rseq.h: the registration area is struct rseq, 32 bytes
+// aligned on 32 (ORIG_RSEQ_SIZE), or larger as AT_RSEQ_FEATURE_SIZE says.
+inline constexpr std::uint32_t kOrigRseqSize = 32;
+
+// include/uapi/linux/userfaultfd.h (Linux 6.7, newer than Debian 12's
+// headers): userfaultfd(2)'s flag for a context that handles user-mode
+// faults only (allowed without privilege), and the features of asynchronous
+// write protection: a write to a protected page is let through by the
+// kernel itself, which only records it (Documentation/admin-guide/mm/
+// userfaultfd.rst "Write Protect Notifications", WP_ASYNC).
+inline constexpr int kUffdUserModeOnly = 1;                  // UFFD_USER_MODE_ONLY
+inline constexpr std::uint64_t kUffdFeatureWpUnpopulated = 1u << 13;  // UFFD_FEATURE_WP_UNPOPULATED
+inline constexpr std::uint64_t kUffdFeatureWpAsync = 1u << 15;        // UFFD_FEATURE_WP_ASYNC
+
+// include/uapi/linux/fs.h (Linux 6.7): the PAGEMAP_SCAN ioctl on
+// /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst).
+struct PageRegion {  // struct page_region
+  std::uint64_t start, end, categories;
+};
+struct PmScanArg {  // struct pm_scan_arg
+  std::uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  std::uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+inline constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);  // PAGEMAP_SCAN
+inline constexpr std::uint64_t kPmScanWpMatching = 1u << 0;     // PM_SCAN_WP_MATCHING: write-protect what matched
+inline constexpr std::uint64_t kPmScanCheckWpAsync = 1u << 1;   // PM_SCAN_CHECK_WPASYNC
+inline constexpr std::uint64_t kPageIsWritten = 1u << 1;        // PAGE_IS_WRITTEN
+
 }  // namespace pat::tracer::kernel

@@ -12,14 +12,13 @@
 #include <csignal>
 #include <cstring>
 
+#include "tracer/clone_vm.h"
 #include "tracer/raw_syscall.h"
 
 #define PAT_STR2(x) #x
 #define PAT_STR(x) PAT_STR2(x)
 
-// long pat_tracer_clone_vm(unsigned long flags, void* stack, int* pidfd, void (*fn)(void*), void* arg)
-//
-// clone(2) with the child running fn(arg) on `stack`, written out because the
+// pat_tracer_clone_vm (declared in clone_vm.h), written out because the
 // child must not return through the caller's frame (it is on another stack)
 // and must not touch errno. x86-64 clone argument order (kernel/fork.c, no
 // CLONE_BACKWARDS): flags, newsp, parent_tid, child_tid, tls. With CLONE_PIDFD
@@ -50,7 +49,6 @@ pat_tracer_clone_vm:
   .popsection
 )");
 
-extern "C" long pat_tracer_clone_vm(unsigned long flags, void* stack, int* pidfd, void (*fn)(void*), void* arg);
 
 namespace pat::tracer {
 namespace {
@@ -60,9 +58,7 @@ namespace {
 // Reports the failed step and leaves. exit_group ends only the child: it is
 // its own thread group (no CLONE_THREAD).
 [[noreturn]] PAT_CHILD_CODE void child_fail(ChildPlan* plan, ChildStep step, long ret) {
-  plan->report.step = static_cast<int>(step);
-  plan->report.error = static_cast<int>(-ret);
-  raw::syscall(__NR_sendmsg, plan->handover_fd, &plan->failed_msg, MSG_NOSIGNAL);
+  plan->handover.send_failure(plan->handover_fd, static_cast<int>(step), ret);
   raw::syscall(__NR_exit_group, 127);
   __builtin_unreachable();
 }
@@ -211,12 +207,8 @@ void member_child_main(void* arg) {
   long listener = raw::syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, plan->seccomp_flags, &plan->filter);
   check(plan, ChildStep::Seccomp, listener);
   // 9. Hand the listener over. After this the parent may have returned.
-  plan->report.step = static_cast<int>(ChildStep::Done);
-  plan->report.error = 0;
-  // __builtin_memcpy of a constant 4 bytes is a plain store, never a call.
   const int listener_fd = static_cast<int>(listener);
-  __builtin_memcpy(CMSG_DATA(reinterpret_cast<cmsghdr*>(plan->control)), &listener_fd, sizeof(int));
-  long sent = raw::syscall(__NR_sendmsg, handover_fd, &plan->done_msg, MSG_NOSIGNAL);
+  long sent = plan->handover.send_done(handover_fd, static_cast<int>(ChildStep::Done), listener_fd);
   if (sent < 0) raw::syscall(__NR_exit_group, 127);  // the host sees EOF and reports it
   raw::syscall(__NR_close, listener_fd);
   raw::syscall(__NR_close, handover_fd);
@@ -226,25 +218,9 @@ void member_child_main(void* arg) {
 
 // ---- parent side ----
 
-// Blocks every signal in the calling thread for its lifetime.
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved_);
-  }
-  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
-  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
-
- private:
-  sigset_t saved_;
-};
-
 }  // namespace
 
-void ChildPlan::prepare_messages() {
+void HandoverMessage::prepare() {
   iov = iovec{&report, sizeof(report)};
   failed_msg = msghdr{};
   failed_msg.msg_iov = &iov;
@@ -270,15 +246,16 @@ Result<StartedChild> start_member_child(ChildPlan& plan, std::uintptr_t child_st
   return StartedChild{static_cast<pid_t>(ret), UniqueFd(pidfd)};
 }
 
-std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono::milliseconds timeout) {
+std::variant<UniqueFd, ChildReportFailure> await_child_report(int host_end, std::chrono::milliseconds timeout,
+                                                              int done_step) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
-      return HandoverFailure{{}, 0, "the new member did not report within " + std::to_string(timeout.count()) + " ms"};
+      return ChildReportFailure{0, 0, "the new member did not report within " + std::to_string(timeout.count()) + " ms"};
     pollfd pfd{host_end, POLLIN, 0};
     int n = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
-    if (n < 0 && errno != EINTR) return HandoverFailure{{}, 0, std::string("poll: ") + std::strerror(errno)};
+    if (n < 0 && errno != EINTR) return ChildReportFailure{0, 0, std::string("poll: ") + std::strerror(errno)};
     if (n > 0) break;
   }
   ChildReport report;
@@ -292,7 +269,7 @@ std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono
   ssize_t n;
   do n = ::recvmsg(host_end, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return HandoverFailure{{}, 0, std::string("recvmsg: ") + std::strerror(errno)};
+  if (n < 0) return ChildReportFailure{0, 0, std::string("recvmsg: ") + std::strerror(errno)};
   UniqueFd listener;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -301,14 +278,21 @@ std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono
       listener.reset(fd);
     }
   }
-  if (n == 0) return HandoverFailure{{}, 0, "the new member exited before it was set up"};
-  if (n != sizeof(report) || report.step < static_cast<int>(ChildStep::ParentDeathSignal) ||
-      report.step > static_cast<int>(ChildStep::Done))
-    return HandoverFailure{{}, 0, "malformed report from the new member"};
-  if (report.step != static_cast<int>(ChildStep::Done))
-    return HandoverFailure{static_cast<ChildStep>(report.step), report.error, {}};
-  if (!listener) return HandoverFailure{{}, 0, "the new member sent no seccomp listener"};
+  if (n == 0) return ChildReportFailure{0, 0, "the new member exited before it was set up"};
+  if (n != sizeof(report) || report.step < 1 || report.step > done_step)
+    return ChildReportFailure{0, 0, "malformed report from the new member"};
+  if (report.step != done_step) return ChildReportFailure{report.step, report.error, {}};
+  if (!listener) return ChildReportFailure{0, 0, "the new member sent no seccomp listener"};
   return listener;
+}
+
+std::variant<UniqueFd, HandoverFailure> await_handover(int host_end, std::chrono::milliseconds timeout) {
+  auto result = await_child_report(host_end, timeout, static_cast<int>(ChildStep::Done));
+  if (auto* failure = std::get_if<ChildReportFailure>(&result)) {
+    if (failure->step == 0) return HandoverFailure{{}, 0, std::move(failure->reason)};
+    return HandoverFailure{static_cast<ChildStep>(failure->step), failure->error, {}};
+  }
+  return std::move(std::get<UniqueFd>(result));
 }
 
 }  // namespace pat::tracer

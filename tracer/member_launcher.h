@@ -44,6 +44,7 @@ struct BrkArea {
   Range reservation;             // PROT_NONE until the break grows into it
   std::uint64_t data_limit = 0;  // RLIMIT_DATA (soft) at launch; RLIM_INFINITY for none
   std::uint64_t data_size = 0;   // writable bytes of the image, counted against data_limit like the kernel's end_data - start_data
+  std::uintptr_t initial_break = 0;  // 0: reservation.start. An attached process's break as it was (tracer/attach/)
 };
 
 struct LaunchedMember {

@@ -35,6 +35,8 @@ const char* to_string(MemberLayout::Kind kind) {
     case MemberLayout::Kind::InterpreterImage: return "interpreter";
     case MemberLayout::Kind::BrkReservation: return "brk";
     case MemberLayout::Kind::Stack: return "stack";
+    case MemberLayout::Kind::Mapping: return "mapping";
+    case MemberLayout::Kind::SysvShm: return "sysv_shm";
   }
   return "?";
 }

@@ -22,7 +22,8 @@ struct Range {
 
 class MemberLayout {
  public:
-  enum class Kind { ProgramImage, InterpreterImage, BrkReservation, Stack };
+  // Mapping and SysvShm: what an attached process had mapped (tracer/attach/).
+  enum class Kind { ProgramImage, InterpreterImage, BrkReservation, Stack, Mapping, SysvShm };
   struct Entry {
     Kind kind;
     Range range;

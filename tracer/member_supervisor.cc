@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
@@ -30,6 +31,10 @@ using Clock = std::chrono::steady_clock;
 // not yet reaped); these two are not pids.
 constexpr std::uint64_t kExecTimerToken = ~std::uint64_t{0};
 constexpr std::uint64_t kServerEventsToken = ~std::uint64_t{0} - 1;
+constexpr std::uint64_t kChildSignalToken = ~std::uint64_t{0} - 3;
+
+// How long end_members() waits for a stub or keeper sent SIGKILL.
+constexpr std::chrono::seconds kStubEndTimeout{2};
 constexpr std::uint64_t kCoresWrittenToken = ~std::uint64_t{0} - 2;
 
 // Members with at most this much resident memory get their core written on
@@ -61,6 +66,23 @@ std::optional<Result<proto::ExitStatus>> wait_for_end(int pidfd, int flags) {
   return Result<proto::ExitStatus>(*status);
 }
 
+// The member's job-control stop or continue, which its stub mirrors; never
+// its exit (reap() takes that through the pidfd). nullopt: nothing new.
+std::optional<WaitStatus> job_control_change(int pidfd) {
+  siginfo_t info{};
+  if (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WSTOPPED | WCONTINUED | WNOHANG) != 0 || info.si_pid == 0)
+    return std::nullopt;
+  if (info.si_code == CLD_STOPPED) return JobStop{info.si_status};
+  if (info.si_code == CLD_CONTINUED) return Continued{};
+  return std::nullopt;
+}
+
+WaitStatus as_wait_status(const Result<proto::ExitStatus>& end) {
+  if (!end.ok()) return Killed{SIGKILL};  // gone, how unknown: the stub ends as killed
+  if (end.value().is_exit()) return Exited{end.value().exit_code()};
+  return Killed{end.value().signal()};
+}
+
 // Waits until a member launched with LaunchSpec::stopped has stopped itself
 // before its first instruction, or has died, so that a tracer can attach as
 // soon as its pid is known. WNOWAIT: the report stays for the reaping.
@@ -90,12 +112,31 @@ MemberSupervisor::MemberSupervisor(bool allow_cross_mapping, MemberObserver& obs
   if (!cores_written_) fail_loudly("eventfd");
   watch(exec_timer_.get(), kExecTimerToken);
   watch(servers_.event_fd(), kServerEventsToken);
+  // SIGCHLD blocked here, in the supervising thread, before the server
+  // threads exist (they inherit the mask): while any thread left it
+  // unblocked with the default action, the kernel could discard it there
+  // and the signalfd would miss a stub's stop.
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::pthread_sigmask(SIG_BLOCK, &chld, nullptr);
+  child_signals_.reset(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!child_signals_) fail_loudly("signalfd");
+  watch(child_signals_.get(), kChildSignalToken);
   watch(cores_written_.get(), kCoresWrittenToken);
   // The group's address space dumps no memory: each member's core is
   // completed from the kernel's (tracer/core_file.h).
   if (cores == MemberCores::PerMember)
     member_core_filter_ = exclude_memory_from_kernel_cores().value_or(dump_filter::kDefault);
 }
+
+std::optional<pid_t> SupervisedMember::original_pid() const {
+  if (!stub_) return std::nullopt;
+  return stub_->stub();
+}
+
+SupervisedMember::SupervisedMember(AttachedMember attached)
+    : launched_(std::move(attached.member)), stub_(std::move(attached.stub)), attach_stats_(attached.stats) {}
 
 MemberSupervisor::~MemberSupervisor() { end_members(); }
 
@@ -116,6 +157,25 @@ void MemberSupervisor::end_members() {
     unwatch(pidfd.get());
   }
   unborn_.clear();
+  end_stubs();
+}
+
+// The stubs go with their members (their parents see SIGKILL, as when the
+// host dies), and the keepers of old address spaces; both are our tracees.
+void MemberSupervisor::end_stubs() {
+  auto end = [](pid_t tid) {
+    ::kill(tid, SIGKILL);
+    const Deadline deadline = Clock::now() + kStubEndTimeout;
+    for (;;) {
+      auto got = wait_for_tracee(tid, deadline);
+      if (!got || !got.value() || is_gone(*got.value())) return;
+    }
+  };
+  for (auto& [pid, member] : stubs_) {
+    if (!member->stub_->stub_gone()) end(member->stub_->stub());
+    if (member->stub_->keeper() != 0) end(member->stub_->keeper());
+  }
+  stubs_.clear();
 }
 
 void MemberSupervisor::watch(int fd, std::uint64_t token) {
@@ -139,6 +199,35 @@ MemberSupervisor::LaunchResult MemberSupervisor::launch(
   if (spec.stopped) wait_until_stopped(std::get<LaunchedMember>(launched).pidfd.get());
 
   auto member = std::make_shared<SupervisedMember>(std::move(std::get<LaunchedMember>(launched)));
+  start_supervising(member, before_serving);
+  return member;
+}
+
+MemberSupervisor::AttachResult MemberSupervisor::attach(
+    Attacher& attacher, pid_t pid, const std::function<void(const SupervisedMember&)>& before_serving) {
+  // An AddressConflict names the member holding the range.
+  attacher.options().owner_of = [this](Range range) -> std::optional<pid_t> {
+    std::lock_guard lock(group_lock_);
+    for (const auto& segment : space_.ledger().segments_in(range)) {
+      for (const auto& [member_pid, member] : members_) {
+        if (member->syscalls_->owner() == segment.owner) return member_pid;
+      }
+      return 0;  // the host's, or a member gone meanwhile
+    }
+    return std::nullopt;
+  };
+  auto attached = attacher.attach(pid);
+  attacher.options().owner_of = nullptr;
+  if (auto* error = std::get_if<AttachError>(&attached)) return *error;
+  auto member = std::make_shared<SupervisedMember>(std::move(std::get<AttachedMember>(attached)));
+  start_supervising(member, before_serving);
+  stubs_.emplace(pid, member);
+  follow_stubs();  // what the stub and keeper did during the attach
+  return member;
+}
+
+void MemberSupervisor::start_supervising(const std::shared_ptr<SupervisedMember>& member,
+                                         const std::function<void(const SupervisedMember&)>& before_serving) {
   OwnerId owner = with_space([&](SharedAddressSpace& space) {
     return space.add_member(member->pid(), *member->launched_.layout);
   });
@@ -150,7 +239,6 @@ MemberSupervisor::LaunchResult MemberSupervisor::launch(
   watch(member->launched_.pidfd.get(), static_cast<std::uint64_t>(member->pid()));
   member->server_ = servers_.serve(*member->syscalls_);
   serving_.emplace(member->server_, member);
-  return member;
 }
 
 void MemberSupervisor::dispatch() {
@@ -164,6 +252,10 @@ void MemberSupervisor::dispatch() {
       look_for_execs();
     } else if (token == kServerEventsToken) {
       take_server_events();
+    } else if (token == kChildSignalToken) {
+      signalfd_siginfo info;
+      while (::read(child_signals_.get(), &info, sizeof(info)) > 0) {
+      }
     } else if (token == kCoresWrittenToken) {
       take_written_cores();
     } else if (unborn_.contains(static_cast<pid_t>(token))) {
@@ -172,6 +264,39 @@ void MemberSupervisor::dispatch() {
       reap(static_cast<pid_t>(token));
     }
   }
+  // Cheap (a few WNOHANG waits), and it also covers a SIGCHLD merged with
+  // another into one.
+  if (!stubs_.empty()) follow_stubs();
+}
+
+// Every status of every stub, keeper, and attached member's job control,
+// handed to its StubSupervisor. Never blocks.
+void MemberSupervisor::follow_stubs() {
+  for (auto it = stubs_.begin(); it != stubs_.end();) {
+    SupervisedMember& member = *it->second;
+    StubSupervisor& stub = *member.stub_;
+    if (member.alive()) {
+      while (auto change = job_control_change(member.launched_.pidfd.get())) stub.on_member_status(*change);
+    }
+    while (stub.keeper() != 0) {
+      auto got = poll_tracee(stub.keeper());
+      if (got && !got.value()) break;
+      stub.on_keeper_status(got ? *got.value() : WaitStatus{Killed{SIGKILL}});  // not ours any more: gone
+    }
+    while (!stub.stub_gone()) {
+      auto got = poll_tracee(stub.stub());
+      if (got && !got.value()) break;
+      if (!got) spdlog::warn("event=attach.stub_lost pid={} error={}", stub.stub(), log_quote(got.error().message()));
+      stub.on_stub_status(got ? *got.value() : WaitStatus{Killed{SIGKILL}});
+    }
+    if (stub.stub_gone() && stub.keeper() == 0 && !member.alive()) it = stubs_.erase(it);
+    else ++it;
+  }
+}
+
+std::shared_ptr<SupervisedMember> MemberSupervisor::find_attached(pid_t original_pid) const {
+  auto it = stubs_.find(original_pid);
+  return it == stubs_.end() || !it->second->alive() ? nullptr : it->second;
 }
 
 std::shared_ptr<SupervisedMember> MemberSupervisor::find(pid_t pid) const {
@@ -179,7 +304,9 @@ std::shared_ptr<SupervisedMember> MemberSupervisor::find(pid_t pid) const {
   return it == members_.end() ? nullptr : it->second;
 }
 
-bool MemberSupervisor::idle() const { return members_.empty() && serving_.empty() && unborn_.empty(); }
+bool MemberSupervisor::idle() const {
+  return members_.empty() && serving_.empty() && unborn_.empty() && stubs_.empty();
+}
 
 Status MemberSupervisor::signal(const SupervisedMember& member, int signal) const {
   return pidfd_signal(member.launched_.pidfd.get(), signal);
@@ -233,6 +360,8 @@ void MemberSupervisor::reap(pid_t pid) {
   unwatch(member->launched_.pidfd.get());
   members_.erase(it);
   reclaim(*member);
+  // The stub ends the same way, for the original process's parent.
+  if (member->stub_) member->stub_->on_member_status(as_wait_status(member->end_.value()));
   observer_.member_exited(*member);
   arm_exec_timer();  // it may have been the one the timer was set for
 }

@@ -20,18 +20,22 @@
 // from a poll loop (tests/tracer/test_host.h). dispatch() never blocks, and
 // the observer's callbacks run inside it, on that thread.
 //
-// Attach (ptrace) adds the first waits for stopped tasks. They belong here,
-// beside the exit waits: waitid(P_PID, tid, WSTOPPED | __WALL) for one tid,
-// PTRACE_EVENT_* stops, issued from the supervising thread, which is then
-// the tracer thread (ptrace(2): only the thread that attached may wait for a
-// tracee's stops). A stop does not make a pidfd readable, so such waits add
-// a signalfd for SIGCHLD to the same epoll set (event_fd()), and
-// dispatch() hands each stop to whoever asked for it.
+// Attached members (attach(), docs/attach.md) add waits for stopped tasks:
+// the stub (the original process, our tracee), the keeper of its old
+// address space, and the member's job-control stops and continues, which
+// the stub mirrors. They are issued from the supervising thread, which is
+// the tracer thread (ptrace(2): only the thread that attached may wait for
+// a tracee's stops), each naming its task (never P_ALL). A stop does not
+// make a pidfd readable, so a signalfd for SIGCHLD (blocked in the
+// constructing thread, before any server thread inherits its mask) is in
+// the same epoll set, and dispatch() hands each status to the member's
+// StubSupervisor.
 #pragma once
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "proto/exit_status.h"
+#include "tracer/attach/attacher.h"
 #include "tracer/core_file.h"
 #include "tracer/member_launcher.h"
 #include "tracer/member_syscalls.h"
@@ -66,6 +70,9 @@ class SupervisedMember {
   };
 
   explicit SupervisedMember(LaunchedMember launched) : launched_(std::move(launched)) {}
+  // An attached process: the member is the new task; the process's own PID
+  // is its stub's.
+  explicit SupervisedMember(AttachedMember attached);
 
   pid_t pid() const { return launched_.pid; }
   State state() const { return state_; }
@@ -77,6 +84,11 @@ class SupervisedMember {
   const Result<proto::ExitStatus>& end() const { return *end_; }
   // Its listener is closed: no task uses its seccomp filter any more.
   bool listener_closed() const { return listener_closed_; }
+
+  // Attached members only (nullopt / nullptr for launched ones): the
+  // process's original PID, which its stub keeps, and how the attach went.
+  std::optional<pid_t> original_pid() const;
+  const AttachStats* attach_stats() const { return stub_ ? &attach_stats_ : nullptr; }
 
  private:
   friend class MemberSupervisor;
@@ -90,6 +102,10 @@ class SupervisedMember {
   bool listener_closed_ = false;
   std::optional<proto::CoreDump> core_;  // its own core, once completed
   std::optional<Result<proto::ExitStatus>> end_;
+  // Attached: the stub standing in for the original process, until it and
+  // the keeper of the old address space are gone.
+  std::unique_ptr<StubSupervisor> stub_;
+  AttachStats attach_stats_;
   // Exec confirmation (State::Leaving): when to look again, how long to wait
   // next, when to decide the execve failed.
   Clock::time_point next_look_{};
@@ -139,6 +155,14 @@ class MemberSupervisor {
   LaunchResult launch(const LaunchSpec& spec,
                       const std::function<void(const SupervisedMember&)>& before_serving = {});
 
+  // Attaches the running process `pid` as a member (Attacher::attach(),
+  // on this thread: it becomes the process's tracer) and supervises it and
+  // its stub like a launched member: reaped here, its exit mirrored by the
+  // stub, its memory reclaimed. `before_serving` as for launch().
+  using AttachResult = std::variant<std::shared_ptr<SupervisedMember>, AttachError>;
+  AttachResult attach(Attacher& attacher, pid_t pid,
+                      const std::function<void(const SupervisedMember&)>& before_serving = {});
+
   // Readable whenever dispatch() has something to do.
   int event_fd() const { return epoll_.get(); }
   // Reaps who exited, confirms execs, retires the servers of closed
@@ -155,6 +179,9 @@ class MemberSupervisor {
   std::shared_ptr<SupervisedMember> find(pid_t pid) const;
   // Nothing left to wait for: every member reaped, every listener closed.
   bool idle() const;
+  // The member standing in for the attached process `original_pid`
+  // (its stub's PID); nullptr when there is none.
+  std::shared_ptr<SupervisedMember> find_attached(pid_t original_pid) const;
 
   // The pidfd pins the exact process: no signal reaches a recycled pid.
   // ESRCH once it has exited.
@@ -185,6 +212,10 @@ class MemberSupervisor {
   SharedAddressSpace& space() { return space_; }
 
  private:
+  void start_supervising(const std::shared_ptr<SupervisedMember>& member,
+                         const std::function<void(const SupervisedMember&)>& before_serving);
+  void follow_stubs();
+  void end_stubs();
   void watch(int fd, std::uint64_t token);
   void unwatch(int fd);
   void reap(pid_t pid);
@@ -211,6 +242,9 @@ class MemberSupervisor {
   std::map<pid_t, std::shared_ptr<SupervisedMember>> members_;  // not reaped yet
   std::map<SyscallServers::ServerId, std::shared_ptr<SupervisedMember>> serving_;  // listener not closed yet
   std::map<pid_t, UniqueFd> unborn_;  // killed children that never became members, by pidfd
+  // Attached members whose stub or keeper is not gone yet, by original PID.
+  std::map<pid_t, std::shared_ptr<SupervisedMember>> stubs_;
+  UniqueFd child_signals_;  // a signalfd for SIGCHLD: stops and exits of the stubs
   // The coredump_filter members' cores follow (MemberCores::PerMember; the
   // group's own is 0); nullopt: the kernel's cores.
   std::optional<std::uint32_t> member_core_filter_;

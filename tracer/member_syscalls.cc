@@ -73,7 +73,7 @@ MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace&
       group_lock_(group_lock),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
-      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size),
+      brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break),
       cwd_(member.cwd ? ::fcntl(member.cwd.get(), F_DUPFD_CLOEXEC, 0) : -1),
       outside_core_filter_(outside_core_filter) {
   check_notif_sizes();

@@ -78,9 +78,15 @@ OwnerId SharedAddressSpace::add_member(pid_t pid, const MemberLayout& layout) {
   OwnerId owner = next_owner_++;
   members_[owner] = pid;
   for (const auto& entry : layout.entries()) {
-    MappingKind kind = entry.kind == MemberLayout::Kind::Stack            ? MappingKind::Stack
-                       : entry.kind == MemberLayout::Kind::BrkReservation ? MappingKind::BrkReservation
-                                                                           : MappingKind::Image;
+    MappingKind kind = MappingKind::Image;
+    switch (entry.kind) {
+      case MemberLayout::Kind::Stack: kind = MappingKind::Stack; break;
+      case MemberLayout::Kind::BrkReservation: kind = MappingKind::BrkReservation; break;
+      case MemberLayout::Kind::Mapping: kind = MappingKind::Mapping; break;  // an attached process's own
+      case MemberLayout::Kind::SysvShm: kind = MappingKind::SysvShm; break;
+      case MemberLayout::Kind::ProgramImage:
+      case MemberLayout::Kind::InterpreterImage: break;
+    }
     ledger_.assign(entry.range, owner, kind);
   }
   return owner;

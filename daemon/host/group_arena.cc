@@ -3,19 +3,7 @@
 #include "base/log.h"
 #include "pat/pat.hpp"
 
-#include <sstream>
-
 namespace pat::host {
-
-namespace {
-
-std::string hex(std::uintptr_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
-
-}  // namespace
 
 GroupArena::GroupArena(asio::io_context& io, std::string group, tracer::MemberSupervisor& supervisor)
     : group_(std::move(group)), supervisor_(supervisor), retry_(io) {
@@ -31,7 +19,7 @@ GroupArena::GroupArena(asio::io_context& io, std::string group, tracer::MemberSu
   // The group's own memory: members may not map over, unmap or pin it.
   tracer::Range range{arena_->address(), arena_->address() + arena_->size()};
   supervisor_.with_space([&](tracer::SharedAddressSpace& space) { space.assign_to_group(range); });
-  spdlog::info("event=arena.ready group={} start={} size={}", group_, hex(range.start), range.size());
+  spdlog::info("event=arena.ready group={} start={} size={}", group_, hex_address(range.start), range.size());
 }
 
 void GroupArena::add_to(tracer::LaunchSpec& spec) const {

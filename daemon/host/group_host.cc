@@ -8,7 +8,6 @@
 
 #include <fcntl.h>
 #include <csignal>
-#include <sstream>
 
 namespace pat::host {
 
@@ -20,12 +19,6 @@ namespace {
 
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
-
-std::string hex(std::uintptr_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
 // itself (even to nothing). top_pad keeps up to 64 MiB of freed heap mapped
@@ -43,6 +36,12 @@ void apply_allocator_defaults(tracer::LaunchSpec& spec) {
   spec.extra_env.emplace("GLIBC_TUNABLES", kMemberMallocTunables);
 }
 
+tracer::AttachOptions attach_options(const HostConfig& config) {
+  tracer::AttachOptions options;
+  options.stub_path = config.attach_stub;
+  return options;
+}
+
 }  // namespace
 
 GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void()> request_exit)
@@ -51,12 +50,13 @@ GroupHost::GroupHost(asio::io_context& io, HostConfig config, std::function<void
       request_exit_(std::move(request_exit)),
       debugger_table_(config_.group),
       supervisor_(config_.allow_cross_mapping, *this, tracer::MemberCores::PerMember),
+      attacher_(attach_options(config_)),
       arena_(io, config_.group, supervisor_),
       description_(config_, members_, supervisor_, arena_),
       supervisor_events_(io, ::dup(supervisor_.event_fd())) {
   supervisor_.space().on_refusal = [this](const tracer::MappingRefusal& refusal) {
     spdlog::warn("event=mapping.refused group={} pid={} syscall={} start={} end={} other_pid={} other_kind={}",
-                 config_.group, refusal.pid, refusal.syscall, hex(refusal.range.start), hex(refusal.range.end),
+                 config_.group, refusal.pid, refusal.syscall, hex_address(refusal.range.start), hex_address(refusal.range.end),
                  refusal.other_pid, refusal.other_owner == tracer::kNoOwner ? "host" : tracer::to_string(refusal.other_kind));
   };
   watch_supervisor();
@@ -129,16 +129,78 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
                  log_quote(error->message));
     throw launch_refusal(*error, facts, conflict_holder(*error));
   }
-  auto member = std::make_shared<Member>(io_.get_executor(),
-                                         std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(launched)));
+  auto member = add_member(std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(launched)), requested);
   member->detached = request.detach;
-  member->started = requested;
-  members_[member->pid()] = member;
   spdlog::info("event=member.start group={} pid={} program={} argc={}", config_.group, member->pid(),
                log_quote(member->launched().exe_path), member->launched().argv.size());
   note_stale_build(*member);
   publish("member.start", *member);
   return member;
+}
+
+std::shared_ptr<Member> GroupHost::add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested) {
+  auto member = std::make_shared<Member>(io_.get_executor(), std::move(process));
+  member->started = requested;
+  members_[member->pid()] = member;
+  return member;
+}
+
+std::optional<ConflictHolder> GroupHost::attach_conflict_holder(const tracer::AttachError& error) const {
+  if (error.conflict_owner == 0) return std::nullopt;
+  auto member = find(error.conflict_owner);
+  if (!member) return std::nullopt;
+  return ConflictHolder{member->pid(), member->launched().argv};
+}
+
+std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> GroupHost::attach(const std::vector<pid_t>& pids) {
+  if (shutting_down_) {
+    throw ErrorReply(ErrorCode::GroupBusy, "group " + config_.group + " is shutting down",
+                     {{"name", config_.group}, {"members", members_.size()}});
+  }
+  // All or none, as far as can be known before touching any of them.
+  for (pid_t pid : pids) {
+    if (auto refusal = tracer::check_attachable(pid, attacher_.options().owner, ::getpid())) {
+      spdlog::info("event=member.attach_refused group={} pid={} reason={} message={}", config_.group, pid,
+                   tracer::to_string(refusal->reason), log_quote(refusal->message));
+      throw attach_refusal(pid, tracer::AttachError::refused(tracer::AttachStep::Inspect, *refusal));
+    }
+  }
+  std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> attached;
+  for (pid_t pid : pids) {
+    double requested = proto::unix_now();
+    auto result = supervisor_.attach(attacher_, pid, [this](const tracer::SupervisedMember& process) {
+      arena_.member_started(process);
+    });
+    if (auto* error = std::get_if<tracer::AttachError>(&result)) {
+      spdlog::info("event=member.attach_refused group={} pid={} step={} reason={} message={}", config_.group, pid,
+                   tracer::to_string(error->step), tracer::to_string(error->refusal), log_quote(error->message));
+      auto reply = attach_refusal(pid, *error, attach_conflict_holder(*error));
+      if (attached.empty()) throw reply;
+      proto::Error partial = reply.error();
+      std::string done;
+      for (const auto& [member, entry] : attached) done += (done.empty() ? "" : ", ") + std::to_string(entry.original_pid);
+      partial.parameters["message"] = partial.message() + " (attached before it: " + done + ")";
+      throw ErrorReply(std::move(partial));
+    }
+    auto member = add_member(std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(result)), requested);
+    const tracer::AttachStats& stats = *member->process->attach_stats();
+    proto::AttachEntry entry{
+        .pid = member->pid(),
+        .original_pid = pid,
+        .stopped_seconds = std::chrono::duration<double>(stats.stopped).count(),
+        .total_seconds = std::chrono::duration<double>(stats.total).count(),
+        .bytes_copied = stats.bytes_precopied + stats.bytes_copied_stopped,
+        .bytes_copied_stopped = stats.bytes_copied_stopped,
+        .threads = stats.threads,
+        .fds = stats.fds};
+    spdlog::info("event=member.attach group={} pid={} original_pid={} program={} stopped_us={} total_us={} "
+                 "bytes_copied={} bytes_copied_stopped={} threads={}",
+                 config_.group, member->pid(), pid, log_quote(member->launched().exe_path), stats.stopped.count(),
+                 stats.total.count(), entry.bytes_copied, entry.bytes_copied_stopped, stats.threads);
+    publish("member.attach", *member, std::nullopt, entry);
+    attached.emplace_back(std::move(member), entry);
+  }
+  return attached;
 }
 
 // A member that runs the slower position-independent program because its
@@ -153,7 +215,12 @@ void GroupHost::note_stale_build(const Member& member) {
 
 std::shared_ptr<Member> GroupHost::find(pid_t pid) const {
   auto it = members_.find(pid);
-  return it == members_.end() ? nullptr : it->second;
+  if (it != members_.end()) return it->second;
+  if (auto process = supervisor_.find_attached(pid)) {
+    it = members_.find(process->pid());
+    if (it != members_.end()) return it->second;
+  }
+  return nullptr;
 }
 
 void GroupHost::signal(pid_t pid, int signal) const {
@@ -232,9 +299,11 @@ void GroupHost::exit_if_ephemeral_and_idle() {
   }
 }
 
-void GroupHost::publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit) {
+void GroupHost::publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit,
+                        std::optional<proto::AttachEntry> attach) {
   if (events_.empty()) return;
-  events_.publish(proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary)});
+  events_.publish(
+      proto::MemberEvent{event, member.entry(), std::move(exit), describe(Detail::Summary), std::move(attach)});
 }
 
 void GroupHost::check_shutdown_allowed(bool force) const {

@@ -11,6 +11,7 @@
 #include "daemon/host/group_arena.h"
 #include "daemon/host/group_description.h"
 #include "daemon/host/host_config.h"
+#include "daemon/host/attach_refusal.h"
 #include "daemon/host/launch_refusal.h"
 #include "daemon/host/member.h"
 #include "daemon/rpc/asio.h"
@@ -41,7 +42,15 @@ class GroupHost : private tracer::MemberObserver {
   // thread.
   std::shared_ptr<Member> spawn(proto::RunRequest request, const std::array<int, 3>& stdio);
 
-  // A member that has not been reaped yet (running, leaving or execed).
+  // Moves the running processes `pids` into the group (docs/attach.md), in
+  // order, and returns their members with how each attach went. Every pid
+  // is checked first, so a refusal /proc can tell attaches none; a later
+  // failure stops there (the error names the ones already attached). Throws
+  // ErrorReply (attach_refusal.h). On the supervising thread.
+  std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> attach(const std::vector<pid_t>& pids);
+
+  // A member that has not been reaped yet (running, leaving or execed), by
+  // its pid or, for an attached one, by the original PID its stub keeps.
   std::shared_ptr<Member> find(pid_t pid) const;
   // Throws MemberNotFound for anything that is not our member.
   void signal(pid_t pid, int signal) const;
@@ -65,7 +74,10 @@ class GroupHost : private tracer::MemberObserver {
 
   // Runs the supervisor whenever it has something to do.
   void watch_supervisor();
-  void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt);
+  void publish(const char* event, const Member& member, std::optional<proto::ExitEntry> exit = std::nullopt,
+               std::optional<proto::AttachEntry> attach = std::nullopt);
+  std::shared_ptr<Member> add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested);
+  std::optional<ConflictHolder> attach_conflict_holder(const tracer::AttachError& error) const;
   std::optional<ConflictHolder> conflict_holder(const tracer::LaunchError& error) const;
   void note_stale_build(const Member& member);
 
@@ -77,6 +89,7 @@ class GroupHost : private tracer::MemberObserver {
   bool shutting_down_ = false;
   tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   tracer::MemberSupervisor supervisor_;
+  tracer::Attacher attacher_;
   GroupArena arena_;
   GroupDescription description_;
   EventFeed events_;

@@ -66,6 +66,7 @@ void HostApi::register_methods(rpc::Service& service) {
   service.add_method(proto::method::kHostSpawn, this, &HostApi::spawn);
   service.add_method(proto::method::kHostSignal, this, &HostApi::signal);
   service.add_method(proto::method::kHostShutdown, this, &HostApi::shutdown);
+  service.add_method(proto::method::kHostAttach, this, &HostApi::attach);
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
@@ -137,6 +138,15 @@ asio::awaitable<void> HostApi::shutdown(rpc::CallContext& call) {
   host_.check_shutdown_allowed(force);
   call.reply();
   asio::co_spawn(co_await asio::this_coro::executor, host_.shut_down(grace), asio::detached);
+}
+
+asio::awaitable<void> HostApi::attach(rpc::CallContext& call) {
+  std::vector<pid_t> pids;
+  for (auto pid : ParamReader(call.params()).pid_array("pids", proto::kMaxAttachPids)) pids.push_back(static_cast<pid_t>(pid));
+  json attached = json::array();
+  for (const auto& [member, entry] : host_.attach(pids)) attached.push_back(entry.to_json());
+  call.reply({{"attached", std::move(attached)}});
+  co_return;
 }
 
 }  // namespace pat::host

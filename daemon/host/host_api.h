@@ -19,6 +19,7 @@ class HostApi {
   asio::awaitable<void> spawn(rpc::CallContext& call);
   asio::awaitable<void> signal(rpc::CallContext& call);
   asio::awaitable<void> shutdown(rpc::CallContext& call);
+  asio::awaitable<void> attach(rpc::CallContext& call);
 
   GroupHost& host_;
 };

@@ -1,7 +1,8 @@
 #include "daemon/host/launch_refusal.h"
 
+#include "base/log.h"
+
 #include <cstring>
-#include <sstream>
 
 namespace pat::host {
 
@@ -12,12 +13,6 @@ using tracer::ChildStep;
 using Kind = tracer::LaunchError::Kind;
 
 namespace {
-
-std::string hex(std::uintptr_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
 
 std::string joined(const std::vector<std::string>& argv) {
   std::string out;
@@ -39,7 +34,7 @@ ErrorReply address_conflict(const tracer::LaunchError& error, const LaunchReques
   }
   return ErrorReply(ErrorCode::AddressConflict,
                     request.program + " is not position-independent and needs the fixed addresses " +
-                        hex(error.conflict_start) + "-" + hex(error.conflict_end) + ", taken by " + taken_by +
+                        hex_address(error.conflict_start) + "-" + hex_address(error.conflict_end) + ", taken by " + taken_by +
                         "; only one copy fits in a group's address space (for Python, run pat-python)",
                     params);
 }

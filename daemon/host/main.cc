@@ -3,6 +3,7 @@
 // here. Started by patd with the owner's credentials and no capabilities; it
 // outlives patd restarts and serves <group dir>/host.sock for patd.
 #include "base/log.h"
+#include "base/self_location.h"
 #include "base/unique_fd.h"
 #include "base/unix_socket.h"
 #include "daemon/host/group_host.h"
@@ -70,7 +71,9 @@ int run(const Options& options) {
       if (!ec) io.stop();
     });
   };
-  host::GroupHost group_host(io, {options.group, options.group_dir, options.ephemeral, options.allow_cross_mapping},
+  host::GroupHost group_host(io,
+                             {options.group, options.group_dir, options.ephemeral, options.allow_cross_mapping,
+                              (self_directory() / "pat-attach-stub").string()},
                              request_exit);
   rpc::Service service(rpc::ServiceIdentity{.product = "pat-host", .version = PROJECT_VERSION,
                                             .interfaces = proto::host_interfaces()});

@@ -22,6 +22,10 @@ proto::MemberEntry Member::entry() const {
   entry.state = to_string(process->state());
   entry.detached = detached;
   entry.started = started;
+  if (auto original = process->original_pid()) {
+    entry.origin = "attached";
+    entry.original_pid = entry.stub_pid = *original;
+  }
   return entry;
 }
 

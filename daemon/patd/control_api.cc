@@ -27,6 +27,9 @@ constexpr std::chrono::milliseconds kSpawnTimeout{30'000};
 // its replies waits to be read: the queue, bounded, absorbs the rest
 // (event_bus.h), never patd's memory.
 constexpr std::size_t kEventBacklogBytes = 64 << 10;
+// An attach copies the processes' memory (about 1.5 s per GiB here,
+// docs/attach.md) while the host answers nothing else.
+constexpr std::chrono::milliseconds kAttachTimeout{120'000};
 
 HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.uid, peer.gid, peer.groups}; }
 
@@ -53,6 +56,7 @@ void ControlApi::register_methods(rpc::Service& service) {
   service.add_method(proto::method::kGroupList, this, &ControlApi::group_list);
   service.add_method(proto::method::kGroupShow, this, &ControlApi::group_show);
   service.add_method(proto::method::kGroupDestroy, this, &ControlApi::group_destroy);
+  service.add_method(proto::method::kGroupAttach, this, &ControlApi::group_attach);
   service.add_method(proto::method::kMemberRun, this, &ControlApi::member_run);
   service.add_method(proto::method::kMemberSignal, this, &ControlApi::member_signal);
 }
@@ -158,6 +162,29 @@ asio::awaitable<void> ControlApi::group_destroy(rpc::CallContext& call) {
   co_await registry_.destroy(group, force, grace);
   spdlog::info("event=group.destroyed group={} by_uid={} force={}", group->name, call.peer().uid, force);
   call.reply();
+}
+
+// Attach: patd authorises the caller (the group's owner, or root); the
+// host, which runs as the owner, decides about each process and does the
+// work. The kernel's own ptrace check, made for the host, is the last word:
+// a process of another user or with more privilege cannot be attached
+// whoever asks (docs/attach.md "Who does what").
+asio::awaitable<void> ControlApi::group_attach(rpc::CallContext& call) {
+  ParamReader params(call.params());
+  auto group = authorized_group(call.peer(), params.string("name"));
+  auto pids = params.pid_array("pids", proto::kMaxAttachPids);
+  if (group->state != Group::State::Running) {
+    throw ErrorReply(ErrorCode::GroupBusy, "group " + group->name + " is not running",
+                     {{"name", group->name}, {"members", 0}});
+  }
+  json request = {{"pids", pids}};  // not inline: see member_signal
+  auto reply = co_await group->link.call(proto::method::kHostAttach, std::move(request), kAttachTimeout);
+  auto attached = reply.find("attached");
+  if (attached == reply.end() || !attached->is_array() || attached->size() != pids.size()) {
+    throw host_unavailable(group->name, "attach reply without one entry per pid");
+  }
+  spdlog::info("event=group.attach group={} by_uid={} pids={}", group->name, call.peer().uid, pids.size());
+  call.reply({{"group", group->name}, {"attached", *attached}});
 }
 
 // Run: the caller's stdio travel to the host with the spawn request. Until the

@@ -33,6 +33,7 @@ class ControlApi {
   asio::awaitable<void> group_list(rpc::CallContext& call);
   asio::awaitable<void> group_show(rpc::CallContext& call);
   asio::awaitable<void> group_destroy(rpc::CallContext& call);
+  asio::awaitable<void> group_attach(rpc::CallContext& call);
   asio::awaitable<void> member_run(rpc::CallContext& call);
   asio::awaitable<void> member_signal(rpc::CallContext& call);
 

@@ -85,6 +85,11 @@ void log_member_event(const std::string& group, const json& reply) {
   if (auto program = member->find("program"); program != member->end() && program->is_string()) {
     line += " program=" + log_quote(program->get<std::string>());
   }
+  if (auto attach = reply.find("attach"); attach != reply.end() && attach->is_object()) {
+    for (const char* key : {"original_pid", "stopped_seconds", "bytes_copied"}) {
+      if (auto it = attach->find(key); it != attach->end() && it->is_number()) line += std::string(" ") + key + "=" + it->dump();
+    }
+  }
   spdlog::info("{}", line);
 }
 

@@ -117,6 +117,18 @@ std::vector<ExitEntry> exit_entries() {
                     .ended = 5.0, .duration_seconds = 0.5}};
 }
 
+MemberEntry attached_entry() {
+  MemberEntry member = member_entry(false);
+  member.origin = "attached";
+  member.original_pid = member.stub_pid = 4242;
+  return member;
+}
+
+AttachEntry attach_entry() {
+  return AttachEntry{.pid = 42, .original_pid = 4242, .stopped_seconds = 0.004, .total_seconds = 0.02,
+                     .bytes_copied = 3 << 20, .bytes_copied_stopped = 4096, .threads = 2, .fds = 5};
+}
+
 GroupObject group_object(bool with_usage) {
   GroupObject group;
   // Moved in, not assigned from the literal: GCC 12 warns, wrongly, that
@@ -127,7 +139,7 @@ GroupObject group_object(bool with_usage) {
   group.created = 1.0;
   group.state = "running";
   group.allow_cross_mapping = true;
-  group.members = {member_entry(with_usage)};
+  group.members = {member_entry(with_usage), attached_entry()};
   group.recent_exits = exit_entries();
   if (with_usage) {
     group.memory.rss_bytes = 1;
@@ -195,7 +207,7 @@ TEST_CASE("Run's and Spawn's replies carry the pid, then ExitStatus's one form")
 TEST_CASE("type Group, Member, Exit, Memory and Arena are what the group object types write") {
   json full = group_object(true).to_json(), summary = group_object(false).to_json();
   check_samples(daemon_idl(), type("Group"), "io.pat", {full, summary});
-  check_samples(daemon_idl(), type("Member"), "io.pat", {full["members"][0], summary["members"][0]});
+  check_samples(daemon_idl(), type("Member"), "io.pat", {full["members"][0], summary["members"][0], full["members"][1]});
   check_samples(daemon_idl(), type("Exit"), "io.pat", std::vector<json>(full["recent_exits"].begin(),
                                                                          full["recent_exits"].end()));
   check_samples(daemon_idl(), type("Memory"), "io.pat", {full["memory"], summary["memory"]});
@@ -227,9 +239,23 @@ TEST_CASE("a host's stale_builds must be well-formed for patd to take its descri
 
 TEST_CASE("io.pat.Host.Watch streams the group, then MemberEvents") {
   json first = {{"group", group_object(false).to_json()}};
-  json start = MemberEvent{"member.start", member_entry(false), std::nullopt, group_object(false)}.to_json();
-  json exit = MemberEvent{"member.exit", member_entry(false), exit_entries()[1], group_object(false)}.to_json();
-  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Watch").out, "io.pat.Host", {first, start, exit});
+  json start = MemberEvent{"member.start", member_entry(false), std::nullopt, group_object(false), std::nullopt}.to_json();
+  json exit = MemberEvent{"member.exit", member_entry(false), exit_entries()[1], group_object(false), std::nullopt}.to_json();
+  json attach = MemberEvent{"member.attach", attached_entry(), std::nullopt, group_object(false), attach_entry()}.to_json();
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Watch").out, "io.pat.Host",
+                {first, start, exit, attach});
+}
+
+TEST_CASE("io.pat.Group.Attach and io.pat.Host.Attach: pids in, type Attach out") {
+  check_samples(daemon_idl(), type("Attach"), "io.pat", {attach_entry().to_json()});
+  json attached = json::array({attach_entry().to_json()});
+  check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").in, "io.pat.Group",
+                {{{"name", "g"}, {"pids", {4242, 4243}}}});
+  check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").out, "io.pat.Group",
+                {{{"group", "g"}, {"attached", attached}}});
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").in, "io.pat.Host", {{{"pids", {4242}}}});
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").out, "io.pat.Host",
+                {{{"attached", attached}}});
 }
 
 TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and written") {
