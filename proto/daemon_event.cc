@@ -14,6 +14,7 @@ nlohmann::json DaemonEvent::to_json() const {
   if (host_pid) out["host_pid"] = *host_pid;
   if (member) out["member"] = *member;
   if (exit) out["exit"] = *exit;
+  if (attach) out["attach"] = *attach;
   if (host_exit) {
     nlohmann::json status = nlohmann::json::object();
     host_exit->write_json(status);
@@ -34,7 +35,9 @@ std::optional<DaemonEvent> member_event_from_host(const std::string& group, uid_
   auto member = reply.find("member");
   if (kind == reply.end() || !kind->is_string() || member == reply.end()) return std::nullopt;
   std::string name = kind->get<std::string>();
-  if (name != event::kMemberStart && name != event::kMemberExec && name != event::kMemberExit) return std::nullopt;
+  if (name != event::kMemberStart && name != event::kMemberAttach && name != event::kMemberExec &&
+      name != event::kMemberExit)
+    return std::nullopt;
   if (check_process_entry(*member, "member")) return std::nullopt;
   DaemonEvent out(name, group, owner);
   out.member = *member;
@@ -43,6 +46,10 @@ std::optional<DaemonEvent> member_event_from_host(const std::string& group, uid_
   if (auto exit = reply.find("exit"); exit != reply.end()) {
     if (check_process_entry(*exit, "exit") || !ExitStatus::from_json(*exit)) return std::nullopt;
     out.exit = *exit;
+  }
+  if (auto attach = reply.find("attach"); attach != reply.end()) {
+    if (name != event::kMemberAttach || !attach->is_object()) return std::nullopt;
+    out.attach = *attach;
   }
   return out;
 }

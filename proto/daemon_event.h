@@ -22,6 +22,7 @@ inline constexpr std::string_view kMissed = "events.missed";          // this re
 inline constexpr std::string_view kGroupCreate = "group.create";
 inline constexpr std::string_view kGroupDestroy = "group.destroy";
 inline constexpr std::string_view kMemberStart = "member.start";
+inline constexpr std::string_view kMemberAttach = "member.attach";
 inline constexpr std::string_view kMemberExec = "member.exec";
 inline constexpr std::string_view kMemberExit = "member.exit";
 inline constexpr std::string_view kMemberRefused = "member.refused";
@@ -40,6 +41,7 @@ struct DaemonEvent {
   std::optional<pid_t> host_pid;         // group.create, host.died, group.oom
   std::optional<nlohmann::json> member;  // member.*: an io.pat.Member (checked, see check_member_event)
   std::optional<nlohmann::json> exit;    // member.exit: an io.pat.Exit
+  std::optional<nlohmann::json> attach;  // member.attach: an io.pat.Attach
   std::optional<ExitStatus> host_exit;   // host.died, when patd could reap the host
   std::optional<std::string> reason;     // group.destroy, member.refused, group.oom (the kernel's words)
   std::optional<std::string> error;      // member.refused: the error name

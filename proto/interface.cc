@@ -170,6 +170,7 @@ type HostExit (exit_code: ?int, signal: ?int)
 # reply is events.subscribed; then one reply per event:
 #   group.create (host_pid), group.destroy (reason),
 #   member.start, member.exec (member), member.exit (member, exit),
+#   member.attach (member, attach: the stopped time and bytes copied),
 #   member.refused (program, error, reason),
 #   host.died (host_pid, host_exit when patd started that host),
 #   group.oom: the kernel's OOM killer ended the group, which dies as one
@@ -181,7 +182,7 @@ type HostExit (exit_code: ?int, signal: ?int)
 # (patd --event-queue-length).
 method Events(group: ?string)
     -> (event: string, time: string, group: ?string, owner_uid: ?int, host_pid: ?int, member: ?io.pat.Member,
-        exit: ?io.pat.Exit, host_exit: ?HostExit, reason: ?string, error: ?string, program: ?string,
+        exit: ?io.pat.Exit, attach: ?io.pat.Attach, host_exit: ?HostExit, reason: ?string, error: ?string, program: ?string,
         members: ?int, victim_pid: ?int, missed: ?int)
 )";
 

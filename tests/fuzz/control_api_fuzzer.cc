@@ -25,6 +25,7 @@ struct Daemon {
   asio::io_context io;
   std::string runtime_dir;
   patd::RuntimeDir runtime{"/nonexistent"};
+  patd::EventBus events{io.get_executor(), patd::EventBus::kDefaultQueueLength};
   std::unique_ptr<patd::GroupRegistry> registry;
   patd::DaemonFacts facts{"fuzz", std::chrono::steady_clock::now(), "", nullptr};
   std::unique_ptr<patd::ControlApi> api;
@@ -39,8 +40,8 @@ struct Daemon {
     runtime = patd::RuntimeDir(runtime_dir);
     if (!runtime.prepare()) std::abort();
     facts.runtime_dir = runtime_dir;
-    registry = std::make_unique<patd::GroupRegistry>(io, runtime, runtime_dir + "/no-such-pat-host");
-    api = std::make_unique<patd::ControlApi>(*registry, facts);
+    registry = std::make_unique<patd::GroupRegistry>(io, runtime, runtime_dir + "/no-such-pat-host", events);
+    api = std::make_unique<patd::ControlApi>(*registry, events, facts);
     service = std::make_unique<rpc::Service>(
         rpc::ServiceIdentity{.product = "patd", .version = "fuzz", .interfaces = proto::daemon_interfaces()});
     api->register_methods(*service);

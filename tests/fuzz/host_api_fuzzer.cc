@@ -51,7 +51,10 @@ struct Host {
     api.reset();
     group.reset();
     exit_requested = false;
-    group = std::make_unique<host::GroupHost>(io, host::HostConfig{"fuzz", group_dir, false, false},
+    host::HostConfig config;
+    config.group = "fuzz";
+    config.group_dir = group_dir;
+    group = std::make_unique<host::GroupHost>(io, config,
                                               [this] { exit_requested = true; });
     api = std::make_unique<host::HostApi>(*group);
     service = std::make_unique<rpc::Service>(

@@ -264,6 +264,9 @@ TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and w
   DaemonEvent exited(event::kMemberExit, "g", 1000);
   exited.member = member_entry(false).to_json();
   exited.exit = exit_entries()[0].to_json();
+  DaemonEvent attached(event::kMemberAttach, "g", 1000);
+  attached.member = attached_entry().to_json();
+  attached.attach = attach_entry().to_json();
   DaemonEvent refused(event::kMemberRefused, "g", 1000);
   refused.program = "/nonexistent";
   refused.error = "io.pat.ProgramNotFound";
@@ -279,24 +282,30 @@ TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and w
   DaemonEvent missed(event::kMissed);
   missed.missed = 12;
   std::vector<json> samples;
-  for (const auto* sample : {&created, &exited, &refused, &died, &oom, &missed}) samples.push_back(sample->to_json());
+  for (const auto* sample : {&created, &exited, &attached, &refused, &died, &oom, &missed}) samples.push_back(sample->to_json());
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Daemon", "Events").out, "io.pat.Daemon", samples);
 }
 
 TEST_CASE("a host's member event becomes a DaemonEvent only when well-formed") {
   // Through text, as on the wire (patd's checks expect parsed numbers).
   json start = json::parse(
-      MemberEvent{"member.start", member_entry(true), std::nullopt, group_object(false)}.to_json().dump());
+      MemberEvent{"member.start", member_entry(true), std::nullopt, group_object(false), std::nullopt}.to_json().dump());
   auto relayed = member_event_from_host("g", 1000, start);
   REQUIRE(relayed);
   CHECK(relayed->event == "member.start");
   CHECK(relayed->owner_uid == 1000u);
   CHECK_FALSE(relayed->member->contains("cpu_seconds"));  // usage belongs to Group.Show
+  json attach = json::parse(
+      MemberEvent{"member.attach", attached_entry(), std::nullopt, group_object(false), attach_entry()}.to_json().dump());
+  auto relayed_attach = member_event_from_host("g", 1000, attach);
+  REQUIRE(relayed_attach);
+  REQUIRE(relayed_attach->attach);
+  CHECK(*relayed_attach->attach == attach["attach"]);
   json invented = start;
   invented["event"] = "group.destroy";  // a host may not speak for patd
   CHECK_FALSE(member_event_from_host("g", 1000, invented));
   json bad_exit = json::parse(
-      MemberEvent{"member.exit", member_entry(false), exit_entries()[0], group_object(false)}.to_json().dump());
+      MemberEvent{"member.exit", member_entry(false), exit_entries()[0], group_object(false), std::nullopt}.to_json().dump());
   REQUIRE(member_event_from_host("g", 1000, bad_exit));
   bad_exit["exit"].erase("exit_code");
   CHECK_FALSE(member_event_from_host("g", 1000, bad_exit));
