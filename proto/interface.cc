@@ -162,8 +162,9 @@ interface io.pat.Daemon
 method Status() -> (version: string, pid: int, uptime_seconds: float, groups: int, connections: int, runtime_dir: string,
                     stale_builds: []io.pat.StaleBuild)
 
-# How a host that patd started ended: exactly one of the two.
-type HostExit (exit_code: ?int, signal: ?int)
+# How a host that patd started ended: exactly one of exit_code and signal;
+# with a signal, core_dumped (the kernel's WCOREDUMP; pat-host's own core).
+type HostExit (exit_code: ?int, signal: ?int, core_dumped: ?bool)
 
 # Streams (call with "more": true) what happens from now on to the caller's
 # groups (every group, for root), or only to the group named. The first

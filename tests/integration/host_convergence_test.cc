@@ -42,13 +42,21 @@ struct HostProcess {
   bool zombie;
 };
 
-// Every pat-host serving a group of `runtime_dir`, found through /proc (its
-// --group-dir argument), whatever patd thinks: a leaked host has no socket
-// and no directory left to be found by. Zombies have no cmdline: those are
-// found as patd's children in state Z.
+// Whether `cmdline` is a pat-host's of a group in `runtime_dir`: its
+// arguments (--group-dir) until it sets its title, then the title
+// "pat: group NAME" (daemon/host/process_title.h), which names no directory:
+// those count as this patd's when they are its children.
+bool host_command_line(const std::string& cmdline, const std::string& runtime_dir, pid_t parent, pid_t patd) {
+  if (cmdline.find(std::string("--group-dir") + '\0' + runtime_dir + "/groups/") != std::string::npos) return true;
+  return parent == patd && cmdline.starts_with("pat: group ");
+}
+
+// Every pat-host serving a group of `runtime_dir`, found through /proc,
+// whatever patd thinks: a leaked host has no socket and no directory left to
+// be found by. Zombies have no cmdline: those are found as patd's children
+// in state Z.
 std::vector<HostProcess> hosts_on_machine(const std::string& runtime_dir, pid_t patd) {
   std::vector<HostProcess> found;
-  const std::string prefix = runtime_dir + "/groups/";
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -61,7 +69,7 @@ std::vector<HostProcess> hosts_on_machine(const std::string& runtime_dir, pid_t 
     pid_t parent = 0;
     rest >> state >> parent;
     std::string cmdline = read_or_empty(entry.path() / "cmdline");
-    bool ours = cmdline.find(std::string("--group-dir") + '\0' + prefix) != std::string::npos;
+    bool ours = host_command_line(cmdline, runtime_dir, parent, patd);
     if (ours || (state == 'Z' && parent == patd)) found.push_back({pid, parent, state == 'Z'});
   }
   return found;
@@ -167,7 +175,8 @@ TEST_CASE("patd short of descriptors at any step of Group.Create leaks no host a
     const std::string group_dir = patd.dir().path() + "/groups/" + name;
     REQUIRE(eventually([&] {
       for (const auto& host : hosts_on_machine(patd.dir().path(), patd.pid())) {
-        if (read_or_empty("/proc/" + std::to_string(host.pid) + "/cmdline").find(group_dir) != std::string::npos) {
+        std::string cmdline = read_or_empty("/proc/" + std::to_string(host.pid) + "/cmdline");
+        if (cmdline.find(group_dir) != std::string::npos || cmdline == "pat: group " + name + '\0') {
           return true;
         }
       }
