@@ -3,8 +3,9 @@
 #  1. the Release build: unit and integration tests (real patd, real members);
 #  2. an ASan+UBSan build: the unit and integration tests again under the
 #     sanitizers (the few left out are named in docs/testing.md);
-#  3. a ThreadSanitizer build of libpat's unit tests (buffers, channels),
-#     when time is left within CI's budget;
+#  3. with PAT_TEST_TSAN=1 only: a ThreadSanitizer build of libpat's unit
+#     tests (buffers, channels). Off by default: it aborts at start on main
+#     today (docs/testing.md, "TSan").
 # The fuzz targets replay their seed corpora in builds 1 and 2 (label unit);
 # libFuzzer's own build is bench/fuzz.sh, run by hand (docs/testing.md,
 # "CI time").
@@ -37,16 +38,15 @@ stage "ASan+UBSan: unit and integration tests"
 ctest --test-dir "$root/build-asan" --output-on-failure --timeout 900 -L 'unit|integration' \
   -LE long -E '^pat_package[.]GroupMemory$' -j "$jobs"
 
-# CI's budget is 40 minutes (docs/testing.md, "CI time"): TSan only while
-# it cannot push the run past it.
-if ((SECONDS < 32 * 60)); then
+# Opt-in (docs/testing.md, "TSan"); and within CI's 40-minute budget only.
+if [ "${PAT_TEST_TSAN:-0}" = 1 ] && ((SECONDS < 32 * 60)); then
   stage "ThreadSanitizer build of libpat's unit tests"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPAT_SANITIZE_THREAD=ON >/dev/null
   cmake --build "$root/build-tsan" --target unit_libpat -j "$jobs"
   stage "ThreadSanitizer: unit_libpat"
   ctest --test-dir "$root/build-tsan" --output-on-failure --timeout 600 -R '^unit_libpat$'
 else
-  echo "test: SKIPPED the ThreadSanitizer stage: $((SECONDS / 60)) min passed, over the 32 that leave it room"
+  echo "test: SKIPPED the ThreadSanitizer stage (PAT_TEST_TSAN=1 runs it; docs/testing.md, \"TSan\")"
 fi
 
 stage "done"
