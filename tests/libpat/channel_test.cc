@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -110,12 +112,17 @@ TEST_CASE("a blocked receiver is woken by a send from another member") {
   auto& b = group.start();
   AsMember as(a);
   auto channel = Channel::open("wake");
-  auto waiting = as_member_async(b, [] {
+  // The send comes 100 ms after the receiver is about to wait (not after it
+  // was merely scheduled to start), so `waited` is at least that long.
+  std::atomic<bool> receiving{false};
+  auto waiting = as_member_async(b, [&receiving] {
     auto in = Channel::open("wake");
     auto start = std::chrono::steady_clock::now();
+    receiving = true;
     auto message = in.receive(10s);
     return std::make_pair(message ? std::string(message->text()) : "", seconds_since(start));
   });
+  while (!receiving) std::this_thread::sleep_for(1ms);
   std::this_thread::sleep_for(100ms);
   CHECK(channel.send(Message("ping")));
   auto [text, waited] = waiting.get();
