@@ -4,28 +4,19 @@
 #include "proto/message.h"
 #include "proto/params.h"
 #include "proto/run_request.h"
+#include "tests/support/expect_invalid_parameter.h"
 #include "tests/support/nested_json.h"
 
 #include <doctest/doctest.h>
 #include <string>
 
 using namespace pat::proto;
+using pat::testing::expect_invalid_parameter;
 using pat::testing::JsonShape;
 using pat::testing::nested_json;
 using pat::testing::name_of;
 
 namespace {
-
-void expect_invalid_parameter(auto&& fn, const char* parameter, const char* fragment) {
-  try {
-    fn();
-    FAIL("no error for ", parameter);
-  } catch (const ErrorReply& e) {
-    CHECK(e.error().is(ErrorCode::InvalidParameter));
-    CHECK(e.error().parameters["parameter"] == parameter);
-    CHECK(e.error().message().find(fragment) != std::string::npos);
-  }
-}
 
 // What the host does with the arguments' descriptor's contents.
 void load_arguments(const std::string& text) {

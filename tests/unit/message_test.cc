@@ -4,6 +4,8 @@
 #include "proto/message.h"
 #include "proto/params.h"
 
+#include "tests/support/expect_invalid_parameter.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -135,15 +137,7 @@ TEST_CASE("ParamReader names the parameter and the expected type") {
   CHECK(reader.string_array("argv") == std::vector<std::string>{"a", "b"});
   CHECK_FALSE(reader.optional_string("absent").has_value());
 
-  auto expect_invalid = [](auto&& fn, const char* parameter) {
-    try {
-      fn();
-      FAIL("no error for ", parameter);
-    } catch (const ErrorReply& e) {
-      CHECK(e.error().is(ErrorCode::InvalidParameter));
-      CHECK(e.error().parameters["parameter"] == parameter);
-    }
-  };
+  auto expect_invalid = [](auto&& fn, const char* parameter) { pat::testing::expect_invalid_parameter(fn, parameter); };
   expect_invalid([&] { (void)reader.string("missing"); }, "missing");
   expect_invalid([&] { (void)reader.string("count"); }, "count");
   expect_invalid([&] { (void)reader.integer("name", 0, 10); }, "name");
