@@ -2,6 +2,7 @@
 
 #include "proto/errors.h"
 
+#include <algorithm>
 #include <array>
 
 namespace pat::proto {
@@ -53,6 +54,21 @@ nlohmann::json rlimits_to_json(const std::vector<std::pair<int, rlimit>>& limits
     for (const auto& entry : kRlimits) {
       if (entry.resource == resource) out[std::string(entry.name)] = {to_wire(limit.rlim_cur), to_wire(limit.rlim_max)};
     }
+  }
+  return out;
+}
+
+std::vector<std::pair<int, rlimit>> within_limits(const std::vector<std::pair<int, rlimit>>& requested,
+                                                  const std::vector<std::pair<int, rlimit>>& ceiling) {
+  std::vector<std::pair<int, rlimit>> out;
+  for (const auto& [resource, allowed] : ceiling) {
+    rlimit limit = allowed;
+    for (const auto& [wanted_resource, wanted] : requested) {
+      if (wanted_resource != resource) continue;
+      limit.rlim_max = std::min(wanted.rlim_max, allowed.rlim_max);
+      limit.rlim_cur = std::min(wanted.rlim_cur, limit.rlim_max);
+    }
+    out.emplace_back(resource, limit);
   }
   return out;
 }

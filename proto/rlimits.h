@@ -27,6 +27,15 @@ std::vector<std::pair<int, rlimit>> current_rlimits();
 // (resource, limit) pairs to wire form.
 nlohmann::json rlimits_to_json(const std::vector<std::pair<int, rlimit>>& limits);
 
+// The limits a member of `caller` gets for `requested` (issue 13, 1.3):
+// every resource of `ceiling` (the caller's own limits, as the kernel
+// reports them), with a requested soft and hard limit lowered to the
+// caller's hard limit, and the caller's own where nothing was requested. A
+// request can lower its limits, never raise them above what the caller
+// could give itself with setrlimit(2).
+std::vector<std::pair<int, rlimit>> within_limits(const std::vector<std::pair<int, rlimit>>& requested,
+                                                  const std::vector<std::pair<int, rlimit>>& ceiling);
+
 // Wire form to (resource, limit) pairs. Unknown names and malformed values
 // throw ErrorReply(InvalidParameter) naming "rlimits".
 std::vector<std::pair<int, rlimit>> parse_rlimits(const nlohmann::json& object);

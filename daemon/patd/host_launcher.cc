@@ -64,7 +64,8 @@ bool clear_capability_sets() {
   return ::syscall(SYS_capset, &header, data) == 0;
 }
 
-// The child's sequence, in order. Credentials change last but one: dropping
+// The child's sequence, in order. Resource limits first, while patd's
+// CAP_SYS_RESOURCE still lets them be raised. Credentials change last but one: dropping
 // the bounding set needs CAP_SETPCAP, setgroups/setresgid need CAP_SETGID and
 // setresuid CAP_SETUID, so those happen while still privileged; the
 // capability sets are emptied right after; exec comes after everything.
@@ -87,6 +88,11 @@ bool clear_capability_sets() {
   if (::close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fail(ready, "close_range");
   if (::chdir("/") != 0) child_fail(ready, "chdir /");
   const auto& cred = spec.credentials;
+  // The owner's limits, set while still privileged: raising one above
+  // patd's own hard limit needs CAP_SYS_RESOURCE.
+  for (const auto& [resource, limit] : cred.rlimits) {
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) child_fail(ready, "setrlimit");
+  }
   if (::setgroups(cred.groups.size(), cred.groups.data()) != 0) child_fail(ready, "setgroups");
   if (::setresgid(cred.gid, cred.gid, cred.gid) != 0) child_fail(ready, "setresgid");
   if (!lock_capabilities_out()) child_fail(ready, "drop capabilities");
