@@ -40,7 +40,9 @@ HostCredentials credentials_of(const rpc::PeerCredentials& peer) {
     throw ErrorReply(ErrorCode::PermissionDenied,
                      "the process that connected has exited: its resource limits, which bound the group's, are unknown");
   }
-  return {peer.uid, peer.gid, peer.groups, peer.rlimits};
+  // Also within patd's own hard limits: raising one above them would need
+  // CAP_SYS_RESOURCE, which patd may not have (a confined root).
+  return {peer.uid, peer.gid, peer.groups, proto::within_limits(peer.rlimits, proto::current_rlimits())};
 }
 
 // An ordinary function, not a lambda in the coroutine: see rpc/asio.h.

@@ -5,6 +5,10 @@
 
 #include <sys/socket.h>
 
+#include <fstream>
+#include <iterator>
+#include <string>
+
 namespace pat::rpc {
 
 namespace {
@@ -13,23 +17,24 @@ namespace {
 constexpr int kSoPeerPidfd = 77;
 
 // The limits of the process at the other end, or none if it has exited.
-// prlimit(2) reads by pid, so the pid is checked afterwards against the
-// peer's pidfd: alive then means the pid was still that process while read.
+// /proc/PID/limits names the process by pid, so the pid is checked afterwards
+// against the peer's pidfd: alive then means the pid was still that process
+// while the file was read. (prlimit(2) would need CAP_SYS_RESOURCE for
+// another user's process, which a confined root may lack.)
 std::vector<std::pair<int, rlimit>> peer_rlimits(int socket_fd, pid_t pid) {
-  std::vector<std::pair<int, rlimit>> limits;
   int raw_pidfd = -1;
   socklen_t len = sizeof(raw_pidfd);
   bool have_pidfd = ::getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &raw_pidfd, &len) == 0;
   UniqueFd pidfd(have_pidfd ? raw_pidfd : -1);
-  if (!have_pidfd && errno != ENOPROTOOPT && errno != EINVAL) return limits;  // ESRCH: gone
-  for (const auto& entry : proto::rlimit_names()) {
-    rlimit limit{};
-    if (::prlimit(pid, static_cast<__rlimit_resource>(entry.resource), nullptr, &limit) != 0) return {};
-    limits.emplace_back(entry.resource, limit);
-  }
+  if (!have_pidfd && errno != ENOPROTOOPT && errno != EINVAL) return {};  // ESRCH: gone
+  if (pid <= 0) return {};  // in a PID namespace patd cannot see
+  std::ifstream file("/proc/" + std::to_string(pid) + "/limits");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto limits = proto::parse_proc_limits(text);
+  if (!limits) return {};
   // Before Linux 6.5 (no SO_PEERPIDFD) the pid alone is trusted.
   if (pidfd && !pidfd_signal(pidfd.get(), 0)) return {};
-  return limits;
+  return *limits;
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ struct PeerCredentials {
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
   std::vector<gid_t> groups;
-  // The peer's resource limits at connect time (prlimit(2) on its pid, then
+  // The peer's resource limits at connect time (/proc/PID/limits, then
   // checked against its SO_PEERPIDFD: the pid was not reused meanwhile).
   // Empty when the process that connected has exited. patd gives members
   // and hosts no more than these (issue 13, 1.3).

@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <iterator>
+
 using pat::proto::ErrorReply;
 using pat::proto::RunRequest;
 using nlohmann::json;
@@ -122,4 +125,32 @@ TEST_CASE("within_limits: a request lowers the caller's limits, never raises the
   // A resource the caller's limits do not name is not passed on.
   auto unknown = pat::proto::within_limits({{RLIMIT_AS, {1, 1}}}, {});
   CHECK(unknown.empty());
+}
+
+TEST_CASE("parse_proc_limits reads the kernel's /proc/self/limits as getrlimit reports it") {
+  std::ifstream file("/proc/self/limits");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto parsed = pat::proto::parse_proc_limits(text);
+  REQUIRE(parsed);
+  auto expected = pat::proto::current_rlimits();
+  REQUIRE(parsed->size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("resource ", expected[i].first);
+    CHECK((*parsed)[i].first == expected[i].first);
+    CHECK((*parsed)[i].second.rlim_cur == expected[i].second.rlim_cur);
+    CHECK((*parsed)[i].second.rlim_max == expected[i].second.rlim_max);
+  }
+  SUBCASE("a missing, garbled or inverted row gives nothing") {
+    auto without = [&](std::string_view row, std::string_view replacement) {
+      std::string copy = text;
+      auto at = copy.find(row);
+      REQUIRE(at != std::string::npos);
+      copy.replace(at, copy.find('\n', at) - at, replacement);
+      return pat::proto::parse_proc_limits(copy);
+    };
+    CHECK_FALSE(without("Max open files", ""));
+    CHECK_FALSE(without("Max open files", "Max open files            12x                  40                   files"));
+    CHECK_FALSE(without("Max open files", "Max open files            50                   40                   files"));
+    CHECK_FALSE(pat::proto::parse_proc_limits(""));
+  }
 }
