@@ -37,6 +37,7 @@ struct StartedHost {
   pid_t pid;
   UniqueFd pidfd;
   UniqueFd ready;  // read end: the host writes "READY\n" or "ERROR <why>\n", then closes
+  UniqueFd log;    // read end of the host's stderr (host_log_relay.h)
 };
 
 // fork + drop privileges + exec. Returns at once; the caller waits on `ready`
