@@ -253,3 +253,49 @@ def progress(label):
     def report(done, total):
         print(f"  {label}: round {done}/{total}", flush=True)
     return report
+
+
+# What /proc says about one process, for the soak, load and fault-injection
+# benchmarks (bench/soak.py, bench/control_load.py, bench/fault_injection.py).
+
+def rss_kib(pid):
+    """VmRSS of a process in KiB (/proc/PID/status; 0 for a kernel thread
+    or a zombie, which have no memory)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def children(pid):
+    """pids of a process's children (/proc/PID/task/*/children: every
+    thread's, since a child belongs to the thread that forked it)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(word) for word in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def load_average():
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def call_frame(method, parameters=None):
+    """One call of patd's protocol: JSON and its terminating NUL."""
+    call = {"method": method}
+    if parameters is not None:
+        call["parameters"] = parameters
+    return json.dumps(call).encode() + b"\0"
+
+
+def passed(label, ok):
+    """Prints a target's verdict; returns ok."""
+    print(f"  {label}: {'PASS' if ok else 'FAIL'}")
+    return ok

@@ -39,9 +39,15 @@ class PrivatePatd:
             self.runtime_dir.chmod(0o755)
         self.socket = self.runtime_dir / "patd.sock"
         self.log_path = self.runtime_dir / "patd.log"
-        with open(self.log_path, "wb") as log:
+        self.socket_mode = socket_mode
+        self.start()
+
+    def start(self):
+        """Starts patd on the runtime directory and waits until it answers;
+        again after it died (a restarted patd rediscovers the groups there)."""
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", socket_mode],
+                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", self.socket_mode],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while self.patctl("status", check=False).returncode != 0:
