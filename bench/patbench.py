@@ -1,8 +1,9 @@
 """Shared by pat's Python benchmarks (bench/*.py): a private patd, variants
 run interleaved, statistics, the printed table and the JSON results file.
 
-The benchmarks are programs, not tests: they measure and report, they do not
-pass or fail. Run them with Debian's interpreter, named explicitly
+The benchmarks are programs, not tests: they measure and report; those
+with targets (soak.py, control_load.py, fault_injection.py) print PASS or
+FAIL per target and exit non-zero on a failed one. Run them with Debian's interpreter, named explicitly
 (/usr/bin/python3.11 bench/NAME.py): a pyenv python3 may be first on PATH.
 
 Machines here are shared and noisy, so every benchmark runs its variants
