@@ -132,6 +132,8 @@ class Round:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            if self.victim == "patd":
+                self.lab.patd.process.wait()  # the kill is asynchronous; finish() restarts it
 
     def play(self):
         """Runs the round; (patctl's exit code or None for a hang, stderr,
@@ -202,7 +204,11 @@ class Lab:
     def clean_up(self):
         """Destroys every group patd lists; problems met on the way."""
         problems = []
-        for group in self.patd.groups():
+        try:
+            groups = self.patd.groups()
+        except RuntimeError as error:
+            return [f"group list after the round: {error}"]
+        for group in groups:
             result = self.patd.patctl("group", "destroy", "--force", group, check=False)
             if result.returncode != 0:
                 problems.append(f"destroy after the round: {result.stderr.strip()}")
