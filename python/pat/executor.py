@@ -61,10 +61,12 @@ class _Future(futures.Future):
     wait() and as_completed() included, is concurrent.futures.Future's."""
 
     def __init__(self, wait_until):
+        """``wait_until``: a weakref.WeakMethod of the pool's wait_until,
+        made once per pool (a WeakMethod per future cost more than the
+        Future itself). Weak: a future kept after its executor is gone must
+        not keep the pool (and its ended threads) alive."""
         super().__init__()
-        # Weak: a future kept after its executor is gone must not keep the
-        # pool (and its ended threads) alive.
-        self._wait_until = weakref.WeakMethod(wait_until)
+        self._wait_until = wait_until
 
     def result(self, timeout=None):
         return super().result(self._help(timeout))
@@ -187,6 +189,7 @@ class Executor(futures.Executor):
         self._stopping = False
         self._broken = None                   # why, once broken (ProcessPoolExecutor's _broken)
         self._pool = None
+        self._pool_wait_until = None          # weakref.WeakMethod of the pool's wait_until, for _Future
         self._preparation_data = None
         self._stopped = threading.Event()
         # Set before the first submit by pat.joblib and pat.dask: variables
@@ -208,8 +211,9 @@ class Executor(futures.Executor):
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             if self._pool is None:
                 self._pool = _new_pool(self)
+                self._pool_wait_until = weakref.WeakMethod(self._pool.wait_until)
                 _exit.executor_started(self)
-            future = _Future(self._pool.wait_until)
+            future = _Future(self._pool_wait_until)
             self._pending.append(_Task(next(self._task_ids), future, fn, args, kwargs))
             # As ProcessPoolExecutor: a new worker unless one is idle.
             worker = self._new_worker() if not self._free and len(self._workers) < self._max_workers else None
