@@ -194,6 +194,13 @@ class OutgoingMessage:
 
     def __init__(self, obj, limits, kind=0, tag=0):
         pickled = _wire.dumps(obj)
+        if not pickled.buffers and _HEADER.size + len(pickled.data) <= limits["max_bytes"]:
+            # The usual small message (a task, a result): the header and the
+            # stream, and nothing else to decide.
+            flags = _FLAG_PLAIN_PICKLE if pickled.plain else 0
+            self.data = _HEADER.pack(_VERSION, flags, 0, kind, tag) + pickled.data
+            self.buffers = []
+            return
         if len(pickled.buffers) > limits["max_buffers"] - 1:
             # More buffers than one message takes (one slot is kept for a
             # stream that does not fit inline): everything in band instead.
@@ -227,6 +234,13 @@ class IncomingMessage:
         version, flags, count, self.kind, self.tag = _HEADER.unpack_from(data)
         if version != _VERSION:
             raise ValueError(f"a pat message of format {version}, not {_VERSION}: another pat version sent it")
+        self._plain = bool(flags & _FLAG_PLAIN_PICKLE)
+        self.sender = sender
+        if not buffers:  # the usual small message: everything inline
+            self._kinds = b""
+            self._views = []
+            self._stream = memoryview(data)[_HEADER.size:]
+            return
         for buffer in buffers:
             registry.add(buffer)
         position = _HEADER.size
@@ -240,8 +254,6 @@ class IncomingMessage:
         position += count
         self._stream = memoryview(buffers[0]) if first else memoryview(data)[position:]
         self._views = views
-        self._plain = bool(flags & _FLAG_PLAIN_PICKLE)
-        self.sender = sender
 
     def load(self):
         return _wire.loads(self._stream, self._kinds, self._views, self._plain)

@@ -165,6 +165,8 @@ def loads(data, kinds, views, plain=False):
     buffers as the receiver has them (writable memoryviews, normally), in the
     sender's order; objects rebuilt on them share their memory. ``plain``:
     the stream names no persistent id (``Pickled.plain``)."""
+    if plain and not views and not kinds:
+        return pickle.loads(data)
     if len(kinds) != len(views):
         raise ValueError(f"{len(views)} out-of-band buffers for {len(kinds)} announced")
     pickle_buffers = [view for view, kind in zip(views, kinds) if kind == KIND_PICKLE_BUFFER]
