@@ -123,5 +123,9 @@ inline constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);  // PAG
 inline constexpr std::uint64_t kPmScanWpMatching = 1u << 0;     // PM_SCAN_WP_MATCHING: write-protect what matched
 inline constexpr std::uint64_t kPmScanCheckWpAsync = 1u << 1;   // PM_SCAN_CHECK_WPASYNC
 inline constexpr std::uint64_t kPageIsWritten = 1u << 1;        // PAGE_IS_WRITTEN
+inline constexpr std::uint64_t kPageIsFile = 1u << 2;           // PAGE_IS_FILE: not anonymous (page cache, shmem)
+inline constexpr std::uint64_t kPageIsPresent = 1u << 3;        // PAGE_IS_PRESENT
+inline constexpr std::uint64_t kPageIsSwapped = 1u << 4;        // PAGE_IS_SWAPPED
+inline constexpr std::uint64_t kPageIsPfnZero = 1u << 5;        // PAGE_IS_PFNZERO: the shared zero page
 
 }  // namespace pat::tracer::kernel
