@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -212,8 +213,11 @@ Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int p
 }
 
 // The member's pieces of every mapping, and the vdso (the kernel always dumps it).
-std::vector<std::pair<Mapping, Range>> member_pieces(const std::vector<Mapping>& maps, const std::vector<Range>& owned) {
-  std::vector<std::pair<Mapping, Range>> pieces;
+using Pieces = std::vector<std::pair<Mapping, Range>>;
+
+// From the whole of /proc/self/maps: a group has thousands of lines.
+Pieces member_pieces(const std::vector<Mapping>& maps, const std::vector<Range>& owned) {
+  Pieces pieces;
   auto own = owned.begin();
   for (const Mapping& m : maps) {
     if (m.path == "[vdso]") {
@@ -229,9 +233,62 @@ std::vector<std::pair<Mapping, Range>> member_pieces(const std::vector<Mapping>&
   return pieces;
 }
 
+// The mapping at or after `address`, by PROCMAP_QUERY. Nothing past the
+// last one; an error where the kernel lacks the ioctl (before Linux 6.11).
+Result<std::optional<Mapping>> query_mapping(int maps, std::uintptr_t address) {
+  char name[PATH_MAX + 32];
+  kernel::ProcmapQuery query{};
+  query.size = sizeof(query);
+  query.query_flags = kernel::kProcmapCoveringOrNext;
+  query.query_addr = address;
+  query.vma_name_addr = reinterpret_cast<std::uint64_t>(name);
+  query.vma_name_size = sizeof(name);
+  if (::ioctl(maps, kernel::kProcmapQuery, &query) != 0) {
+    if (errno == ENOENT) return std::optional<Mapping>();
+    return last_error("PROCMAP_QUERY");
+  }
+  Mapping m;
+  m.range = Range{query.vma_start, query.vma_end};
+  m.read = query.vma_flags & kernel::kProcmapVmaReadable;
+  m.write = query.vma_flags & kernel::kProcmapVmaWritable;
+  m.exec = query.vma_flags & kernel::kProcmapVmaExecutable;
+  m.shared = query.vma_flags & kernel::kProcmapVmaShared;
+  m.offset = query.vma_offset;
+  if (query.vma_name_size > 0) m.path.assign(name, query.vma_name_size - 1);  // the size counts the NUL
+  return std::optional<Mapping>(std::move(m));
+}
+
+// The same from one PROCMAP_QUERY per mapping the member owns (Linux 6.11):
+// its cost follows the member, not the group. Nothing if the kernel lacks it.
+std::optional<Pieces> query_member_pieces(const std::vector<Range>& owned) {
+  UniqueFd maps(::open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  if (!maps) return std::nullopt;
+  Pieces pieces;
+  auto vdso = query_mapping(maps.get(), ::getauxval(AT_SYSINFO_EHDR));
+  if (!vdso) return std::nullopt;
+  if (vdso->has_value() && (*vdso)->path == "[vdso]") pieces.emplace_back(**vdso, (*vdso)->range);
+  for (const Range& range : owned) {
+    for (std::uintptr_t at = range.start; at < range.end;) {
+      auto found = query_mapping(maps.get(), at);
+      if (!found) return std::nullopt;
+      if (!found->has_value() || (*found)->range.start >= range.end) break;
+      const Mapping& m = **found;
+      pieces.emplace_back(m, Range{std::max(range.start, m.range.start), std::min(range.end, m.range.end)});
+      at = m.range.end;
+    }
+  }
+  std::sort(pieces.begin(), pieces.end(), [](const auto& a, const auto& b) { return a.second.start < b.second.start; });
+  return pieces;
+}
+
+Pieces member_pieces(const std::vector<Range>& owned) {
+  if (auto queried = query_member_pieces(owned)) return std::move(*queried);
+  return member_pieces(read_maps(), owned);
+}
+
 // NT_FILE (fs/binfmt_elf.c fill_files_note()): count, page size, then
 // {start, end, file offset in pages} per file mapping, then their names.
-std::string files_note(const std::vector<std::pair<Mapping, Range>>& pieces) {
+std::string files_note(const Pieces& pieces) {
   std::vector<std::uint64_t> words{0, kPage};
   std::string names;
   for (const auto& [mapping, piece] : pieces) {
@@ -293,7 +350,7 @@ std::optional<std::uint32_t> read_word(int mem, std::uint64_t address) {
 // field's offset from libc's libthread_db descriptor _thread_db_pthread_tid
 // ({bits, count, offset}). Returned as (address, value) to write in the core.
 std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
-    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces, int mem) {
+    const std::vector<Note>& notes, const Pieces& pieces, int mem) {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> restores;
   std::optional<std::uint32_t> tid_offset;
   for (const auto& [mapping, piece] : pieces) {
@@ -468,7 +525,7 @@ class LimitedWriter {
 // member: NT_PRPSINFO's arguments (the group's title), NT_AUXV (the host's)
 // and NT_FILE (every file mapped in the group). Returns the thread count.
 std::size_t rewrite_notes(std::vector<Note>& notes, const MemberCoreSource& member,
-                          const std::vector<std::pair<Mapping, Range>>& pieces) {
+                          const Pieces& pieces) {
   std::size_t threads = 0;
   for (Note& note : notes) {
     if (note.name != "CORE") continue;
@@ -639,7 +696,7 @@ Result<MemberCore> write_member_core(int core_fd, const MemberCoreSource& member
   if (!pagemap) return last_error("opening /proc/self/pagemap");
   UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
   if (!mem) return last_error("opening /proc/self/mem");
-  auto pieces = member_pieces(read_maps(), member.owned);
+  auto pieces = member_pieces(member.owned);
   std::vector<Segment> segments;
   for (const auto& [mapping, piece] : pieces)
     segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get(), mem.get()));
