@@ -713,9 +713,9 @@ Result<MemberCore> write_member_core(int core_fd, const MemberCoreSource& member
   if (auto written = write_core(writer, layout, note_bytes, segments, restores, stale); !written) return written.error();
   core.truncated = writer.truncated();
   core.bytes = core.truncated ? member.limit : layout.size;
-  // Only ever grown: shrinking the kernel's freshly written file waits for
-  // ext4 to finish with its blocks (about 30 ms here, docs/debugging.md),
-  // longer than the whole core takes. Past the member's end it is zeros.
+  // Only ever grown: shrinking the kernel's freshly written file took about
+  // 30 ms on ext4 here (docs/debugging.md), longer than the whole core
+  // takes. Past the member's end it is zeros.
   if (core.bytes > kernel->size) {
     if (::ftruncate(core_fd, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
   } else {
@@ -743,8 +743,8 @@ Result<MemberCore> complete_member_core(const MemberCoreSource& member) {
   if (!location) return location.error();
 
   // Written over the kernel's file, as the kernel writes its own: a new
-  // file and the kernel's removed would cost more than the whole core (its
-  // blocks freed, docs/debugging.md). Nobody sees it half written who waits
+  // file and the kernel's removed would cost more than the whole core
+  // (removing the kernel's took about 30 ms on ext4 here, docs/debugging.md). Nobody sees it half written who waits
   // for the member: it is reaped only after. A file that cannot be
   // completed is removed: it would describe the group, not the member.
   const int dir = location->directory.get();
