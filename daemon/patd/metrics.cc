@@ -6,6 +6,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -129,24 +130,53 @@ std::string error_label(const std::optional<std::string>& name) {
   return proto::error_code_from_name(*name) ? *name : "other";
 }
 
-// The descriptions of several hosts, asked for all at once: a scrape takes
-// as long as the slowest host, not the sum of them.
+// The descriptions of the running groups' hosts, asked for by
+// kDescribers coroutines, each taking the next group when its host has
+// answered: a scrape takes about the sum of the hosts' times divided by
+// kDescribers. Not all at once: each host measures its members' memory
+// for the answer, and 64 hosts doing so together would fill every CPU's
+// run queue, delaying patd itself (and its control calls) behind them.
+constexpr std::size_t kDescribers = 4;
+
 struct Descriptions {
-  explicit Descriptions(asio::any_io_executor executor, std::size_t count)
-      : results(count), left(count), done(std::move(executor)) {}
+  Descriptions(asio::any_io_executor executor, std::vector<std::shared_ptr<Group>> groups)
+      : groups(std::move(groups)), results(this->groups.size()), done(std::move(executor)) {}
+  std::vector<std::shared_ptr<Group>> groups;
   std::vector<std::optional<HostDescription>> results;  // nullopt: the host did not answer
-  std::size_t left;
+  std::size_t next = 0;
+  std::size_t describers = 0;
   rpc::OneShotEvent done;
 };
 
-asio::awaitable<void> describe_into(std::shared_ptr<Group> group, std::shared_ptr<Descriptions> into,
-                                    std::size_t slot) {
-  try {
-    into->results[slot] = co_await group->link.describe();
-  } catch (const std::exception&) {
-    // GroupUnavailable and the like: results[slot] stays empty.
+asio::awaitable<void> describe_some(std::shared_ptr<Descriptions> all) {
+  while (all->next < all->groups.size()) {
+    const std::size_t slot = all->next++;
+    try {
+      all->results[slot] = co_await all->groups[slot]->link.describe();
+    } catch (const std::exception&) {
+      // GroupUnavailable and the like: results[slot] stays empty.
+    }
   }
-  if (--into->left == 0) into->done.set();
+  if (--all->describers == 0) all->done.set();
+}
+
+std::string write_page(const DaemonMetrics::PageInputs& in) {
+  PrometheusText out;
+  const Families f(out);
+  out.sample(f.groups, {}, static_cast<double>(in.groups));
+  for (const auto& [name, description] : in.described) add_group(out, f, name, description);
+  add_counters(out, f.starts, in.starts);
+  add_counters(out, f.exits, in.exits);
+  add_counters(out, f.refusals, in.refusals);
+  out.sample(f.ooms, {}, static_cast<double>(in.ooms));
+  out.sample(f.host_deaths, {}, static_cast<double>(in.host_deaths));
+  out.sample(f.host_errors, {}, static_cast<double>(in.host_errors));
+  out.sample(f.connections, {}, static_cast<double>(in.connections));
+  for (const auto& [key, value] : in.requests) {
+    out.sample(f.requests, Labels{{"method", key.first}, {"error", key.second}}, static_cast<double>(value));
+  }
+  out.sample(f.cpu, {}, own_cpu_seconds());
+  return out.render();
 }
 
 }  // namespace
@@ -190,34 +220,45 @@ asio::awaitable<std::string> DaemonMetrics::scrape() {
     if (group->state == Group::State::Running) running.push_back(std::move(group));
   }
   auto executor = co_await asio::this_coro::executor;
-  auto descriptions = std::make_shared<Descriptions>(executor, running.size());
-  for (std::size_t i = 0; i < running.size(); ++i) {
-    asio::co_spawn(executor, describe_into(running[i], descriptions, i), asio::detached);
+  auto descriptions = std::make_shared<Descriptions>(executor, running);
+  descriptions->describers = std::min(kDescribers, running.size());
+  for (std::size_t i = 0; i < descriptions->describers; ++i) {
+    asio::co_spawn(executor, describe_some(descriptions), asio::detached);
   }
   if (!running.empty()) co_await descriptions->done.wait(std::nullopt);
 
-  PrometheusText out;
-  const Families f(out);
-  out.sample(f.groups, {}, static_cast<double>(registry_.size()));
+  PageInputs inputs;
+  inputs.groups = registry_.size();
   for (std::size_t i = 0; i < running.size(); ++i) {
     if (descriptions->results[i]) {
-      add_group(out, f, running[i]->name, *descriptions->results[i]);
+      inputs.described.emplace_back(running[i]->name, std::move(*descriptions->results[i]));
     } else {
       ++host_errors_;
     }
   }
-  add_counters(out, f.starts, starts_);
-  add_counters(out, f.exits, exits_);
-  add_counters(out, f.refusals, refusals_);
-  out.sample(f.ooms, {}, static_cast<double>(ooms_));
-  out.sample(f.host_deaths, {}, static_cast<double>(host_deaths_));
-  out.sample(f.host_errors, {}, static_cast<double>(host_errors_));
-  out.sample(f.connections, {}, static_cast<double>(server_.connections()));
-  for (const auto& [key, value] : service_.request_counts()) {
-    out.sample(f.requests, Labels{{"method", key.first}, {"error", key.second}}, static_cast<double>(value));
-  }
-  out.sample(f.cpu, {}, own_cpu_seconds());
-  co_return out.render();
+  inputs.starts = starts_;
+  inputs.exits = exits_;
+  inputs.refusals = refusals_;
+  inputs.ooms = ooms_;
+  inputs.host_deaths = host_deaths_;
+  inputs.host_errors = host_errors_;
+  inputs.connections = server_.connections();
+  inputs.requests = service_.request_counts();
+  co_return co_await written_off_loop(inputs);
+}
+
+asio::awaitable<std::string> DaemonMetrics::written_off_loop(const PageInputs& inputs) {
+  auto loop = co_await asio::this_coro::executor;
+  rpc::OneShotEvent written(loop);
+  std::string page;
+  // The lambdas hold references into this frame, which waits for `written`
+  // (see rpc/asio.h on what lambdas in coroutines may capture).
+  asio::post(writer_, [&page, &inputs, &loop, &written] {
+    page = write_page(inputs);
+    asio::post(loop, [&written] { written.set(); });  // OneShotEvent is the loop's
+  });
+  co_await written.wait(std::nullopt);
+  co_return page;
 }
 
 }  // namespace pat::patd
