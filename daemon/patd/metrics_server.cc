@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <spdlog/spdlog.h>
+#include <charconv>
 #include <sys/stat.h>
 
 namespace pat::patd {
@@ -32,14 +33,13 @@ Result<asio::ip::tcp::endpoint> loopback_endpoint(const std::string& address) {
     return SysError{EINVAL, "--metrics-listen " + address + ": only loopback addresses (the page names every "
                                                            "group, program and pid) or a Unix socket path"};
   }
-  unsigned long port = 0;
-  try {
-    port = std::stoul(address.substr(colon + 1));
-  } catch (const std::exception&) {
-    port = 0;
+  const std::string_view digits = std::string_view(address).substr(colon + 1);
+  unsigned short port = 0;
+  auto [end, parse_error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (parse_error != std::errc() || end != digits.data() + digits.size() || port == 0) {
+    return SysError{EINVAL, "--metrics-listen " + address + ": the port must be 1 to 65535"};
   }
-  if (port == 0 || port > 65535) return SysError{EINVAL, "--metrics-listen " + address + ": bad port"};
-  return asio::ip::tcp::endpoint(ip, static_cast<unsigned short>(port));
+  return asio::ip::tcp::endpoint(ip, port);
 }
 
 }  // namespace

@@ -186,14 +186,28 @@ scrape_configs:
         log.close()
 
 
+def check_refused_addresses(bin_dir):
+    """patd refuses to start on an address that is not loopback, or not an
+    address, and says why."""
+    for address, why in [("0.0.0.0:9464", "only loopback"), ("192.0.2.1:9464", "only loopback"),
+                         ("[::]:9464", "only loopback"), ("localhost:9464", "not an IP address"),
+                         ("127.0.0.1:0", "port must be"), ("127.0.0.1:65536", "port must be"),
+                         ("127.0.0.1:94x", "port must be"), ("metrics.sock", "expected HOST:PORT")]:
+        runtime = tempfile.mkdtemp(prefix="pat-metrics-bad-")
+        try:
+            refused = subprocess.run([f"{bin_dir}/patd", "--runtime-dir", runtime, "--metrics-listen", address],
+                                     capture_output=True, text=True, timeout=30)
+        finally:
+            shutil.rmtree(runtime, ignore_errors=True)
+        assert refused.returncode == 1 and why in refused.stderr, (address, refused)
+
+
 def main():
     bin_dir = sys.argv[1]
     if shutil.which("prometheus") is None:
         print("SKIP: prometheus is not installed (scripts/setup.sh installs it)")
         return SKIP
-    refused = subprocess.run([f"{bin_dir}/patd", "--runtime-dir", tempfile.mkdtemp(prefix="pat-metrics-bad-"),
-                              "--metrics-listen", "0.0.0.0:9464"], capture_output=True, text=True, timeout=30)
-    assert refused.returncode == 1 and "only loopback" in refused.stderr, refused
+    check_refused_addresses(bin_dir)
 
     workdir = Path(tempfile.mkdtemp(prefix="pat-metrics-test-"))
     metrics_port = free_port()
