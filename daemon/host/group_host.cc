@@ -329,7 +329,13 @@ asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
     if (member->alive()) supervisor_.signal_process_group(*member->process, SIGKILL);
   }
   for (auto& [pid, member] : members) co_await member->exited.wait(std::chrono::milliseconds(5'000));
-  request_exit_();
+  // Posted, as in exit_if_ephemeral_and_idle: members that ended together
+  // woke their spawn calls from handlers queued behind this coroutine's
+  // resumption, and waits on an event already set do not suspend. Called
+  // directly, the sessions closed before those calls queued the final
+  // status, and `patctl run` said "host not answering" instead of 143
+  // (issue 13, 1.8: 7 of 80 runs).
+  asio::post(io_, request_exit_);
 }
 
 }  // namespace pat::host
