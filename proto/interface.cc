@@ -233,7 +233,15 @@ constexpr std::string_view kHostIdl = R"(# Private link between patd and one gro
 # with the owner's credentials; patd treats everything it says as untrusted.
 interface io.pat.Host
 
-method Describe() -> (group: io.pat.Group)
+# How the host answered one kind of rerouted syscall (seccomp user
+# notifications): calls, the sum of their service times, and a histogram
+# of them: buckets[i] calls took at most le_seconds[i] (cumulative, as
+# Prometheus counts; calls is the +Inf bucket). For patd's metrics.
+type SyscallService (syscall: string, calls: int, seconds: float, le_seconds: []float, buckets: []int)
+
+# The group with usage, and the syscalls rerouted so far that were answered
+# at least once.
+method Describe() -> (group: io.pat.Group, syscalls: []SyscallService)
 # Streams: first the group, then one reply per event (member.start,
 # member.attach, member.exec, member.exit) with the member, how it ended
 # (exit, for member.exit), how it came in (attach, for member.attach) and

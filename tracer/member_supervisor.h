@@ -192,6 +192,8 @@ class MemberSupervisor {
 
   // What the member owns and how much of it is resident.
   MemberFootprint footprint(const SupervisedMember& member) const;
+  // The group's rerouted syscalls so far, as its servers answered them.
+  const RerouteStats& reroute_stats() const { return reroute_stats_; }
   // Its program break: [start, current).
   Range brk_in_use(const SupervisedMember& member) const;
 
@@ -258,6 +260,7 @@ class MemberSupervisor {
   };
   std::map<pid_t, std::unique_ptr<CoreWriter>> core_writers_;
   UniqueFd cores_written_;
+  RerouteStats reroute_stats_;  // recorded into by the server threads
   // Last: destroyed first, so no server thread outlives what it uses.
   SyscallServers servers_;
 };

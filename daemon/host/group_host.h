@@ -36,6 +36,8 @@ class GroupHost : private tracer::MemberObserver {
   using Detail = GroupDescription::Detail;
   proto::GroupObject describe(Detail detail) const { return description_.describe(detail, shutting_down_); }
   EventFeed& events() { return events_; }
+  // Its rerouted syscalls so far (io.pat.Host.Describe's syscalls).
+  std::vector<proto::SyscallService> syscall_service() const { return supervisor_.reroute_stats().snapshot(); }
 
   // Launches a member; throws ErrorReply (launch_refusal.h). `stdio` are
   // borrowed. Call on the event loop's thread, which is the supervising

@@ -70,7 +70,9 @@ void HostApi::register_methods(rpc::Service& service) {
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
-  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}};
+  json syscalls = json::array();
+  for (const auto& entry : host_.syscall_service()) syscalls.push_back(entry.to_json());
+  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}, {"syscalls", std::move(syscalls)}};
   call.reply(std::move(reply));
   co_return;
 }

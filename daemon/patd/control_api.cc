@@ -161,7 +161,10 @@ asio::awaitable<void> ControlApi::group_list(rpc::CallContext& call) {
 
 asio::awaitable<void> ControlApi::group_show(rpc::CallContext& call) {
   auto group = authorized_group(call.peer(), ParamReader(call.params()).string("name"));
-  if (group->state == Group::State::Running) group->snapshot = co_await group->link.describe();
+  if (group->state == Group::State::Running) {
+    auto described = co_await group->link.describe();
+    group->snapshot = std::move(described.group);
+  }
   call.reply({{"group", group->to_json()}});
 }
 
