@@ -115,8 +115,7 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   spec.rlimits = std::move(request.rlimits);
   spec.stopped = request.stopped;
   spec.stdio = stdio;
-  spec.extra_env["PAT_GROUP"] = config_.group;
-  arena_.add_to(spec);
+  for (auto& [name, value] : member_environment()) spec.extra_env[name] = std::move(value);
   apply_allocator_defaults(spec);
   // Recorded in the data plane and for debuggers before the member can look.
   auto launched = supervisor_.launch(spec, [this](const tracer::SupervisedMember& process) {
@@ -136,6 +135,12 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   note_stale_build(*member);
   publish("member.start", *member);
   return member;
+}
+
+std::map<std::string, std::string> GroupHost::member_environment() const {
+  std::map<std::string, std::string> environment{{"PAT_GROUP", config_.group}};
+  if (auto arena = arena_.environment()) environment.insert(*arena);
+  return environment;
 }
 
 std::shared_ptr<Member> GroupHost::add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested) {
@@ -182,6 +187,9 @@ std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> GroupHost::a
       partial.parameters["message"] = partial.message() + " (attached before it: " + done + ")";
       throw ErrorReply(std::move(partial));
     }
+    // An ephemeral group lives from now on as long as its members (the
+    // new_group attach of pat.join()).
+    spawned_any_ = true;
     auto member = add_member(std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(result)), requested);
     const tracer::AttachStats& stats = *member->process->attach_stats();
     proto::AttachEntry entry{
