@@ -11,6 +11,7 @@ by the member, and join() returns inside the group.
 """
 
 import os
+import signal
 
 import _pat
 
@@ -63,11 +64,18 @@ def join(group=None):
         raise Error(f"pat.join: this process is a member of group {current!r} already; "
                     f"a member cannot move to another group ({group!r})")
     wanted = group if group is not None else (os.environ.get("PAT_GROUP") or None)
+    # Signals wait in this thread until the reply is read (they move with
+    # the process, pending): a handler raising here (KeyboardInterrupt)
+    # would abandon the request while the attach goes on, and the process
+    # would end up in the group without knowing it.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         with _patd.Connection() as patd:
             reply = patd.attach([os.getpid()], group=wanted)
     except _patd.PatdError as error:
         raise JoinRefused(error.name, error.parameters) from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     # Here the process is a member (os.getpid() is its new pid).
     for entry in reply.get("env", []):
         name, _, value = entry.partition("=")

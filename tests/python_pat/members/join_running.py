@@ -8,6 +8,7 @@ then waits for a line on stdin (the test's kcmp checks run meanwhile) and
 exits 0."""
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -60,6 +61,7 @@ def main():
     assert pat.in_group() and pat.group() == group, (pat.in_group(), group)
     assert os.environ.get("PAT_GROUP") == group, os.environ.get("PAT_GROUP")
     assert pat.join() == group, "joining the group one is in again must return it"
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set(), "join() left signals blocked"
     assert counter.is_alive() and advances(counter), "the counting thread stopped at the join"
     with pat.Executor(max_workers=1) as executor:
         address, total = executor.submit(address_and_sum, array).result(timeout=120)
