@@ -75,6 +75,7 @@ void GroupHost::watch_supervisor() {
   supervisor_events_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec) return;
     supervisor_.dispatch();
+    if (ephemeral_exit_waits_for_stubs_) exit_if_ephemeral_and_idle();
     watch_supervisor();
   });
 }
@@ -296,8 +297,15 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   exit_if_ephemeral_and_idle();
 }
 
+// An attached member's stub is ended after its member, asynchronously (it
+// is interrupted and made to exit the same way): the host waits for that
+// (watch_supervisor() asks again after each dispatch), or its exit would
+// SIGKILL the stub (PTRACE_O_EXITKILL) and the original parent would see
+// that instead of the member's status (pat.join() into a new group).
 void GroupHost::exit_if_ephemeral_and_idle() {
   if (config_.ephemeral && members_.empty() && !shutting_down_) {
+    ephemeral_exit_waits_for_stubs_ = !supervisor_.stubs_ended();
+    if (ephemeral_exit_waits_for_stubs_) return;
     spdlog::info("event=host.ephemeral_exit group={}", config_.group);
     shutting_down_ = true;
     // Posted, not called: the spawn call waiting for this member resumes from

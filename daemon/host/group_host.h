@@ -93,6 +93,7 @@ class GroupHost : private tracer::MemberObserver {
   MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
+  bool ephemeral_exit_waits_for_stubs_ = false;  // see exit_if_ephemeral_and_idle()
   tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   tracer::MemberSupervisor supervisor_;
   tracer::Attacher attacher_;
