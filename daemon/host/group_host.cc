@@ -19,6 +19,11 @@ namespace {
 
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
+// How long a shutdown waits for attached members' stubs to end like their
+// members, and how often it looks (their ends come through the supervisor's
+// dispatch on this same thread).
+constexpr std::chrono::milliseconds kStubEndWait{2'000};
+constexpr std::chrono::milliseconds kStubEndPoll{5};
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
 // itself (even to nothing). top_pad keeps up to 64 MiB of freed heap mapped
@@ -345,6 +350,14 @@ asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
     if (member->alive()) supervisor_.signal_process_group(*member->process, SIGKILL);
   }
   for (auto& [pid, member] : members) co_await member->exited.wait(std::chrono::milliseconds(5'000));
+  // Attached members' stubs end after them (exit_if_ephemeral_and_idle()):
+  // their parents should see how the member ended, not the host's exit.
+  asio::steady_timer poll(io_);
+  for (auto waited = std::chrono::milliseconds(0); !supervisor_.stubs_ended() && waited < kStubEndWait;
+       waited += kStubEndPoll) {
+    poll.expires_after(kStubEndPoll);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
   request_exit_();
 }
 

@@ -582,6 +582,23 @@ class Join(unittest.TestCase):
         joined = self.join_and_check(self.patd.pat_python, PAT_GROUP="joined")
         self.assertEqual(joined["group"], "joined")
 
+    def test_destroying_the_group_ends_the_joined_interpreter_as_its_parent_sees(self):
+        # The original parent sees the member's end (SIGTERM from the
+        # destroy), not the host's exit killing the stub.
+        self.patctl_as_user("group", "create", "destroyed")
+        script = self.tmp / "waits.py"
+        script.write_text("import sys, pat\nprint(pat.join(), flush=True)\nsys.stdin.readline()\n")
+        script.chmod(0o644)
+        process = subprocess.Popen(self.as_user([DEBIAN_PYTHON, script]), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=self.patd.env(PYTHONPATH=str(package_root()), PAT_GROUP="destroyed"),
+                                   cwd=self.tmp)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        self.assertEqual(process.stdout.readline().strip(), "destroyed")
+        self.patctl_as_user("group", "destroy", "destroyed", "--force", "--grace-ms", "5000")
+        _, err = process.communicate(timeout=TIMEOUT)
+        self.assertEqual(process.returncode, -signal.SIGTERM, err)
+
     def test_refused_join_leaves_the_interpreter_running(self):
         script = self.tmp / "refused.py"
         script.write_text(
