@@ -358,7 +358,13 @@ asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
     poll.expires_after(kStubEndPoll);
     co_await poll.async_wait(asio::use_awaitable);
   }
-  request_exit_();
+  // Posted, as in exit_if_ephemeral_and_idle: members that ended together
+  // woke their spawn calls from handlers queued behind this coroutine's
+  // resumption, and waits on an event already set do not suspend. Called
+  // directly, the sessions closed before those calls queued the final
+  // status, and `patctl run` said "host not answering" instead of 143
+  // (issue 13, 1.8: 7 of 80 runs).
+  asio::post(io_, request_exit_);
 }
 
 }  // namespace pat::host

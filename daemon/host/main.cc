@@ -80,7 +80,10 @@ int run(const Options& options) {
   host::HostApi api(group_host);
   api.register_methods(service);
   // Streams (watch, spawn) stay open for as long as members run; they are not idle.
-  rpc::ServerLimits limits{.max_connections = 4096, .idle_timeout = std::chrono::hours(24 * 365)};
+  // Every client but patd is the owner's (members, pat.Executor): no
+  // per-user share here.
+  rpc::ServerLimits limits{
+      .max_connections = 4096, .max_connections_per_uid = 4096, .idle_timeout = std::chrono::hours(24 * 365)};
   server = std::make_unique<rpc::UnixServer>(io, LocalAcceptor(io, asio::local::stream_protocol(),
                                                                listener->release()),
                                              service, limits);

@@ -7,6 +7,7 @@
 #include "proto/params.h"
 #include "proto/defaults.h"
 #include "proto/exit_status.h"
+#include "proto/rlimits.h"
 #include "proto/run_request.h"
 
 #include <algorithm>
@@ -32,7 +33,18 @@ constexpr std::size_t kEventBacklogBytes = 64 << 10;
 // docs/attach.md) while the host answers nothing else.
 constexpr std::chrono::milliseconds kAttachTimeout{120'000};
 
-HostCredentials credentials_of(const rpc::PeerCredentials& peer) { return {peer.uid, peer.gid, peer.groups}; }
+// Who a host started for this caller runs as, with which limits. Without the
+// caller's limits (the process that connected has exited) patd cannot know
+// what it may give: it refuses rather than give its own.
+HostCredentials credentials_of(const rpc::PeerCredentials& peer) {
+  if (peer.rlimits.empty()) {
+    throw ErrorReply(ErrorCode::PermissionDenied,
+                     "the process that connected has exited: its resource limits, which bound the group's, are unknown");
+  }
+  // Also within patd's own hard limits: raising one above them would need
+  // CAP_SYS_RESOURCE, which patd may not have (a confined root).
+  return {peer.uid, peer.gid, peer.groups, proto::within_limits(peer.rlimits, proto::current_rlimits())};
+}
 
 // An ordinary function, not a lambda in the coroutine: see rpc/asio.h.
 void close_on_disconnect(rpc::DisconnectNotice& notice, std::shared_ptr<EventSubscription> subscription) {
@@ -215,6 +227,8 @@ asio::awaitable<void> ControlApi::member_run(rpc::CallContext& call) {
   // Checked here, so a malformed call never reaches a host.
   auto request = proto::RunRequest::parse(call.params());
   request.check_descriptors(call.fds().size());
+  // Whatever the request says, the member gets at most the caller's limits.
+  request.rlimits = proto::within_limits(request.rlimits, credentials_of(call.peer()).rlimits);
   std::shared_ptr<Group> group;
   if (request.new_group) {
     group = co_await registry_.create(registry_.ephemeral_name(), credentials_of(call.peer()),

@@ -1,5 +1,7 @@
 #include "daemon/patd/group_registry.h"
 
+#include "daemon/patd/host_log_relay.h"
+
 #include "base/log.h"
 #include "base/pidfd.h"
 #include "daemon/patd/oom_kill_log.h"
@@ -106,7 +108,7 @@ json Group::to_json() const {
   object["owner_uid"] = owner_uid;
   object["owner_gid"] = owner_gid;
   object["host_pid"] = host_pid;
-  object["ephemeral"] = ephemeral || snapshot.value("ephemeral", false);
+  object["ephemeral"] = ephemeral || object.value("ephemeral", false);  // snapshot may still be null
   object["state"] = state == State::Starting ? "starting" : state == State::Running ? "running" : "destroying";
   if (!object.contains("created")) object["created"] = "";
   return object;
@@ -166,6 +168,7 @@ asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string&
   group->host_pidfd = std::move(started->pidfd);
   group->host_is_child = true;
   asio::co_spawn(io_, watch_exit(group), asio::detached);
+  asio::co_spawn(io_, relay_host_log(io_, std::move(started->log), name, group->host_pid), asio::detached);
 
   std::optional<ErrorReply> failure;
   try {

@@ -29,6 +29,7 @@ struct ChildPlan {
   const HostSpec* spec;
   int ready_write;
   int dev_null;
+  int log_write;    // the write end of the host's stderr pipe (host_log_relay.h)
   int host_binary;  // pat-host, opened by patd while still root (see start_host)
 };
 
@@ -64,22 +65,25 @@ bool clear_capability_sets() {
   return ::syscall(SYS_capset, &header, data) == 0;
 }
 
-// The child's sequence, in order. Credentials change last but one: dropping
+// The child's sequence, in order. Resource limits first, while patd's
+// CAP_SYS_RESOURCE (if it has it) still lets them be raised. Credentials change last but one: dropping
 // the bounding set needs CAP_SETPCAP, setgroups/setresgid need CAP_SETGID and
 // setresuid CAP_SETUID, so those happen while still privileged; the
 // capability sets are emptied right after; exec comes after everything.
 [[noreturn]] void run_child(const ChildPlan& plan) {
   const HostSpec& spec = *plan.spec;
   if (::setsid() < 0) child_fail(plan.ready_write, "setsid");
-  // fds: 0,1 -> /dev/null; 2 stays patd's stderr (the journal under systemd);
-  // 3 -> the ready pipe; nothing else crosses into the owner's process.
-  // Lift all three out of the way first: any may sit on 0, 1 or 3 already,
-  // and dup2(fd, fd) would keep its close-on-exec flag.
+  // fds: 0,1 -> /dev/null; 2 -> the log pipe patd reads (never patd's own
+  // stderr: the owner can reach every fd of its host); 3 -> the ready pipe;
+  // nothing else crosses into the owner's process. Lift them out of the way
+  // first: any may sit on 0-3 already, and dup2(fd, fd) would keep its
+  // close-on-exec flag.
   int ready_high = ::fcntl(plan.ready_write, F_DUPFD, 100);
   int null_high = ::fcntl(plan.dev_null, F_DUPFD, 100);
+  int log_high = ::fcntl(plan.log_write, F_DUPFD, 100);
   int binary = ::fcntl(plan.host_binary, F_DUPFD_CLOEXEC, 100);
-  if (ready_high < 0 || null_high < 0 || binary < 0) child_fail(plan.ready_write, "fcntl F_DUPFD");
-  if (::dup2(null_high, 0) < 0 || ::dup2(null_high, 1) < 0) child_fail(ready_high, "dup2");
+  if (ready_high < 0 || null_high < 0 || log_high < 0 || binary < 0) child_fail(plan.ready_write, "fcntl F_DUPFD");
+  if (::dup2(null_high, 0) < 0 || ::dup2(null_high, 1) < 0 || ::dup2(log_high, 2) < 0) child_fail(ready_high, "dup2");
   if (::dup2(ready_high, 3) < 0) child_fail(ready_high, "dup2");
   int ready = 3;
   // Close-on-exec rather than closed: the binary's fd must live until
@@ -87,6 +91,11 @@ bool clear_capability_sets() {
   if (::close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fail(ready, "close_range");
   if (::chdir("/") != 0) child_fail(ready, "chdir /");
   const auto& cred = spec.credentials;
+  // The owner's limits (already within patd's own hard limits, see
+  // ControlApi), set while still privileged.
+  for (const auto& [resource, limit] : cred.rlimits) {
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) child_fail(ready, "setrlimit");
+  }
   if (::setgroups(cred.groups.size(), cred.groups.data()) != 0) child_fail(ready, "setgroups");
   if (::setresgid(cred.gid, cred.gid, cred.gid) != 0) child_fail(ready, "setresgid");
   if (!lock_capabilities_out()) child_fail(ready, "drop capabilities");
@@ -126,7 +135,10 @@ Result<StartedHost> start_host(const HostSpec& spec) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return last_error("pipe2");
   UniqueFd ready_read(pipe_fds[0]), ready_write(pipe_fds[1]);
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return last_error("pipe2");
+  UniqueFd log_read(pipe_fds[0]), log_write(pipe_fds[1]);
   plan.ready_write = ready_write.get();
+  plan.log_write = log_write.get();
   plan.dev_null = dev_null.get();
   plan.host_binary = host_binary.get();
 
@@ -145,7 +157,7 @@ Result<StartedHost> start_host(const HostSpec& spec) {
     }
     return pidfd.error();
   }
-  return StartedHost{pid, std::move(pidfd.value()), std::move(ready_read)};
+  return StartedHost{pid, std::move(pidfd.value()), std::move(ready_read), std::move(log_read)};
 }
 
 }  // namespace pat::patd

@@ -6,9 +6,11 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pat::patd {
@@ -17,6 +19,9 @@ struct HostCredentials {
   uid_t uid;
   gid_t gid;
   std::vector<gid_t> groups;  // supplementary groups, as the creator had them
+  // The creator's resource limits: the host runs with these, not patd's
+  // (issue 13, 1.3), so nothing it starts can exceed them.
+  std::vector<std::pair<int, rlimit>> rlimits;
 };
 
 struct HostSpec {
@@ -32,6 +37,7 @@ struct StartedHost {
   pid_t pid;
   UniqueFd pidfd;
   UniqueFd ready;  // read end: the host writes "READY\n" or "ERROR <why>\n", then closes
+  UniqueFd log;    // read end of the host's stderr (host_log_relay.h)
 };
 
 // fork + drop privileges + exec. Returns at once; the caller waits on `ready`

@@ -27,6 +27,7 @@ struct Options {
   std::string socket_mode;  // octal; empty: see resolve_socket_access
   std::string socket_group = "pat";
   std::size_t max_connections = 1024;
+  std::size_t max_connections_per_uid = 64;
   long idle_timeout_ms = 60'000;
   std::string log_level = "info";
   std::size_t event_queue_length = patd::EventBus::kDefaultQueueLength;
@@ -101,7 +102,9 @@ int run(const Options& options) {
                                             .interfaces = proto::daemon_interfaces()});
   patd::ControlApi api(registry, events, facts);
   api.register_methods(service);
-  rpc::ServerLimits limits{options.max_connections, std::chrono::milliseconds(options.idle_timeout_ms)};
+  rpc::ServerLimits limits{.max_connections = options.max_connections,
+                           .max_connections_per_uid = options.max_connections_per_uid,
+                           .idle_timeout = std::chrono::milliseconds(options.idle_timeout_ms)};
   rpc::UnixServer server(io, std::move(acceptor), service, limits);
   facts.server = &server;
 
@@ -161,6 +164,10 @@ int main(int argc, char** argv) {
   app.add_option("--socket-group", options.socket_group, "Group owning the control socket, if it exists")
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections, "Concurrent client connections served")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--max-connections-per-uid", options.max_connections_per_uid,
+                 "Concurrent connections of one user other than root (root keeps a reserve besides)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
   app.add_option("--idle-timeout-ms", options.idle_timeout_ms, "Close connections idle this long")

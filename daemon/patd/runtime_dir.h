@@ -30,16 +30,23 @@ class RuntimeDir {
   std::filesystem::path host_socket(const std::string& name) const { return group_dir(name) / "host.sock"; }
 
   // Creates root (0755) and groups/ (0711) when missing. Refuses a root that
-  // others could write to: patd trusts what it finds there.
+  // others could write to: patd trusts what it finds there. Finishes group
+  // directory removals an earlier patd left.
   Status prepare() const;
 
   // groups/<name>, owned by uid:gid, mode 0700. A leftover directory of a dead
   // group is cleared first. EEXIST if a live group could own it (caller checks).
   Status create_group_dir(const std::string& name, uid_t uid, gid_t gid) const;
 
-  // Removes groups/<name> and the files pat puts there, never following links:
-  // the directory belongs to the group's owner, who could plant anything.
+  // Removes groups/<name> and everything in it, never following links: the
+  // directory belongs to the group's owner, who could plant anything. The
+  // name is free when this returns, even if some of the owner's files could
+  // not be removed (they stay in a renamed directory, removed again by
+  // remove_abandoned_removals).
   void remove_group_dir(const std::string& name) const;
+
+  // Retries what earlier removals left behind (at start-up).
+  void remove_abandoned_removals() const;
 
   struct GroupDirEntry {
     std::string name;

@@ -74,12 +74,12 @@ asio::awaitable<std::optional<Frame>> FramedSocket::read() {
 
 void FramedSocket::send(std::string frame, std::vector<UniqueFd> fds) {
   if (!socket_.is_open() || close_when_flushed_) return;
-  queued_bytes_ += frame.size();
-  if (queued_bytes_ > kMaxQueuedBytes) {
+  if (queued_bytes_ + frame.size() > kMaxQueuedBytes || (budget_ && !budget_->take(frame.size()))) {
     // The peer is not reading; holding more would let it grow our memory.
     close();
     return;
   }
+  queued_bytes_ += frame.size();
   outgoing_.push_back(Outgoing{std::move(frame), std::move(fds)});
   if (!writing_) {
     writing_ = true;
@@ -129,6 +129,7 @@ asio::awaitable<void> FramedSocket::write_loop() {
     }
     if (!socket_.is_open()) break;
     queued_bytes_ -= out.bytes.size();
+    if (budget_) budget_->give_back(out.bytes.size());
     outgoing_.pop_front();
     wake_drain_waiters();
   }
@@ -146,6 +147,7 @@ void FramedSocket::close() {
   socket_.shutdown(LocalSocket::shutdown_both, ignored);
   socket_.close(ignored);
   outgoing_.clear();
+  if (budget_) budget_->give_back(queued_bytes_);
   queued_bytes_ = 0;
   wake_drain_waiters();
 }

@@ -10,6 +10,7 @@
 #include "daemon/rpc/asio.h"
 #include "proto/frame.h"
 
+#include <algorithm>
 #include <deque>
 #include <list>
 #include <memory>
@@ -31,6 +32,24 @@ class FramingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Unsent bytes counted across several sockets (one user's connections to
+// patd), so that many connections cannot multiply the per-socket bound.
+class SendBudget {
+ public:
+  explicit SendBudget(std::size_t limit) : limit_(limit) {}
+  bool take(std::size_t bytes) {
+    if (used_ + bytes > limit_) return false;
+    used_ += bytes;
+    return true;
+  }
+  void give_back(std::size_t bytes) { used_ -= std::min(bytes, used_); }
+  std::size_t used() const { return used_; }
+
+ private:
+  std::size_t limit_;
+  std::size_t used_ = 0;
+};
+
 class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
  public:
   // More fds than this in one message is a framing violation. The largest
@@ -50,6 +69,10 @@ class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
   void close_after_flush();
   void close();
   bool is_open() const { return socket_.is_open(); }
+
+  // Also count what this socket queues against `budget`; a send past it
+  // closes the socket, as one past kMaxQueuedBytes does.
+  void share_budget(std::shared_ptr<SendBudget> budget) { budget_ = std::move(budget); }
 
   // Bytes queued by send() that the peer has not taken yet.
   std::size_t unsent_bytes() const { return queued_bytes_; }
@@ -75,6 +98,7 @@ class FramedSocket : public std::enable_shared_from_this<FramedSocket> {
   bool eof_ = false;
   std::deque<Outgoing> outgoing_;
   std::size_t queued_bytes_ = 0;
+  std::shared_ptr<SendBudget> budget_;  // see share_budget
   bool writing_ = false;
   bool close_when_flushed_ = false;
   std::list<asio::steady_timer*> drain_waiters_;  // each cancelled when a frame is written or on close

@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 namespace pat::rpc {
@@ -94,8 +95,15 @@ void Session::finish_if_done() {
 UnixServer::UnixServer(asio::io_context& io, LocalAcceptor acceptor, const Service& service, ServerLimits limits)
     : io_(io), acceptor_(std::move(acceptor)), service_(service), limits_(limits) {}
 
-void UnixServer::session_closed() {
+void UnixServer::session_closed(uid_t uid) {
   --connections_;
+  auto user = users_.find(uid);
+  if (user != users_.end() && --user->second.connections == 0) {
+    users_.erase(user);
+    // A user's unread replies can have grown the heap by tens of MiB: give
+    // the pages back now that nothing holds them.
+    ::malloc_trim(0);
+  }
   if (connections_ == 0 && on_all_closed_) std::exchange(on_all_closed_, nullptr)();
 }
 
@@ -113,6 +121,18 @@ void UnixServer::shut_down(std::function<void()> closed) {
     if (auto session = weak.lock()) session->finish();
   }
   if (connections_ == 0 && on_all_closed_) std::exchange(on_all_closed_, nullptr)();
+}
+
+const char* UnixServer::refusal_for(uid_t uid) const {
+  if (uid == 0) return nullptr;
+  if (connections_ + limits_.reserved_for_root() >= limits_.max_connections) {
+    return "too many connections to the daemon";
+  }
+  auto user = users_.find(uid);
+  if (user != users_.end() && user->second.connections >= limits_.max_connections_per_uid) {
+    return "too many connections from this user";
+  }
+  return nullptr;
 }
 
 void UnixServer::refuse(LocalSocket socket, const char* why) {
@@ -144,9 +164,21 @@ asio::awaitable<void> UnixServer::accept_loop() {
       spdlog::warn("event=connection.refused reason={}", log_quote(peer.error().message()));
       continue;
     }
+    if (const char* why = refusal_for(peer->uid)) {
+      spdlog::warn("event=connection.refused reason={} peer_pid={} peer_uid={}", log_quote(why), peer->pid,
+                   peer->uid);
+      refuse(std::move(socket), why);
+      continue;
+    }
     ++connections_;
+    uid_t uid = peer->uid;
+    auto& user = users_[uid];
+    ++user.connections;
+    if (!user.unsent) user.unsent = std::make_shared<SendBudget>(limits_.max_unsent_bytes_per_uid);
     auto framed = std::make_shared<FramedSocket>(std::move(socket));
-    auto session = std::make_shared<Session>(framed, std::move(*peer), service_, limits_, [this] { session_closed(); });
+    if (uid != 0) framed->share_budget(user.unsent);
+    auto session =
+        std::make_shared<Session>(framed, std::move(*peer), service_, limits_, [this, uid] { session_closed(uid); });
     std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) { return weak.expired(); });
     sessions_.push_back(session);
     session->start();

@@ -8,16 +8,29 @@
 #include "daemon/rpc/asio.h"
 #include "daemon/rpc/service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 
 namespace pat::rpc {
 
 struct ServerLimits {
   std::size_t max_connections = 1024;
+  // One user's share (issue 13, 1.7: one user's 1,024 idle connections
+  // locked everyone else out). Root is not bound by it, and the last
+  // reserved_for_root() connections are root's alone, so that an operator
+  // can always connect to see what is going on.
+  std::size_t max_connections_per_uid = 64;
+  std::size_t reserved_for_root() const { return std::min<std::size_t>(16, max_connections / 4); }
+  // Replies queued for one user's connections that the user does not read,
+  // all connections together (each one is also bounded by
+  // FramedSocket::kMaxQueuedBytes). Past it the connection that queues more
+  // is dropped.
+  std::size_t max_unsent_bytes_per_uid = 32 << 20;
   // A connection with no call running and nothing received for this long is
   // closed. Streaming calls (a member running) are never idle.
   std::chrono::milliseconds idle_timeout{60'000};
@@ -66,13 +79,21 @@ class UnixServer {
  private:
   asio::awaitable<void> accept_loop();
   void refuse(LocalSocket socket, const char* why);
-  void session_closed();
+  void session_closed(uid_t uid);
+  // Why a connection of `uid` is refused, or nullptr.
+  const char* refusal_for(uid_t uid) const;
+
+  struct UserShare {
+    std::size_t connections = 0;
+    std::shared_ptr<SendBudget> unsent;  // shared by the user's connections
+  };
 
   asio::io_context& io_;
   LocalAcceptor acceptor_;
   const Service& service_;
   ServerLimits limits_;
   std::size_t connections_ = 0;
+  std::map<uid_t, UserShare> users_;
   std::vector<std::weak_ptr<Session>> sessions_;
   std::function<void()> on_all_closed_;
 };

@@ -2,6 +2,7 @@
 
 #include "proto/frame.h"
 #include "proto/message.h"
+#include "proto/rlimits.h"
 
 #include <fcntl.h>
 #include <spdlog/sinks/null_sink.h>
@@ -84,6 +85,7 @@ DispatchInput decode_dispatch_input(std::span<const std::uint8_t> data) {
   input.peer.pid = ::getpid();
   input.peer.uid = (flags & 1) ? 0 : 1000;
   input.peer.gid = input.peer.uid;
+  input.peer.rlimits = proto::current_rlimits();  // as the kernel reports them for a live peer
   static constexpr int kDescriptors[4] = {0, 3, 4, 1};
   int descriptors = kDescriptors[(flags >> 1) & 3];
   for (int i = 0; i < std::min(descriptors, 3); ++i) input.fds.push_back(dev_null());

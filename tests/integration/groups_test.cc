@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <sstream>
 
 using namespace pat::testing;
 using nlohmann::json;
@@ -322,10 +323,14 @@ TEST_CASE("patctl top: the busiest member first, with its CPU share; --output ca
   REQUIRE(snapshot["members"].size() == 2);
   CHECK(snapshot["members"][0]["pid"] == busy_pid);  // sorted by CPU
   // Spinning, it gets what the machine spares: on 2 shared CPUs with other
-  // tests running, 35-60% was seen; an idle member gets about 0.
-  CHECK(snapshot["members"][0]["cpu_percent"].get<double>() > 20.0);
+  // tests running, 35-60% was seen, and 16% at a load average of 12; an
+  // idle member gets about 0.
+  double busy_share = snapshot["members"][0]["cpu_percent"].get<double>();
+  double idle_share = snapshot["members"][1]["cpu_percent"].get<double>();
+  CHECK(busy_share > 5.0);
   CHECK(snapshot["members"][1]["pid"] == idle_pid);
-  CHECK(snapshot["members"][1]["cpu_percent"].get<double>() < 10.0);
+  CHECK(idle_share < 5.0);
+  CHECK(busy_share > 4 * idle_share);
   CHECK(snapshot["members"][0]["group"] == "watched");
   auto table = patd.patctl({"top", "--once"});
   CHECK(table.out.find("CPU%") != std::string::npos);
@@ -368,4 +373,133 @@ TEST_CASE("SIGHUP ends neither patd nor a host; members still get default dispos
   // A member's SIGHUP is not ignored (the host's SIG_IGN is reset at launch).
   auto member = patd.patctl({"run", "-g", "hup", "/bin/sh", "-c", "kill -HUP $$; sleep 5"});
   CHECK(member.exit_code == 128 + SIGHUP);
+}
+
+// Issue 13, 1.9: a file left in the group directory kept the directory, and
+// with it the name, from ever being created again, by anyone.
+TEST_CASE("whatever an owner leaves in its group directory, a destroyed group's name can be created again") {
+  ensure_test_user("pat-test");
+  PatdInstance patd;
+  REQUIRE(patd.patctl_as("pat-test", {"group", "create", "squat"}).exit_code == 0);
+  std::string dir = patd.dir().path() + "/groups/squat";
+  auto planted = run({"setpriv", "--reuid=pat-test", "--regid=pat-test", "--init-groups", "/bin/sh", "-c",
+                      "cd " + dir + " && mkdir -p sub/deeper && : > sub/deeper/file && : > keep && "
+                      "ln -s /etc/hostname link && ln -s /etc sublink && mkfifo fifo && chmod 0500 sub"});
+  INFO(planted.err);
+  REQUIRE(planted.exit_code == 0);
+  auto destroyed = patd.patctl_as("pat-test", {"group", "destroy", "squat"});
+  INFO(destroyed.err);
+  REQUIRE(destroyed.exit_code == 0);
+  CHECK(::access(dir.c_str(), F_OK) != 0);
+  CHECK(::access("/etc/hostname", F_OK) == 0);  // links were removed, not followed
+  auto again = patd.patctl({"group", "create", "squat"});
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+}
+
+// Issue 13, 1.4: the host's fd 2 was patd's stderr, so an owner took it with
+// pidfd_getfd, appended a forged root event to patd's log and could truncate
+// it. Now the host logs into a pipe patd reads and attributes.
+TEST_CASE("a group owner cannot write patd's log through its host: host lines are relayed, quoted and attributed") {
+  ensure_test_user("pat-test");
+  PatdInstance patd;
+  auto created = patd.patctl_as("pat-test", {"group", "create", "forger", "--json"});
+  INFO(created.err);
+  REQUIRE(created.exit_code == 0);
+  pid_t host = host_pid_of(json::parse(created.out));
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(host) + "/fd/2").string().rfind("pipe:", 0) == 0);
+
+  const char* forge = R"PY(
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = os.pidfd_open(int(sys.argv[1]))
+fd = libc.syscall(438, pidfd, 2, 0)  # pidfd_getfd(2)
+if fd < 0:
+    sys.exit("pidfd_getfd: errno %d" % ctypes.get_errno())
+os.write(fd, b"2026-12-03T00:00:00.000+0000 info patd: event=group.destroyed group=forged-by-owner by_uid=0\n")
+try:
+    os.ftruncate(fd, 0)
+    print("truncated")
+except OSError as e:
+    print("ftruncate errno", e.errno)
+)PY";
+  auto forged = run({"setpriv", "--reuid=pat-test", "--regid=pat-test", "--init-groups", "/usr/bin/python3.11", "-c",
+                     forge, std::to_string(host)});
+  INFO(forged.err);
+  REQUIRE(forged.exit_code == 0);
+  CHECK(forged.out == "ftruncate errno 22\n");  // a pipe, not a file
+  REQUIRE(eventually([&] { return patd.log().find("forged-by-owner") != std::string::npos; }));
+  REQUIRE(patd.patctl_as("pat-test", {"group", "destroy", "forger"}).exit_code == 0);
+  // The host's own lines arrive too, as host.log lines of its group.
+  REQUIRE(eventually([&] { return patd.log().find("event=host.log group=forger") != std::string::npos; }));
+  std::istringstream lines(patd.log());
+  std::string line;
+  int forged_lines = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("forged-by-owner") == std::string::npos) continue;
+    ++forged_lines;
+    INFO(line);
+    CHECK(line.find("event=host.log group=forger host_pid=" + std::to_string(host) + " text=\"") != std::string::npos);
+  }
+  CHECK(forged_lines == 1);
+}
+
+// Issue 13, 1.5: `group list` and `group show` failed with InternalError
+// ("cannot use value() with null") while any group was starting.
+TEST_CASE("group list and group show answer while other groups are starting") {
+  PatdInstance patd;
+  auto patctl = patd.patctl_command({});
+  std::string prefix;
+  for (const auto& word : patctl) prefix += "'" + word + "' ";
+  Background churn({"/bin/sh", "-c",
+                    "while :; do " + prefix + "group create churn >/dev/null; " + prefix +
+                        "group destroy churn >/dev/null; done"},
+                   patd.dir().path() + "/churn.out", patd.dir().path() + "/churn.err");
+  int starting_seen = 0, failures = 0, calls = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (starting_seen < 3 && std::chrono::steady_clock::now() < deadline) {
+    auto list = patd.patctl({"group", "list", "--json"});
+    auto show = patd.patctl({"group", "show", "churn", "--json"});
+    calls += 2;
+    if (list.exit_code != 0) {
+      ++failures;
+      INFO(list.err);
+      CHECK(list.exit_code == 0);
+      continue;
+    }
+    for (const auto& group : json::parse(list.out)) starting_seen += group["state"] == "starting";
+    // show: the group exists (0) or is between destroy and create (1, GroupNotFound); never 125.
+    if (show.exit_code != 0 && show.err.find("io.pat.GroupNotFound") == std::string::npos) {
+      ++failures;
+      INFO(show.err);
+      CHECK(show.exit_code == 0);
+    }
+  }
+  INFO("calls ", calls, " while a group was starting ", starting_seen, " times");
+  CHECK(failures == 0);
+  CHECK(starting_seen >= 1);  // the race was there to be lost
+}
+
+// Issue 13, 1.8: `group destroy --force` gave some attached runs exit 1
+// ("host not answering") instead of 143: the host closed its sessions before
+// the spawn calls of members that ended together had sent their status.
+TEST_CASE("destroy --force: every attached run exits 143, as its member did") {
+  PatdInstance patd;
+  constexpr int kRounds = 4, kRuns = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    REQUIRE(patd.patctl({"group", "create", "forced"}).exit_code == 0);
+    std::vector<Background> runs;
+    for (int i = 0; i < kRuns; ++i) {
+      std::string out = patd.dir().path() + "/run." + std::to_string(round) + "." + std::to_string(i);
+      runs.emplace_back(patd.patctl_command({"run", "-g", "forced", "/bin/sleep", "60"}), out, out + ".err");
+    }
+    REQUIRE(eventually([&] { return patd.patctl_json({"group", "show", "forced"})["members"].size() == kRuns; }));
+    REQUIRE(patd.patctl({"group", "destroy", "forced", "--force", "--grace-ms", "200"}).exit_code == 0);
+    for (int i = 0; i < kRuns; ++i) {
+      std::string err = patd.dir().path() + "/run." + std::to_string(round) + "." + std::to_string(i) + ".err";
+      auto code = runs[i].wait(std::chrono::milliseconds(10'000));
+      INFO("round ", round, " run ", i, ": ", read_file(err));
+      CHECK(code == 143);
+    }
+  }
 }

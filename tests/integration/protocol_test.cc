@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <unistd.h>
 
 using namespace pat::testing;
 using nlohmann::json;
@@ -167,4 +168,39 @@ TEST_CASE("connections beyond the cap are refused politely; idle ones are closed
   // The idle timeout frees the slots.
   for (auto& client : held) CHECK(client->closed_by_peer(std::chrono::milliseconds(5'000)));
   CHECK(patd.answering());
+}
+
+// Issue 13, 1.7: 1,024 idle connections of one user made root's `patctl
+// status` fail with ResourceExhausted.
+TEST_CASE("one user's connections are capped at its share, and root can still connect") {
+  ensure_test_user("pat-test");
+  PatdOptions options;
+  options.extra_args = {"--socket-mode", "0666", "--max-connections", "40", "--max-connections-per-uid", "8"};
+  PatdInstance patd(std::make_shared<RuntimeDirectory>(), options);
+  // Holds its share, reports what the next connection got, then keeps
+  // holding while root looks. (Its output files are root's: created here.)
+  const char* hog = R"PY(
+import json, socket, sys, time, os
+path = sys.argv[1]
+held = []
+for _ in range(8):
+    s = socket.socket(socket.AF_UNIX); s.connect(path); held.append(s)
+s = socket.socket(socket.AF_UNIX); s.connect(path); s.settimeout(5)
+reply = s.recv(65536).rstrip(b"\0")
+print(json.loads(reply)["error"], json.loads(reply)["parameters"]["message"], flush=True)
+s = held.pop(); s.sendall(b'{"method":"io.pat.Daemon.Status"}\0'); s.settimeout(5)
+print("status" if b'"connections"' in s.recv(65536) else "no status", flush=True)
+time.sleep(3)
+)PY";
+  Background user({"setpriv", "--reuid=pat-test", "--regid=pat-test", "--init-groups", "/usr/bin/python3.11", "-c",
+                   hog, patd.socket()},
+                  patd.dir().path() + "/hog.out", patd.dir().path() + "/hog.err");
+  INFO("the user's client: ", read_file(patd.dir().path() + "/hog.out"), read_file(patd.dir().path() + "/hog.err"));
+  std::string out = patd.dir().path() + "/hog.out";
+  REQUIRE(eventually([&] { return read_file(out).find("status\n") != std::string::npos; }));
+  auto status = patd.patctl({"status", "--json"});  // root, meanwhile
+  CHECK(status.exit_code == 0);
+  REQUIRE(user.wait(std::chrono::milliseconds(10'000)) == 0);
+  CHECK(read_file(patd.dir().path() + "/hog.out") ==
+        "io.pat.ResourceExhausted too many connections from this user\nstatus\n");
 }

@@ -1,9 +1,13 @@
 // proto::RunRequest: io.pat.Member.Run and io.pat.Host.Spawn parsed and
 // written by one piece of code.
 #include "proto/errors.h"
+#include "proto/rlimits.h"
 #include "proto/run_request.h"
 
 #include <doctest/doctest.h>
+
+#include <fstream>
+#include <iterator>
 
 using pat::proto::ErrorReply;
 using pat::proto::RunRequest;
@@ -98,4 +102,55 @@ TEST_CASE("each malformed parameter is named") {
   CHECK(rejected_parameter(with("detach", "yes")) == "detach");
   CHECK(rejected_parameter(with("group", 7)) == "group");
   CHECK(rejected_parameter(minimal()) == "(accepted)");
+}
+
+TEST_CASE("within_limits: a request lowers the caller's limits, never raises them (issue 13, 1.3)") {
+  using Limits = std::vector<std::pair<int, rlimit>>;
+  const Limits caller = {{RLIMIT_NOFILE, {256, 256}}, {RLIMIT_NPROC, {100, 300}}, {RLIMIT_CORE, {0, RLIM_INFINITY}}};
+  // Nothing requested: exactly the caller's.
+  auto none = pat::proto::within_limits({}, caller);
+  REQUIRE(none.size() == 3);
+  CHECK(none[0].second.rlim_max == 256);
+  CHECK(none[1].second.rlim_cur == 100);
+  // Raised: cut to the caller's hard limit, soft never above hard.
+  const Limits raised = {{RLIMIT_NOFILE, {20000, 20000}}, {RLIMIT_NPROC, {50, RLIM_INFINITY}},
+                         {RLIMIT_CORE, {RLIM_INFINITY, RLIM_INFINITY}}};
+  auto capped = pat::proto::within_limits(raised, caller);
+  REQUIRE(capped.size() == 3);
+  CHECK(capped[0].second.rlim_cur == 256);
+  CHECK(capped[0].second.rlim_max == 256);
+  CHECK(capped[1].second.rlim_cur == 50);   // lowering is allowed
+  CHECK(capped[1].second.rlim_max == 300);
+  CHECK(capped[2].second.rlim_cur == RLIM_INFINITY);  // the caller may have it
+  // A resource the caller's limits do not name is not passed on.
+  auto unknown = pat::proto::within_limits({{RLIMIT_AS, {1, 1}}}, {});
+  CHECK(unknown.empty());
+}
+
+TEST_CASE("parse_proc_limits reads the kernel's /proc/self/limits as getrlimit reports it") {
+  std::ifstream file("/proc/self/limits");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto parsed = pat::proto::parse_proc_limits(text);
+  REQUIRE(parsed);
+  auto expected = pat::proto::current_rlimits();
+  REQUIRE(parsed->size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("resource ", expected[i].first);
+    CHECK((*parsed)[i].first == expected[i].first);
+    CHECK((*parsed)[i].second.rlim_cur == expected[i].second.rlim_cur);
+    CHECK((*parsed)[i].second.rlim_max == expected[i].second.rlim_max);
+  }
+  SUBCASE("a missing, garbled or inverted row gives nothing") {
+    auto without = [&](std::string_view row, std::string_view replacement) {
+      std::string copy = text;
+      auto at = copy.find(row);
+      REQUIRE(at != std::string::npos);
+      copy.replace(at, copy.find('\n', at) - at, replacement);
+      return pat::proto::parse_proc_limits(copy);
+    };
+    CHECK_FALSE(without("Max open files", ""));
+    CHECK_FALSE(without("Max open files", "Max open files            12x                  40                   files"));
+    CHECK_FALSE(without("Max open files", "Max open files            50                   40                   files"));
+    CHECK_FALSE(pat::proto::parse_proc_limits(""));
+  }
 }
