@@ -179,6 +179,9 @@ class MemberSupervisor {
   std::shared_ptr<SupervisedMember> find(pid_t pid) const;
   // Nothing left to wait for: every member reaped, every listener closed.
   bool idle() const;
+  // Every attached member's stub has ended (its status given to its parent)
+  // and every keeper is gone: exiting now would not kill one halfway.
+  bool stubs_ended() const { return stubs_.empty(); }
   // The member standing in for the attached process `original_pid`
   // (its stub's PID); nullptr when there is none.
   std::shared_ptr<SupervisedMember> find_attached(pid_t original_pid) const;

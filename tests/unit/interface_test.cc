@@ -281,16 +281,17 @@ TEST_CASE("a host's SyscallService is taken only when well-formed") {
   CHECK_FALSE(SyscallService::from_json(json::array()));
 }
 
-TEST_CASE("io.pat.Group.Attach and io.pat.Host.Attach: pids in, type Attach out") {
+TEST_CASE("io.pat.Group.Attach and io.pat.Host.Attach: pids in, type Attach and the group's env out") {
   check_samples(daemon_idl(), type("Attach"), "io.pat", {attach_entry().to_json()});
   json attached = json::array({attach_entry().to_json()});
+  json env = json::array({"PAT_ARENA=0x200000000000:0x1000000000", "PAT_GROUP=g"});
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").in, "io.pat.Group",
-                {{{"name", "g"}, {"pids", {4242, 4243}}}});
+                {{{"name", "g"}, {"new_group", false}, {"pids", {4242, 4243}}}});
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").out, "io.pat.Group",
-                {{{"group", "g"}, {"attached", attached}}});
+                {{{"group", "g"}, {"attached", attached}, {"env", env}}});
   check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").in, "io.pat.Host", {{{"pids", {4242}}}});
   check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").out, "io.pat.Host",
-                {{{"attached", attached}}});
+                {{{"attached", attached}, {"env", env}}});
 }
 
 TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and written") {
