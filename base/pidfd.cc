@@ -1,5 +1,7 @@
 #include "base/pidfd.h"
 
+#include <poll.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +32,11 @@ Result<UniqueFd> pidfd_open_thread(pid_t tid) {
 Status pidfd_signal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) return last_error("pidfd_send_signal");
   return ok_status();
+}
+
+bool pidfd_exited(int pidfd) {
+  pollfd poll_fd{pidfd, POLLIN, 0};
+  return ::poll(&poll_fd, 1, 0) == 1 && (poll_fd.revents & (POLLIN | POLLHUP)) != 0;
 }
 
 }  // namespace pat

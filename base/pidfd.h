@@ -20,4 +20,9 @@ Result<UniqueFd> pidfd_open_thread(pid_t tid);
 // pidfd_send_signal(2) with no siginfo: like kill(2), without pid reuse races.
 Status pidfd_signal(int pidfd, int sig);
 
+// Whether the process has exited: its pidfd polls readable (pidfd_open(2)).
+// Unlike signal 0, this needs no permission over the process (CAP_KILL for
+// another user's).
+bool pidfd_exited(int pidfd);
+
 }  // namespace pat

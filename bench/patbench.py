@@ -61,10 +61,10 @@ class Build:
 class PrivatePatd(private_patd.PrivatePatd):
     """tests/support/private_patd.py's daemon, with the calls benchmarks use."""
 
-    def __init__(self, build):
+    def __init__(self, build, extra_args=()):
         self.build = build
         try:
-            super().__init__(build.dir / "bin", prefix="pat-bench-", timeout=None)
+            super().__init__(build.dir / "bin", prefix="pat-bench-", timeout=None, extra_args=extra_args)
         except RuntimeError as error:
             raise SystemExit(str(error))
 

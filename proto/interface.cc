@@ -203,7 +203,11 @@ method Destroy(name: string, force: ?bool, grace_ms: ?int) -> ()
 # Moves running processes into the group (docs/attach.md). Each must run
 # with the owner's uids and gids, without more capabilities, untraced, and
 # not be PID 1 or in a group. All or none: a refusal of one attaches none.
-method Attach(name: string, pids: []int) -> (group: string, attached: []io.pat.Attach)
+# Either name or new_group (a new group, removed when its last member ends)
+# must be given. env: what a launched member's environment gets from the
+# group ("PAT_GROUP=...", "PAT_ARENA=..."); an attached process keeps its
+# own environment (pat.join() adds these).
+method Attach(name: ?string, new_group: ?bool, pids: []int) -> (group: string, attached: []io.pat.Attach, env: []string)
 )";
 
 constexpr std::string_view kMemberIdl = R"(# Members: programs running inside a group's address space.
@@ -233,7 +237,15 @@ constexpr std::string_view kHostIdl = R"(# Private link between patd and one gro
 # with the owner's credentials; patd treats everything it says as untrusted.
 interface io.pat.Host
 
-method Describe() -> (group: io.pat.Group)
+# How the host answered one kind of rerouted syscall (seccomp user
+# notifications): calls, the sum of their service times, and a histogram
+# of them: buckets[i] calls took at most le_seconds[i] (cumulative, as
+# Prometheus counts; calls is the +Inf bucket). For patd's metrics.
+type SyscallService (syscall: string, calls: int, seconds: float, le_seconds: []float, buckets: []int)
+
+# The group with usage, and the syscalls rerouted so far that were answered
+# at least once.
+method Describe() -> (group: io.pat.Group, syscalls: []SyscallService)
 # Streams: first the group, then one reply per event (member.start,
 # member.attach, member.exec, member.exit) with the member, how it ended
 # (exit, for member.exit), how it came in (attach, for member.attach) and
@@ -248,7 +260,7 @@ method Spawn(program: string, argv: ?[]string, env: ?[]string, arguments_in_fd: 
 method Signal(pid: int, signal: int) -> ()
 method Shutdown(force: ?bool, grace_ms: ?int) -> ()
 # io.pat.Group.Attach's work, for a caller patd has authorised.
-method Attach(pids: []int) -> (attached: []io.pat.Attach)
+method Attach(pids: []int) -> (attached: []io.pat.Attach, env: []string)
 )";
 
 constexpr std::array kDaemonInterfaces = {

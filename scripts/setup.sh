@@ -42,6 +42,8 @@ packages=(
   # gdb, and python3.11-dbg for CPython's gdb extension (py-bt) and the debug
   # files of python3.11 and libpython3.11.so
   gdb python3.11-dbg
+  # tests/metrics: a real Prometheus server scrapes patd --metrics-listen
+  prometheus
 )
 
 missing=()

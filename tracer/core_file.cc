@@ -3,15 +3,16 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 
 #include "base/unique_fd.h"
 #include "tracer/core_pattern.h"
+#include "tracer/memory_in_use.h"
 
 namespace pat::tracer {
 namespace {
@@ -21,23 +22,11 @@ constexpr std::uint64_t kPage = 4096;
 constexpr std::size_t kPrpsinfoSize = 136;
 constexpr std::size_t kPsargsOffset = 56;
 constexpr std::size_t kPsargsSize = 80;  // ELF_PRARGSZ
-// fs/proc/task_mmu.c pagemap_read(): one 64-bit entry per page.
-constexpr std::uint64_t kPagePresent = 1ull << 63;
-constexpr std::uint64_t kPageSwapped = 1ull << 62;
-constexpr std::uint64_t kPageFileOrSharedAnon = 1ull << 61;
 
 struct Note {
   std::string name;  // "CORE", "LINUX"
   std::uint32_t type;
   std::string desc;
-};
-
-// One line of /proc/self/maps.
-struct Mapping {
-  Range range;
-  bool read = false, write = false, exec = false, shared = false;
-  std::uint64_t offset = 0;
-  std::string path;  // empty for anonymous memory; "[vdso]" and such for special ones
 };
 
 struct Segment {
@@ -47,72 +36,10 @@ struct Segment {
   std::uint64_t filesz = 0;
 };
 
-// proc(5): "start-end perms offset dev inode   path". A group has
-// thousands of lines, so they are parsed by hand.
-std::vector<Mapping> read_maps() {
-  std::vector<Mapping> maps;
-  std::ifstream in("/proc/self/maps");
-  std::string line;
-  auto hex = [](std::string_view& text, char stop) {
-    std::uint64_t value = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
-    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-    if (!text.empty() && text.front() == stop) text.remove_prefix(1);
-    return value;
-  };
-  auto skip_field = [](std::string_view& text) {
-    text.remove_prefix(std::min(text.size(), text.find(' ') + 1));
-  };
-  while (std::getline(in, line)) {
-    std::string_view text(line);
-    Mapping m;
-    m.range.start = hex(text, '-');
-    m.range.end = hex(text, ' ');
-    if (text.size() < 5) continue;
-    m.read = text[0] == 'r';
-    m.write = text[1] == 'w';
-    m.exec = text[2] == 'x';
-    m.shared = text[3] == 's';
-    text.remove_prefix(5);
-    m.offset = hex(text, ' ');
-    skip_field(text);  // device
-    skip_field(text);  // inode
-    auto path = text.find_first_not_of(' ');
-    if (path != std::string_view::npos) m.path = text.substr(path);
-    maps.push_back(std::move(m));
-  }
-  return maps;
-}
-
 bool is_pseudo(const Mapping& m) { return !m.path.empty() && m.path.front() == '['; }
 bool is_file(const Mapping& m) { return !m.path.empty() && !is_pseudo(m); }
 bool ends_with(const std::string& text, std::string_view end) {
   return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
-}
-
-// The page flags of [range.start, range.end) from /proc/self/pagemap.
-std::vector<std::uint64_t> page_flags(int pagemap, Range range) {
-  std::vector<std::uint64_t> flags(range.size() / kPage);
-  ssize_t want = static_cast<ssize_t>(flags.size() * sizeof(std::uint64_t));
-  if (::pread(pagemap, flags.data(), static_cast<std::size_t>(want), static_cast<off_t>(range.start / kPage * 8)) != want)
-    std::fill(flags.begin(), flags.end(), kPagePresent);  // unreadable: let the copy find out
-  return flags;
-}
-
-// Runs of pages that hold something (present or swapped out); never-touched
-// pages are holes, as the kernel's dump leaves them (get_dump_page()).
-std::vector<Range> pages_in_use(const std::vector<std::uint64_t>& flags, Range range) {
-  std::vector<Range> runs;
-  for (std::size_t i = 0; i < flags.size(); ++i) {
-    if (!(flags[i] & (kPagePresent | kPageSwapped))) continue;
-    std::uintptr_t page = range.start + i * kPage;
-    if (!runs.empty() && runs.back().end == page) {
-      runs.back().end += kPage;
-    } else {
-      runs.push_back(Range{page, page + kPage});
-    }
-  }
-  return runs;
 }
 
 // `mem` is /proc/self/mem: it fails where reading the address would fault.
@@ -141,19 +68,16 @@ Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int p
   };
   if (mapping.path == "[vdso]") return whole({piece});
   if (!mapping.read) return segment;
-  const auto flags = page_flags(pagemap, piece);
+  PagesInUse use = pages_in_use(pagemap, piece);
   if (mapping.shared) {
     bool anonymous = !is_file(mapping) || ends_with(mapping.path, " (deleted)");  // i_nlink == 0
     bool wanted = filter & (anonymous ? dump_filter::kAnonShared : dump_filter::kMappedShared);
-    return wanted ? whole(pages_in_use(flags, piece)) : segment;
+    return wanted ? whole(std::move(use.runs)) : segment;
   }
   // Private: written pages are anonymous (copied on write), the rest the file's.
-  bool written = std::any_of(flags.begin(), flags.end(), [](std::uint64_t f) {
-    return (f & kPageSwapped) || ((f & kPagePresent) && !(f & kPageFileOrSharedAnon));
-  });
-  if (written && (filter & dump_filter::kAnonPrivate)) {
+  if (use.written && (filter & dump_filter::kAnonPrivate)) {
     // A file mapping written to is dumped whole: its unwritten pages are the file's.
-    return whole(is_file(mapping) ? std::vector<Range>{piece} : pages_in_use(flags, piece));
+    return whole(is_file(mapping) ? std::vector<Range>{piece} : std::move(use.runs));
   }
   if (!is_file(mapping)) return segment;
   if (filter & dump_filter::kMappedPrivate) return whole({piece});
@@ -166,27 +90,9 @@ Segment dump_of(const Mapping& mapping, Range piece, std::uint32_t filter, int p
   return segment;
 }
 
-// The member's pieces of every mapping, and the vdso (the kernel always dumps it).
-std::vector<std::pair<Mapping, Range>> member_pieces(const std::vector<Mapping>& maps, const std::vector<Range>& owned) {
-  std::vector<std::pair<Mapping, Range>> pieces;
-  auto own = owned.begin();
-  for (const Mapping& m : maps) {
-    if (m.path == "[vdso]") {
-      pieces.emplace_back(m, m.range);
-      continue;
-    }
-    while (own != owned.end() && own->end <= m.range.start) ++own;
-    for (auto it = own; it != owned.end() && it->start < m.range.end; ++it) {
-      Range piece{std::max(it->start, m.range.start), std::min(it->end, m.range.end)};
-      if (piece.start < piece.end) pieces.emplace_back(m, piece);
-    }
-  }
-  return pieces;
-}
-
 // NT_FILE (fs/binfmt_elf.c fill_files_note()): count, page size, then
 // {start, end, file offset in pages} per file mapping, then their names.
-std::string files_note(const std::vector<std::pair<Mapping, Range>>& pieces) {
+std::string files_note(const MappingPieces& pieces) {
   std::vector<std::uint64_t> words{0, kPage};
   std::string names;
   for (const auto& [mapping, piece] : pieces) {
@@ -248,7 +154,7 @@ std::optional<std::uint32_t> read_word(int mem, std::uint64_t address) {
 // field's offset from libc's libthread_db descriptor _thread_db_pthread_tid
 // ({bits, count, offset}). Returned as (address, value) to write in the core.
 std::vector<std::pair<std::uint64_t, std::uint32_t>> thread_ids_to_restore(
-    const std::vector<Note>& notes, const std::vector<std::pair<Mapping, Range>>& pieces, int mem) {
+    const std::vector<Note>& notes, const MappingPieces& pieces, int mem) {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> restores;
   std::optional<std::uint32_t> tid_offset;
   for (const auto& [mapping, piece] : pieces) {
@@ -283,36 +189,94 @@ std::string psargs(const std::vector<std::string>& argv) {
 
 std::uint32_t padded(std::size_t size) { return static_cast<std::uint32_t>((size + 3) & ~std::size_t{3}); }
 
-Result<std::vector<Note>> read_notes(int fd, const Elf64_Ehdr& ehdr) {
+// What the kernel wrote: its headers and notes, and which bytes of the file
+// it filled (headers, notes, the vdso). The member's core is written over
+// it, so those bytes must end up the member's or zero: the group's command
+// line and every member's files are in them.
+struct KernelCore {
+  Elf64_Ehdr ehdr{};
+  std::vector<Note> notes;
+  std::vector<Range> filled;  // file offsets, ascending
+  std::uint64_t size = 0;     // of the file
+};
+
+Result<std::vector<Note>> parse_notes(const std::string& raw) {
+  std::vector<Note> notes;
+  for (std::size_t at = 0; at + sizeof(Elf64_Nhdr) <= raw.size();) {
+    Elf64_Nhdr header;
+    std::memcpy(&header, raw.data() + at, sizeof(header));
+    std::size_t name_at = at + sizeof(header), desc_at = name_at + padded(header.n_namesz);
+    if (desc_at + header.n_descsz > raw.size()) return SysError{EINVAL, "the kernel's core has a truncated note"};
+    std::string name = raw.substr(name_at, header.n_namesz);
+    if (!name.empty() && name.back() == '\0') name.pop_back();
+    notes.push_back(Note{name, header.n_type, raw.substr(desc_at, header.n_descsz)});
+    at = desc_at + padded(header.n_descsz);
+  }
+  return notes;
+}
+
+// The program headers are read in one go: a group has thousands of mappings,
+// and the kernel wrote one PT_LOAD (without memory) for each.
+Result<KernelCore> read_kernel_core(int fd) {
+  KernelCore core;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return last_error("reading the kernel's core");
+  core.size = static_cast<std::uint64_t>(st.st_size);
+  Elf64_Ehdr& ehdr = core.ehdr;
+  if (::pread(fd, &ehdr, sizeof(ehdr), 0) != sizeof(ehdr)) return last_error("reading the kernel's core");
+  if (std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0 || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+      ehdr.e_type != ET_CORE || ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
+    return SysError{EINVAL, "the kernel's core is not a 64-bit ELF core"};
+  }
   std::size_t count = ehdr.e_phnum;
+  std::uint64_t headers_end = ehdr.e_phoff;
   if (count == PN_XNUM) {  // extended numbering: the real count is in section 0's sh_info
     Elf64_Shdr section0{};
     if (::pread(fd, &section0, sizeof(section0), static_cast<off_t>(ehdr.e_shoff)) != sizeof(section0))
       return last_error("reading the kernel's core (section header)");
     count = section0.sh_info;
+    headers_end = std::max<std::uint64_t>(headers_end, ehdr.e_shoff + sizeof(section0));
   }
-  for (std::size_t i = 0; i < count; ++i) {
-    Elf64_Phdr phdr{};
-    if (::pread(fd, &phdr, sizeof(phdr), static_cast<off_t>(ehdr.e_phoff + i * sizeof(phdr))) != sizeof(phdr))
-      return last_error("reading the kernel's core (program headers)");
-    if (phdr.p_type != PT_NOTE) continue;
-    std::string raw(phdr.p_filesz, '\0');
-    if (::pread(fd, raw.data(), raw.size(), static_cast<off_t>(phdr.p_offset)) != static_cast<ssize_t>(raw.size()))
-      return last_error("reading the kernel's core (notes)");
-    std::vector<Note> notes;
-    for (std::size_t at = 0; at + sizeof(Elf64_Nhdr) <= raw.size();) {
-      Elf64_Nhdr header;
-      std::memcpy(&header, raw.data() + at, sizeof(header));
-      std::size_t name_at = at + sizeof(header), desc_at = name_at + padded(header.n_namesz);
-      if (desc_at + header.n_descsz > raw.size()) return SysError{EINVAL, "the kernel's core has a truncated note"};
-      std::string name = raw.substr(name_at, header.n_namesz);
-      if (!name.empty() && name.back() == '\0') name.pop_back();
-      notes.push_back(Note{name, header.n_type, raw.substr(desc_at, header.n_descsz)});
-      at = desc_at + padded(header.n_descsz);
+  std::vector<Elf64_Phdr> phdrs(count);
+  const auto phdr_bytes = static_cast<ssize_t>(count * sizeof(Elf64_Phdr));
+  if (::pread(fd, phdrs.data(), static_cast<std::size_t>(phdr_bytes), static_cast<off_t>(ehdr.e_phoff)) != phdr_bytes)
+    return last_error("reading the kernel's core (program headers)");
+  headers_end = std::max<std::uint64_t>(headers_end, ehdr.e_phoff + static_cast<std::uint64_t>(phdr_bytes));
+  bool have_notes = false;
+  for (const Elf64_Phdr& phdr : phdrs) {
+    if (phdr.p_type == PT_NOTE && !have_notes) {
+      std::string raw(phdr.p_filesz, '\0');
+      if (::pread(fd, raw.data(), raw.size(), static_cast<off_t>(phdr.p_offset)) != static_cast<ssize_t>(raw.size()))
+        return last_error("reading the kernel's core (notes)");
+      auto notes = parse_notes(raw);
+      if (!notes) return notes.error();
+      core.notes = std::move(notes.value());
+      have_notes = true;
+      headers_end = std::max<std::uint64_t>(headers_end, phdr.p_offset + phdr.p_filesz);
+    } else if (phdr.p_type == PT_LOAD && phdr.p_filesz > 0) {
+      core.filled.push_back(Range{phdr.p_offset, phdr.p_offset + phdr.p_filesz});
     }
-    return notes;
   }
-  return SysError{EINVAL, "the kernel's core has no notes"};
+  if (!have_notes) return SysError{EINVAL, "the kernel's core has no notes"};
+  core.filled.insert(core.filled.begin(), Range{0, headers_end});
+  for (Range& range : core.filled) range.end = std::min<std::uint64_t>(range.end, core.size);
+  std::sort(core.filled.begin(), core.filled.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
+  return core;
+}
+
+// The parts of `ranges` that none of `minus` covers; both ascending.
+std::vector<Range> uncovered(const std::vector<Range>& ranges, const std::vector<Range>& minus) {
+  std::vector<Range> left;
+  auto cover = minus.begin();
+  for (Range range : ranges) {
+    while (cover != minus.end() && cover->end <= range.start) ++cover;
+    for (auto it = cover; it != minus.end() && it->start < range.end && range.start < range.end; ++it) {
+      if (it->start > range.start) left.push_back(Range{range.start, it->start});
+      range.start = std::max(range.start, it->end);
+    }
+    if (range.start < range.end) left.push_back(range);
+  }
+  return left;
 }
 
 std::string encoded(const std::vector<Note>& notes) {
@@ -365,7 +329,7 @@ class LimitedWriter {
 // member: NT_PRPSINFO's arguments (the group's title), NT_AUXV (the host's)
 // and NT_FILE (every file mapped in the group). Returns the thread count.
 std::size_t rewrite_notes(std::vector<Note>& notes, const MemberCoreSource& member,
-                          const std::vector<std::pair<Mapping, Range>>& pieces) {
+                          const MappingPieces& pieces) {
   std::size_t threads = 0;
   for (Note& note : notes) {
     if (note.name != "CORE") continue;
@@ -419,12 +383,29 @@ CoreLayout lay_out(Elf64_Ehdr ehdr, std::size_t note_bytes, const std::vector<Se
   return layout;
 }
 
+// The bytes of the file `layout` fills: headers and notes, then each run
+// of memory. Ascending.
+std::vector<Range> filled_by(const CoreLayout& layout, const std::vector<Segment>& segments) {
+  const Elf64_Phdr& notes = layout.phdrs[0];
+  std::uint64_t headers_end = notes.p_offset + notes.p_filesz;
+  if (layout.section0) headers_end = layout.ehdr.e_shoff + sizeof(Elf64_Shdr);
+  std::vector<Range> filled{Range{0, headers_end}};
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    for (const Range& data : segments[i].data) {
+      std::uint64_t at = layout.phdrs[i + 1].p_offset + (data.start - segments[i].range.start);
+      filled.push_back(Range{at, at + data.size()});
+    }
+  }
+  return filled;
+}
+
 // The headers, the notes and the member's memory straight from the shared
 // address space (pwrite(2) from its addresses: the kernel copies, and fails
-// with EFAULT rather than faulting us), then the thread ids put back.
+// with EFAULT rather than faulting us), then the thread ids put back, then
+// zeros over what remains of the kernel's bytes (`stale`).
 Status write_core(LimitedWriter& writer, const CoreLayout& layout, const std::string& note_bytes,
                   const std::vector<Segment>& segments,
-                  const std::vector<std::pair<std::uint64_t, std::uint32_t>>& restores) {
+                  const std::vector<std::pair<std::uint64_t, std::uint32_t>>& restores, const std::vector<Range>& stale) {
   if (auto s = writer.write(&layout.ehdr, sizeof(layout.ehdr), 0); !s) return s;
   if (auto s = writer.write(layout.phdrs.data(), layout.phdrs.size() * sizeof(Elf64_Phdr), layout.ehdr.e_phoff); !s)
     return s;
@@ -449,7 +430,47 @@ Status write_core(LimitedWriter& writer, const CoreLayout& layout, const std::st
         return s;
     }
   }
+  static const std::vector<char> zeros(16 * kPage);
+  for (const Range& range : stale) {
+    for (std::uint64_t at = range.start; at < range.end; at += zeros.size()) {
+      if (auto s = writer.write(zeros.data(), std::min<std::uint64_t>(zeros.size(), range.end - at), at); !s) return s;
+    }
+  }
   return ok_status();
+}
+
+// A stretch of at least this much never-touched memory inside a segment is
+// left out of the file (a segment of its own, with no contents) rather than
+// made a hole: a hole costs no disk but counts in the file's size.
+constexpr std::uint64_t kLongHole = std::uint64_t{1} << 20;
+
+// A member's stack is one mapping of RLIMIT_STACK made at launch, used
+// from its top, with the launcher's scratch page near its bottom (an
+// ordinary process's stack mapping grows down as it is used, so its core
+// has no such stretch); a heap mapping is used from its bottom.
+std::vector<Segment> without_long_holes(std::vector<Segment> segments) {
+  std::vector<Segment> out;
+  out.reserve(segments.size());
+  auto finish = [&out](Segment& part, std::uintptr_t end) {
+    part.range.end = end;
+    part.filesz = part.data.empty() ? 0 : part.data.back().end - part.range.start;
+    out.push_back(std::move(part));
+  };
+  for (Segment& segment : segments) {
+    Segment part{Range{segment.range.start, 0}, segment.flags, {}, 0};
+    std::uintptr_t used_to = segment.range.start;
+    for (const Range& run : segment.data) {
+      if (run.start - used_to >= kLongHole) {
+        if (used_to > part.range.start) finish(part, used_to);
+        out.push_back(Segment{Range{used_to, run.start}, segment.flags, {}, 0});
+        part = Segment{Range{run.start, 0}, segment.flags, {}, 0};
+      }
+      part.data.push_back(run);
+      used_to = run.end;
+    }
+    finish(part, segment.range.end);
+  }
+  return out;
 }
 
 }  // namespace
@@ -470,36 +491,40 @@ void restore_core_filter(pid_t pid, std::uint32_t filter) {
   file << "0x" << std::hex << filter << std::flush;  // a process that is gone has nothing to restore
 }
 
-Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreSource& member) {
-  Elf64_Ehdr ehdr{};
-  if (::pread(kernel_core, &ehdr, sizeof(ehdr), 0) != sizeof(ehdr)) return last_error("reading the kernel's core");
-  if (std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0 || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
-      ehdr.e_type != ET_CORE || ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
-    return SysError{EINVAL, "the kernel's core is not a 64-bit ELF core"};
-  }
-  auto notes = read_notes(kernel_core, ehdr);
-  if (!notes) return notes.error();
+Result<MemberCore> write_member_core(int core_fd, const MemberCoreSource& member) {
+  auto kernel = read_kernel_core(core_fd);
+  if (!kernel) return kernel.error();
+  std::vector<Note>& notes = kernel->notes;
 
   UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pagemap) return last_error("opening /proc/self/pagemap");
   UniqueFd mem(::open("/proc/self/mem", O_RDONLY | O_CLOEXEC));
   if (!mem) return last_error("opening /proc/self/mem");
-  auto pieces = member_pieces(read_maps(), member.owned);
+  auto pieces = mapping_pieces(member.owned);
   std::vector<Segment> segments;
   for (const auto& [mapping, piece] : pieces)
     segments.push_back(dump_of(mapping, piece, member.filter, pagemap.get(), mem.get()));
+  segments = without_long_holes(std::move(segments));
 
   MemberCore core;
-  core.threads = rewrite_notes(notes.value(), member, pieces);
-  const std::string note_bytes = encoded(notes.value());
-  const CoreLayout layout = lay_out(ehdr, note_bytes.size(), segments);
-  auto restores = thread_ids_to_restore(notes.value(), pieces, mem.get());
+  core.threads = rewrite_notes(notes, member, pieces);
+  const std::string note_bytes = encoded(notes);
+  const CoreLayout layout = lay_out(kernel->ehdr, note_bytes.size(), segments);
+  auto restores = thread_ids_to_restore(notes, pieces, mem.get());
 
-  LimitedWriter writer(out, member.limit);
-  if (auto written = write_core(writer, layout, note_bytes, segments, restores); !written) return written.error();
+  LimitedWriter writer(core_fd, member.limit);
+  const auto stale = uncovered(kernel->filled, filled_by(layout, segments));
+  if (auto written = write_core(writer, layout, note_bytes, segments, restores, stale); !written) return written.error();
   core.truncated = writer.truncated();
   core.bytes = core.truncated ? member.limit : layout.size;
-  if (::ftruncate(out, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
+  // Only ever grown: shrinking the kernel's freshly written file took about
+  // 30 ms on ext4 here (docs/debugging.md), longer than the whole core
+  // takes. Past the member's end it is zeros.
+  if (core.bytes > kernel->size) {
+    if (::ftruncate(core_fd, static_cast<off_t>(core.bytes)) != 0) return last_error("sizing the member's core");
+  } else {
+    core.bytes = kernel->size;
+  }
   core.segments = segments.size();
   return core;
 }
@@ -521,23 +546,23 @@ Result<MemberCore> complete_member_core(const MemberCoreSource& member) {
   auto location = find_kernel_core(pattern.value(), dumped, member.cwd.get());
   if (!location) return location.error();
 
-  // A temporary name beside it, then rename(2): nobody ever sees half a core.
-  const std::string partial = "." + location->member_name + ".pat-partial";
+  // Written over the kernel's file, as the kernel writes its own: a new
+  // file and the kernel's removed would cost more than the whole core
+  // (removing the kernel's took about 30 ms on ext4 here, docs/debugging.md). Nobody sees it half written who waits
+  // for the member: it is reaped only after. A file that cannot be
+  // completed is removed: it would describe the group, not the member.
   const int dir = location->directory.get();
-  ::unlinkat(dir, partial.c_str(), 0);
-  UniqueFd out(::openat(dir, partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!out) return last_error("creating " + location->directory_path + "/" + partial);
-  auto core = write_member_core(location->kernel_core.get(), out.get(), member);
+  auto core = write_member_core(location->kernel_core.get(), member);
   if (!core) {
-    ::unlinkat(dir, partial.c_str(), 0);
+    ::unlinkat(dir, location->kernel_name.c_str(), 0);
     return core.error();
   }
-  if (::renameat(dir, partial.c_str(), dir, location->member_name.c_str()) != 0) {
+  if (location->member_name != location->kernel_name &&
+      ::renameat(dir, location->kernel_name.c_str(), dir, location->member_name.c_str()) != 0) {
     SysError error = last_error("renaming the core to " + location->member_path());
-    ::unlinkat(dir, partial.c_str(), 0);
+    ::unlinkat(dir, location->kernel_name.c_str(), 0);
     return error;
   }
-  if (location->member_name != location->kernel_name) ::unlinkat(dir, location->kernel_name.c_str(), 0);
   core->path = location->member_path();
   return core;
 }

@@ -80,14 +80,16 @@ struct MemberCore {
   bool truncated = false;        // cut at RLIMIT_CORE
 };
 
-// Reads the kernel's core at `kernel_core` (ELF header, program headers,
-// notes) and writes the member's to `out`, an empty regular file.
-Result<MemberCore> write_member_core(int kernel_core, int out, const MemberCoreSource& member);
+// Reads the kernel's core in `core` (ELF header, program headers, notes),
+// open for reading and writing, and writes the member's over it: every byte
+// the kernel wrote becomes the member's or zero. On a failure the file may
+// hold parts of both.
+Result<MemberCore> write_member_core(int core, const MemberCoreSource& member);
 
 // The whole step, for a member that died with WCOREDUMP and is not reaped
 // yet (its memory is still mapped): finds the kernel's core
-// (core_pattern.h), writes the member's beside it under a temporary name,
-// renames it into place and removes the kernel's when the names differ.
+// (core_pattern.h), writes the member's over it and renames it when the
+// member's name differs. A core that cannot be completed is removed.
 // Fails with ENOTSUP when core_pattern is not a file (a helper program or
 // socket got the kernel's core, which holds no memory: docs/debugging.md).
 Result<MemberCore> complete_member_core(const MemberCoreSource& member);

@@ -95,7 +95,7 @@ std::string replaced_all(std::string text, const std::string& from, const std::s
 
 // Whether the file `name` in `dir` is a core of `pid`; its mtime if so.
 std::optional<timespec> core_of(int dir, const std::string& name, pid_t pid, UniqueFd& opened) {
-  UniqueFd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd(::openat(dir, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   if (core_file_process(fd.get()) != pid) return std::nullopt;

@@ -49,7 +49,7 @@ struct CoreLocation {
   std::string directory_path;  // its absolute path, for messages
   std::string kernel_name;     // the kernel's file in `directory`
   std::string member_name;     // the name pat gives the member's core, in `directory`
-  UniqueFd kernel_core;        // the kernel's file, open for reading
+  UniqueFd kernel_core;        // the kernel's file, open for reading and writing
 
   std::string member_path() const;  // absolute
 };

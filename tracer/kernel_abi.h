@@ -123,5 +123,26 @@ inline constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);  // PAG
 inline constexpr std::uint64_t kPmScanWpMatching = 1u << 0;     // PM_SCAN_WP_MATCHING: write-protect what matched
 inline constexpr std::uint64_t kPmScanCheckWpAsync = 1u << 1;   // PM_SCAN_CHECK_WPASYNC
 inline constexpr std::uint64_t kPageIsWritten = 1u << 1;        // PAGE_IS_WRITTEN
+inline constexpr std::uint64_t kPageIsFile = 1u << 2;           // PAGE_IS_FILE: not anonymous (page cache, shmem)
+inline constexpr std::uint64_t kPageIsPresent = 1u << 3;        // PAGE_IS_PRESENT
+inline constexpr std::uint64_t kPageIsSwapped = 1u << 4;        // PAGE_IS_SWAPPED
+inline constexpr std::uint64_t kPageIsPfnZero = 1u << 5;        // PAGE_IS_PFNZERO: the shared zero page
+
+// include/uapi/linux/fs.h (Linux 6.11): the PROCMAP_QUERY ioctl on
+// /proc/PID/maps, one mapping by address without formatting them all.
+struct ProcmapQuery {  // struct procmap_query
+  std::uint64_t size, query_flags, query_addr;                                // in
+  std::uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;    // out
+  std::uint64_t inode;                                                        // out
+  std::uint32_t dev_major, dev_minor;                                         // out
+  std::uint32_t vma_name_size, build_id_size;                                 // in/out
+  std::uint64_t vma_name_addr, build_id_addr;                                 // in
+};
+inline constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);  // PROCMAP_QUERY
+inline constexpr std::uint64_t kProcmapVmaReadable = 0x01;   // PROCMAP_QUERY_VMA_READABLE
+inline constexpr std::uint64_t kProcmapVmaWritable = 0x02;   // PROCMAP_QUERY_VMA_WRITABLE
+inline constexpr std::uint64_t kProcmapVmaExecutable = 0x04; // PROCMAP_QUERY_VMA_EXECUTABLE
+inline constexpr std::uint64_t kProcmapVmaShared = 0x08;     // PROCMAP_QUERY_VMA_SHARED (VM_MAYSHARE, maps' 's')
+inline constexpr std::uint64_t kProcmapCoveringOrNext = 0x10;  // PROCMAP_QUERY_COVERING_OR_NEXT_VMA
 
 }  // namespace pat::tracer::kernel

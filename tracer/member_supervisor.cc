@@ -232,7 +232,8 @@ void MemberSupervisor::start_supervising(const std::shared_ptr<SupervisedMember>
     return space.add_member(member->pid(), *member->launched_.layout);
   });
   member->syscalls_ =
-      std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_, member_core_filter_);
+      std::make_unique<MemberSyscalls>(member->launched_, space_, owner, group_lock_, reroute_stats_,
+                                       member_core_filter_);
   // Its first rerouted syscall waits for its server, which starts only below.
   if (before_serving) before_serving(*member);
   members_.emplace(member->pid(), member);

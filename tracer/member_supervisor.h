@@ -179,6 +179,9 @@ class MemberSupervisor {
   std::shared_ptr<SupervisedMember> find(pid_t pid) const;
   // Nothing left to wait for: every member reaped, every listener closed.
   bool idle() const;
+  // Every attached member's stub has ended (its status given to its parent)
+  // and every keeper is gone: exiting now would not kill one halfway.
+  bool stubs_ended() const { return stubs_.empty(); }
   // The member standing in for the attached process `original_pid`
   // (its stub's PID); nullptr when there is none.
   std::shared_ptr<SupervisedMember> find_attached(pid_t original_pid) const;
@@ -192,6 +195,8 @@ class MemberSupervisor {
 
   // What the member owns and how much of it is resident.
   MemberFootprint footprint(const SupervisedMember& member) const;
+  // The group's rerouted syscalls so far, as its servers answered them.
+  const RerouteStats& reroute_stats() const { return reroute_stats_; }
   // Its program break: [start, current).
   Range brk_in_use(const SupervisedMember& member) const;
 
@@ -258,6 +263,7 @@ class MemberSupervisor {
   };
   std::map<pid_t, std::unique_ptr<CoreWriter>> core_writers_;
   UniqueFd cores_written_;
+  RerouteStats reroute_stats_;  // recorded into by the server threads
   // Last: destroyed first, so no server thread outlives what it uses.
   SyscallServers servers_;
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 
@@ -64,13 +65,15 @@ const char* to_string(Outcome outcome) {
 }
 
 MemberSyscalls::MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner,
-                               std::mutex& group_lock, std::optional<std::uint32_t> outside_core_filter)
+                               std::mutex& group_lock, RerouteStats& stats,
+                               std::optional<std::uint32_t> outside_core_filter)
     : pid_(member.pid),
       listener_(member.listener.get()),
       pidfd_(member.pidfd.get()),
       space_(space),
       owner_(owner),
       group_lock_(group_lock),
+      stats_(stats),
       exe_path_(member.exe_path),
       host_exe_(executable_of(::getpid())),
       brk_(member.brk.reservation, member.brk.data_limit, member.brk.data_size, member.brk.initial_break),
@@ -91,12 +94,16 @@ Outcome MemberSyscalls::handle_one() {
     // ENOENT: the task was interrupted or died between notifying and now. Normal.
     return Outcome::Handled;
   }
+  const auto received = std::chrono::steady_clock::now();
   Outcome outcome = Outcome::Handled;
-  std::unique_lock lock(group_lock_, std::defer_lock);
-  if (needs_group_lock(buffer.notif.data.nr)) lock.lock();
-  Reply reply = decide(buffer.notif, outcome);
-  // Undone under the same lock: nobody may have seen or changed what it made.
-  if (!send(buffer.notif, reply)) space_.undo(reply);
+  {
+    std::unique_lock lock(group_lock_, std::defer_lock);
+    if (needs_group_lock(buffer.notif.data.nr)) lock.lock();
+    Reply reply = decide(buffer.notif, outcome);
+    // Undone under the same lock: nobody may have seen or changed what it made.
+    if (!send(buffer.notif, reply)) space_.undo(reply);
+  }
+  stats_.record(buffer.notif.data.nr, std::chrono::steady_clock::now() - received);
   return outcome;
 }
 

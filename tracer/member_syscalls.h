@@ -25,6 +25,7 @@
 #include "tracer/address_space.h"
 #include "tracer/brk_emulator.h"
 #include "tracer/member_launcher.h"
+#include "tracer/reroute_stats.h"
 #include "tracer/shared_address_space.h"
 #include "tracer/syscall_reply.h"
 
@@ -51,8 +52,11 @@ class MemberSyscalls {
   // `outside_core_filter`: the coredump_filter a task that leaves the group's
   // address space gets back (a fork child, an exec'd member), which it would
   // otherwise inherit from the group: 0 (tracer/core_file.h).
+  //
+  // Every answered notification is recorded in `stats` (the group's, shared
+  // by all its members' servers), which must outlive this object too.
   MemberSyscalls(const LaunchedMember& member, SharedAddressSpace& space, OwnerId owner, std::mutex& group_lock,
-                 std::optional<std::uint32_t> outside_core_filter = std::nullopt);
+                 RerouteStats& stats, std::optional<std::uint32_t> outside_core_filter = std::nullopt);
 
   // Receives and answers ONE notification. Never blocks.
   //
@@ -94,6 +98,7 @@ class MemberSyscalls {
   SharedAddressSpace& space_;
   OwnerId owner_;
   std::mutex& group_lock_;
+  RerouteStats& stats_;
   std::string exe_path_;
   std::optional<std::string> host_exe_;  // the kernel's /proc/self/exe for the host
   BrkEmulator brk_;

@@ -10,6 +10,7 @@
 
 #include "base/unique_fd.h"
 #include "proto/hostcall.h"
+#include "tracer/rerouted_syscalls.h"
 
 namespace pat::tracer {
 namespace {
@@ -22,22 +23,11 @@ using Context = std::unique_ptr<void, ContextDeleter>;
 // libseccomp returns -errno.
 SysError seccomp_error(int rc, std::string what) { return SysError{-rc, "libseccomp: " + std::move(what)}; }
 
-// Rerouted to the host, each at ~5 µs instead of ~0.1 µs: per-address-space
-// state (brk, /proc/self/exe), leaving the address space (execve), the
-// calls that create or destroy mappings, so the host knows who owns what
-// (docs/memory.md), and changes of directory, followed only, so that a
-// crashed member's core can be found where a relative core_pattern put it
-// (core_file.h). Frequent calls (read, write, futex, clock_*, madvise) stay
-// out.
-constexpr int kRerouted[] = {
-    SCMP_SYS(brk),    SCMP_SYS(execve),   SCMP_SYS(execveat), SCMP_SYS(readlink),      SCMP_SYS(readlinkat),
-    SCMP_SYS(mmap),   SCMP_SYS(munmap),   SCMP_SYS(mremap),   SCMP_SYS(mprotect),      SCMP_SYS(pkey_mprotect),
-    SCMP_SYS(shmat),  SCMP_SYS(shmdt),    SCMP_SYS(chdir),    SCMP_SYS(fchdir),
-};
-
 Status add_rules(scmp_filter_ctx ctx) {
-  for (int nr : kRerouted) {
-    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0); rc < 0) return seccomp_error(rc, "notify rule");
+  for (const auto& rerouted : kReroutedSyscalls) {
+    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, static_cast<int>(rerouted.nr), 0); rc < 0) {
+      return seccomp_error(rc, "notify rule");
+    }
   }
   // A member calling its host (proto/hostcall.h).
   if (int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(prctl), 1,

@@ -22,10 +22,9 @@ GroupArena::GroupArena(asio::io_context& io, std::string group, tracer::MemberSu
   spdlog::info("event=arena.ready group={} start={} size={}", group_, hex_address(range.start), range.size());
 }
 
-void GroupArena::add_to(tracer::LaunchSpec& spec) const {
-  if (!arena_) return;
-  auto [name, value] = arena_->environment();
-  spec.extra_env[name] = value;
+std::optional<std::pair<std::string, std::string>> GroupArena::environment() const {
+  if (!arena_) return std::nullopt;
+  return arena_->environment();
 }
 
 void GroupArena::member_started(const tracer::SupervisedMember& member) {

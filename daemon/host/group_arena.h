@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace pat::host {
 
@@ -22,8 +23,9 @@ class GroupArena {
   // a data plane (libpat says so) and this does nothing.
   GroupArena(asio::io_context& io, std::string group, tracer::MemberSupervisor& supervisor);
 
-  // PAT_ARENA in the member's environment.
-  void add_to(tracer::LaunchSpec& spec) const;
+  // PAT_ARENA for a member's environment: {name, value}, or nothing when
+  // the group has no data plane.
+  std::optional<std::pair<std::string, std::string>> environment() const;
   // Before the member can look at the arena (MemberSupervisor::launch's
   // before_serving).
   void member_started(const tracer::SupervisedMember& member);

@@ -19,6 +19,11 @@ namespace {
 
 // How long an ephemeral host waits for its first spawn before giving up.
 constexpr std::chrono::seconds kEphemeralIdleLimit{60};
+// How long a shutdown waits for attached members' stubs to end like their
+// members, and how often it looks (their ends come through the supervisor's
+// dispatch on this same thread).
+constexpr std::chrono::milliseconds kStubEndWait{2'000};
+constexpr std::chrono::milliseconds kStubEndPoll{5};
 
 // glibc malloc defaults for members, unless the caller set GLIBC_TUNABLES
 // itself (even to nothing). top_pad keeps up to 64 MiB of freed heap mapped
@@ -75,6 +80,7 @@ void GroupHost::watch_supervisor() {
   supervisor_events_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec) return;
     supervisor_.dispatch();
+    if (ephemeral_exit_waits_for_stubs_) exit_if_ephemeral_and_idle();
     watch_supervisor();
   });
 }
@@ -115,8 +121,7 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   spec.rlimits = std::move(request.rlimits);
   spec.stopped = request.stopped;
   spec.stdio = stdio;
-  spec.extra_env["PAT_GROUP"] = config_.group;
-  arena_.add_to(spec);
+  for (auto& [name, value] : member_environment()) spec.extra_env[name] = std::move(value);
   apply_allocator_defaults(spec);
   // Recorded in the data plane and for debuggers before the member can look.
   auto launched = supervisor_.launch(spec, [this](const tracer::SupervisedMember& process) {
@@ -136,6 +141,12 @@ std::shared_ptr<Member> GroupHost::spawn(proto::RunRequest request, const std::a
   note_stale_build(*member);
   publish("member.start", *member);
   return member;
+}
+
+std::map<std::string, std::string> GroupHost::member_environment() const {
+  std::map<std::string, std::string> environment{{"PAT_GROUP", config_.group}};
+  if (auto arena = arena_.environment()) environment.insert(*arena);
+  return environment;
 }
 
 std::shared_ptr<Member> GroupHost::add_member(std::shared_ptr<tracer::SupervisedMember> process, double requested) {
@@ -182,6 +193,9 @@ std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> GroupHost::a
       partial.parameters["message"] = partial.message() + " (attached before it: " + done + ")";
       throw ErrorReply(std::move(partial));
     }
+    // An ephemeral group lives from now on as long as its members (the
+    // new_group attach of pat.join()).
+    spawned_any_ = true;
     auto member = add_member(std::move(std::get<std::shared_ptr<tracer::SupervisedMember>>(result)), requested);
     const tracer::AttachStats& stats = *member->process->attach_stats();
     proto::AttachEntry entry{
@@ -288,8 +302,15 @@ void GroupHost::member_exited(const tracer::SupervisedMember& process) {
   exit_if_ephemeral_and_idle();
 }
 
+// An attached member's stub is ended after its member, asynchronously (it
+// is interrupted and made to exit the same way): the host waits for that
+// (watch_supervisor() asks again after each dispatch), or its exit would
+// SIGKILL the stub (PTRACE_O_EXITKILL) and the original parent would see
+// that instead of the member's status (pat.join() into a new group).
 void GroupHost::exit_if_ephemeral_and_idle() {
   if (config_.ephemeral && members_.empty() && !shutting_down_) {
+    ephemeral_exit_waits_for_stubs_ = !supervisor_.stubs_ended();
+    if (ephemeral_exit_waits_for_stubs_) return;
     spdlog::info("event=host.ephemeral_exit group={}", config_.group);
     shutting_down_ = true;
     // Posted, not called: the spawn call waiting for this member resumes from
@@ -329,6 +350,14 @@ asio::awaitable<void> GroupHost::shut_down(std::chrono::milliseconds grace) {
     if (member->alive()) supervisor_.signal_process_group(*member->process, SIGKILL);
   }
   for (auto& [pid, member] : members) co_await member->exited.wait(std::chrono::milliseconds(5'000));
+  // Attached members' stubs end after them (exit_if_ephemeral_and_idle()):
+  // their parents should see how the member ended, not the host's exit.
+  asio::steady_timer poll(io_);
+  for (auto waited = std::chrono::milliseconds(0); !supervisor_.stubs_ended() && waited < kStubEndWait;
+       waited += kStubEndPoll) {
+    poll.expires_after(kStubEndPoll);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
   // Posted, as in exit_if_ephemeral_and_idle: members that ended together
   // woke their spawn calls from handlers queued behind this coroutine's
   // resumption, and waits on an event already set do not suspend. Called

@@ -22,6 +22,7 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -36,6 +37,8 @@ class GroupHost : private tracer::MemberObserver {
   using Detail = GroupDescription::Detail;
   proto::GroupObject describe(Detail detail) const { return description_.describe(detail, shutting_down_); }
   EventFeed& events() { return events_; }
+  // Its rerouted syscalls so far (io.pat.Host.Describe's syscalls).
+  std::vector<proto::SyscallService> syscall_service() const { return supervisor_.reroute_stats().snapshot(); }
 
   // Launches a member; throws ErrorReply (launch_refusal.h). `stdio` are
   // borrowed. Call on the event loop's thread, which is the supervising
@@ -48,6 +51,11 @@ class GroupHost : private tracer::MemberObserver {
   // failure stops there (the error names the ones already attached). Throws
   // ErrorReply (attach_refusal.h). On the supervising thread.
   std::vector<std::pair<std::shared_ptr<Member>, proto::AttachEntry>> attach(const std::vector<pid_t>& pids);
+  // What every launched member's environment gets from the group (PAT_GROUP,
+  // PAT_ARENA when the group has a data plane). An attached process keeps
+  // its own environment; the Attach reply carries these so that pat.join()
+  // can add them (docs/attach.md "pat.join()").
+  std::map<std::string, std::string> member_environment() const;
 
   // A member that has not been reaped yet (running, leaving or execed), by
   // its pid or, for an attached one, by the original PID its stub keeps.
@@ -87,6 +95,7 @@ class GroupHost : private tracer::MemberObserver {
   MemberTable members_;
   bool spawned_any_ = false;
   bool shutting_down_ = false;
+  bool ephemeral_exit_waits_for_stubs_ = false;  // see exit_if_ephemeral_and_idle()
   tracer::DebuggerInterface debugger_table_;  // what gdb reads to find each member's program
   tracer::MemberSupervisor supervisor_;
   tracer::Attacher attacher_;

@@ -70,7 +70,9 @@ void HostApi::register_methods(rpc::Service& service) {
 }
 
 asio::awaitable<void> HostApi::describe(rpc::CallContext& call) {
-  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}};
+  json syscalls = json::array();
+  for (const auto& entry : host_.syscall_service()) syscalls.push_back(entry.to_json());
+  json reply = {{"group", host_.describe(GroupHost::Detail::WithUsage).to_json()}, {"syscalls", std::move(syscalls)}};
   call.reply(std::move(reply));
   co_return;
 }
@@ -144,8 +146,15 @@ asio::awaitable<void> HostApi::attach(rpc::CallContext& call) {
   std::vector<pid_t> pids;
   for (auto pid : ParamReader(call.params()).pid_array("pids", proto::kMaxAttachPids)) pids.push_back(static_cast<pid_t>(pid));
   json attached = json::array();
-  for (const auto& [member, entry] : host_.attach(pids)) attached.push_back(entry.to_json());
-  call.reply({{"attached", std::move(attached)}});
+  try {
+    for (const auto& [member, entry] : host_.attach(pids)) attached.push_back(entry.to_json());
+  } catch (...) {
+    host_.exit_if_ephemeral_and_idle();  // a new group made for this attach (pat.join())
+    throw;
+  }
+  json env = json::array();
+  for (const auto& [name, value] : host_.member_environment()) env.push_back(name + "=" + value);
+  call.reply({{"attached", std::move(attached)}, {"env", std::move(env)}});
   co_return;
 }
 

@@ -10,6 +10,7 @@
 #include "proto/rlimits.h"
 #include "proto/run_request.h"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -161,7 +162,10 @@ asio::awaitable<void> ControlApi::group_list(rpc::CallContext& call) {
 
 asio::awaitable<void> ControlApi::group_show(rpc::CallContext& call) {
   auto group = authorized_group(call.peer(), ParamReader(call.params()).string("name"));
-  if (group->state == Group::State::Running) group->snapshot = co_await group->link.describe();
+  if (group->state == Group::State::Running) {
+    auto described = co_await group->link.describe();
+    group->snapshot = std::move(described.group);
+  }
   call.reply({{"group", group->to_json()}});
 }
 
@@ -180,11 +184,22 @@ asio::awaitable<void> ControlApi::group_destroy(rpc::CallContext& call) {
 // host, which runs as the owner, decides about each process and does the
 // work. The kernel's own ptrace check, made for the host, is the last word:
 // a process of another user or with more privilege cannot be attached
-// whoever asks (docs/attach.md "Who does what").
+// whoever asks (docs/attach.md "Who does what"). With new_group, the
+// processes move into a new ephemeral group of the caller's (pat.join()
+// without a group), removed when its last member ends or when the attach
+// fails. The reply's env is what a launched member's environment gets from
+// the group (PAT_GROUP, PAT_ARENA): an attached process keeps its own, and
+// pat.join() adds these to it.
 asio::awaitable<void> ControlApi::group_attach(rpc::CallContext& call) {
   ParamReader params(call.params());
-  auto group = authorized_group(call.peer(), params.string("name"));
   auto pids = params.pid_array("pids", proto::kMaxAttachPids);
+  std::shared_ptr<Group> group;
+  if (params.boolean("new_group", false)) {
+    group = co_await registry_.create(registry_.ephemeral_name(), credentials_of(call.peer()),
+                                      CreateOptions{.ephemeral = true});
+  } else {
+    group = authorized_group(call.peer(), params.string("name"));
+  }
   if (group->state != Group::State::Running) {
     throw ErrorReply(ErrorCode::GroupBusy, "group " + group->name + " is not running",
                      {{"name", group->name}, {"members", 0}});
@@ -196,7 +211,12 @@ asio::awaitable<void> ControlApi::group_attach(rpc::CallContext& call) {
     throw host_unavailable(group->name, "attach reply without one entry per pid");
   }
   spdlog::info("event=group.attach group={} by_uid={} pids={}", group->name, call.peer().uid, pids.size());
-  call.reply({{"group", group->name}, {"attached", *attached}});
+  auto env = reply.find("env");
+  if (env == reply.end() || !env->is_array() ||
+      !std::all_of(env->begin(), env->end(), [](const json& entry) { return entry.is_string(); })) {
+    throw host_unavailable(group->name, "attach reply without the group's environment");
+  }
+  call.reply({{"group", group->name}, {"attached", *attached}, {"env", *env}});
 }
 
 // Run: the caller's stdio travel to the host with the spawn request. Until the

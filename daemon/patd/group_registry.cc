@@ -174,7 +174,8 @@ asio::awaitable<std::shared_ptr<Group>> GroupRegistry::create(const std::string&
   try {
     co_await wait_until_ready(*group, std::move(started->ready));
     group->link.expect_host_pid(group->host_pid);
-    group->snapshot = co_await group->link.describe();
+    auto described = co_await group->link.describe();
+    group->snapshot = std::move(described.group);
     // It may have exited since it answered: watch_exit forgot it then.
     if (group->exited.is_set()) throw host_unavailable(name, "host exited while starting");
   } catch (const ErrorReply& e) {
@@ -388,7 +389,8 @@ asio::awaitable<void> GroupRegistry::adopt(RuntimeDir::GroupDirEntry entry) {
     connected.socket->close();
     group->host_pid = connected.peer.pid;
     group->link.expect_host_pid(group->host_pid);
-    group->snapshot = co_await group->link.describe();
+    auto described = co_await group->link.describe();
+    group->snapshot = std::move(described.group);
   } catch (const rpc::PeerUnavailable& e) {
     auto code = e.code();
     if (code == boost::system::errc::connection_refused || code == boost::system::errc::no_such_file_or_directory) {

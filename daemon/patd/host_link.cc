@@ -83,12 +83,19 @@ asio::awaitable<proto::json> HostLink::call(std::string_view method, proto::json
   co_return parameters_back;
 }
 
-asio::awaitable<proto::json> HostLink::describe() const {
+asio::awaitable<HostDescription> HostLink::describe() const {
   auto reply = co_await call(proto::method::kHostDescribe, proto::json::object());
   auto group = reply.find("group");
   if (group == reply.end()) throw host_unavailable(group_, "reply without a group");
   if (auto problem = proto::check_group_object(*group)) throw host_unavailable(group_, *problem);
-  co_return *group;
+  HostDescription description{std::move(*group), {}};
+  auto syscalls = reply.find("syscalls");
+  if (syscalls != reply.end() && syscalls->is_array()) {
+    for (const auto& entry : *syscalls) {
+      if (auto service = proto::SyscallService::from_json(entry)) description.syscalls.push_back(std::move(*service));
+    }
+  }
+  co_return description;
 }
 
 }  // namespace pat::patd

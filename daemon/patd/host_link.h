@@ -9,6 +9,7 @@
 #include "daemon/rpc/client.h"
 #include "daemon/rpc/service.h"
 #include "proto/errors.h"
+#include "proto/syscall_service.h"
 
 #include <sys/types.h>
 
@@ -52,6 +53,15 @@ class HostStream {
   bool finished_ = false;
 };
 
+// What io.pat.Host.Describe says: the group object, checked
+// (proto::check_group_object), and the well-formed entries of its
+// rerouted syscalls' figures (malformed ones, or none from an older host,
+// are left out).
+struct HostDescription {
+  proto::json group;
+  std::vector<proto::SyscallService> syscalls;
+};
+
 class HostLink {
  public:
   HostLink(std::string group, std::string socket_path, uid_t owner_uid)
@@ -70,8 +80,7 @@ class HostLink {
   asio::awaitable<proto::json> call(std::string_view method, proto::json parameters,
                                     std::chrono::milliseconds timeout = kHostCallTimeout) const;
 
-  // The group object, checked (proto::check_group_object).
-  asio::awaitable<proto::json> describe() const;
+  asio::awaitable<HostDescription> describe() const;
 
   const std::string& group() const { return group_; }
 

@@ -6,6 +6,7 @@
 #include "daemon/patd/control_api.h"
 #include "daemon/patd/control_socket.h"
 #include "daemon/patd/group_registry.h"
+#include "daemon/patd/metrics_server.h"
 #include "daemon/rpc/unix_server.h"
 #include "daemon/sd/sd_notify.h"
 #include "daemon/sd/socket_activation.h"
@@ -31,6 +32,7 @@ struct Options {
   long idle_timeout_ms = 60'000;
   std::string log_level = "info";
   std::size_t event_queue_length = patd::EventBus::kDefaultQueueLength;
+  std::string metrics_listen;  // empty: no metrics endpoint
 };
 
 std::optional<mode_t> parse_mode(const std::string& text) {
@@ -107,6 +109,16 @@ int run(const Options& options) {
                            .idle_timeout = std::chrono::milliseconds(options.idle_timeout_ms)};
   rpc::UnixServer server(io, std::move(acceptor), service, limits);
   facts.server = &server;
+  patd::DaemonMetrics metrics(registry, events, service, server);
+  std::unique_ptr<patd::MetricsServer> metrics_server;
+  if (!options.metrics_listen.empty()) {
+    auto listening = patd::MetricsServer::listen(io, options.metrics_listen, metrics);
+    if (!listening) {
+      spdlog::critical("event=start.failed reason={}", log_quote(listening.error().message()));
+      return 1;
+    }
+    metrics_server = std::move(listening.value());
+  }
 
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int signal) {
@@ -138,6 +150,7 @@ int run(const Options& options) {
       [&]() -> asio::awaitable<void> {
         co_await registry.discover();
         server.start();
+        if (metrics_server) metrics_server->start();
         spdlog::info("event=ready socket={} activated={} groups={} host={}",
                      log_quote(runtime.control_socket().string()), activated, registry.size(),
                      log_quote(host_binary));
@@ -177,6 +190,8 @@ int main(int argc, char** argv) {
                  "Events an io.pat.Daemon.Events reader may fall behind by before it loses them")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve Prometheus metrics at /metrics on a loopback HOST:PORT or a Unix socket path");
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")->capture_default_str();
   try {
     app.parse(argc, argv);

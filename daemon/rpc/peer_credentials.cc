@@ -33,7 +33,7 @@ std::vector<std::pair<int, rlimit>> peer_rlimits(int socket_fd, pid_t pid) {
   auto limits = proto::parse_proc_limits(text);
   if (!limits) return {};
   // Before Linux 6.5 (no SO_PEERPIDFD) the pid alone is trusted.
-  if (pidfd && !pidfd_signal(pidfd.get(), 0)) return {};
+  if (pidfd && pidfd_exited(pidfd.get())) return {};
   return *limits;
 }
 

@@ -65,6 +65,7 @@ asio::awaitable<void> Service::serve(Frame frame, const PeerCredentials& peer, s
                                      std::shared_ptr<DisconnectNotice> disconnect) const {
   auto parsed = proto::parse_call(frame.text);
   if (auto* error = std::get_if<proto::Error>(&parsed)) {
+    count("", *error);  // not a call: counted as "unknown"
     socket->send(proto::encode_error(*error));
     co_return;
   }
@@ -81,6 +82,7 @@ asio::awaitable<void> Service::serve(Frame frame, const PeerCredentials& peer, s
     error = proto::Error::make(ErrorCode::InternalError, std::string("internal error: ") + e.what(),
                                {{"reason", e.what()}});
   }
+  count(context.call().method, error);
   if (context.finished()) co_return;
   if (!error && disconnect->fired()) co_return;  // a stream whose caller left: nobody to answer
   if (!error) {
@@ -88,6 +90,14 @@ asio::awaitable<void> Service::serve(Frame frame, const PeerCredentials& peer, s
     error = proto::Error::make(ErrorCode::InternalError, "the method returned no reply", {{"reason", "no reply"}});
   }
   context.fail(*error);
+}
+
+void Service::count(const std::string& method, const std::optional<proto::Error>& error) const {
+  bool known = methods_.contains(method) || method == proto::method::kGetInfo ||
+               method == proto::method::kGetInterfaceDescription;
+  std::string error_name;
+  if (error) error_name = proto::error_code_from_name(error->name) ? error->name : "other";
+  ++request_counts_[{known ? method : "unknown", std::move(error_name)}];
 }
 
 asio::awaitable<void> Service::route(CallContext& context) const {

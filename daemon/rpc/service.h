@@ -94,12 +94,21 @@ class Service {
 
   const ServiceIdentity& identity() const { return identity_; }
 
+  // Calls served so far, by method (one this service knows, or "unknown": a
+  // caller must not be able to mint label values) and error name (one of
+  // the vocabulary's, or "other"; "" for success). For patd's metrics.
+  using RequestCounts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+  const RequestCounts& request_counts() const { return request_counts_; }
+
  private:
+  void count(const std::string& method, const std::optional<proto::Error>& error) const;
+
   asio::awaitable<void> route(CallContext& context) const;
   void serve_varlink_service(CallContext& context) const;
 
   ServiceIdentity identity_;
   std::map<std::string, MethodHandler, std::less<>> methods_;
+  mutable RequestCounts request_counts_;
 };
 
 }  // namespace pat::rpc

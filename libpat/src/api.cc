@@ -228,6 +228,11 @@ bool in_group() noexcept {
   }
 }
 
+bool look_for_group() noexcept {
+  dataplane::look_again();
+  return in_group();
+}
+
 std::string group_name() { return this_member().arena().header().group_name; }
 
 std::vector<MemberInfo> members() {

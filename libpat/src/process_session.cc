@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 
@@ -18,9 +19,13 @@ namespace {
 // Never destroyed: Buffers in static objects may be released after exit()
 // has started running destructors.
 struct ProcessSession {
-  MemberSession* session = nullptr;
-  std::string why_not;  // set when this process is not a member
-  bool forked = false;
+  // Set once, by the first look that finds the group; read without the lock
+  // on every call.
+  std::atomic<MemberSession*> session{nullptr};
+  std::mutex looking;   // guards looked and why_not
+  bool looked = false;  // a look found no group (cleared by look_again())
+  std::string why_not;  // why not, then
+  std::atomic<bool> forked{false};
 };
 
 ProcessSession& process_session() {
@@ -31,7 +36,7 @@ ProcessSession& process_session() {
 void forked_child() {
   ProcessSession& state = process_session();
   state.forked = true;
-  if (state.session) state.session->disown();
+  if (MemberSession* session = state.session.load()) session->disown();
 }
 
 void unpin_through_host(std::uint64_t pin_id) { hostcall::unpin(pin_id); }
@@ -58,7 +63,7 @@ std::string attach(ProcessSession& state) {
       return "libpat is loaded twice in this process (for example libpat.so beside the pat Python package's "
              "own copy): only the first copy may use the group's data plane";
     }
-    state.session = new MemberSession(arena, *slot, pid, unpin_through_host);
+    state.session.store(new MemberSession(arena, *slot, pid, unpin_through_host), std::memory_order_release);
   } catch (const Error& error) {
     return error.what();
   }
@@ -78,15 +83,25 @@ ThreadMemberOverride::~ThreadMemberOverride() { thread_override = previous_; }
 
 MemberSession& this_member() {
   if (thread_override) return *thread_override;
-  static std::once_flag once;
   ProcessSession& state = process_session();
-  std::call_once(once, [&state] { state.why_not = attach(state); });
   if (state.forked) {
     throw Error(Errc::NotInGroup, "not in a pat group: this process is a fork child of a member; it has a copy of "
                                   "the group's memory, not the group's");
   }
-  if (!state.session) throw Error(Errc::NotInGroup, state.why_not);
-  return *state.session;
+  if (MemberSession* session = state.session.load(std::memory_order_acquire)) return *session;
+  std::lock_guard lock(state.looking);
+  if (!state.looked) {
+    state.looked = true;
+    state.why_not = attach(state);
+  }
+  if (MemberSession* session = state.session.load(std::memory_order_acquire)) return *session;
+  throw Error(Errc::NotInGroup, state.why_not);
+}
+
+void look_again() {
+  ProcessSession& state = process_session();
+  std::lock_guard lock(state.looking);
+  state.looked = false;
 }
 
 }  // namespace pat::dataplane

@@ -10,7 +10,10 @@
 namespace pat::dataplane {
 
 // Throws pat::Error(NotInGroup) saying why this process is not a member.
+// What the first look found is kept; look_again() lets the next call look
+// once more (a process moved into a group while it runs: pat.join()).
 MemberSession& this_member();
+void look_again();
 
 // For unit tests, whose threads stand in for members: while one of these
 // lives, this_member() on its thread returns `session`.

@@ -25,6 +25,8 @@ PYBIND11_MODULE(_pat, module) {
   pat::python::define_out_of_band_hook(module);
 
   module.def("in_group", &pat::in_group, "Whether this process is a member of a pat group with a data plane.");
+  module.def("look_for_group", &pat::look_for_group,
+             "in_group() after looking again, for a process moved into a group while it runs (pat.join()).");
   module.def("group_name", &pat::group_name, "The group's name; raises pat.NotInGroup outside one.");
   module.def(
       "members",

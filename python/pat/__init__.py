@@ -14,6 +14,9 @@ This package turns that into data passed by reference:
   other members of the caller's group (started through patd), passing
   arguments and results the same way. From a process that is not a member,
   it makes a group of its own and copies each buffer once;
+- :func:`join`: moves the running interpreter into a group (its own
+  ``$PAT_GROUP``, a named one or a new one), after which it shares memory
+  with the group's members like one started there;
 - :func:`group`, :func:`members`, :func:`in_group`; :func:`buffer_of` tells
   whether an object's bytes are a view of a group buffer;
 - for the libraries that fan out work: joblib's "pat" backend
@@ -35,7 +38,7 @@ from .errors import (ArenaDamaged, ChannelClosed, Error, InvalidArgument, LimitR
 __version__ = "0.1.0"
 
 __all__ = [
-    "Executor", "Channel", "Buffer", "Member", "buffer", "buffer_of", "group", "members", "in_group",
+    "Executor", "join", "JoinRefused", "Channel", "Buffer", "Member", "buffer", "buffer_of", "group", "members", "in_group",
     "Error", "NotInGroup", "ChannelClosed", "PeerDied", "TooLarge", "OutOfMemory", "LimitReached",
     "ArenaDamaged", "InvalidArgument", "WorkerDied", "RemoteTraceback",
 ]
@@ -63,6 +66,9 @@ def __getattr__(name):
     if name == "Executor":
         from .executor import Executor
         return Executor
+    if name in ("join", "JoinRefused"):  # pulls in the patd client (socket, json)
+        from . import _join
+        return getattr(_join, name)
     if name in ("WorkerDied", "RemoteTraceback"):
         from . import _executor_errors
         return getattr(_executor_errors, name)

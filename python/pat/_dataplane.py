@@ -44,6 +44,10 @@ _HEADER = struct.Struct("<BBHIQ")
 _RANGE = struct.Struct("<QQ")
 _VERSION = 1
 _FLAG_STREAM_IN_BUFFER = 1
+# The stream names no persistent id (pat._wire.Pickled.plain): the receiver
+# may use plain pickle.loads. A flag for "plain" rather than for "not plain",
+# so that a message from a sender that does not set it is read the full way.
+_FLAG_PLAIN_PICKLE = 2
 
 
 class BufferRegistry:
@@ -190,6 +194,13 @@ class OutgoingMessage:
 
     def __init__(self, obj, limits, kind=0, tag=0):
         pickled = _wire.dumps(obj)
+        if not pickled.buffers and _HEADER.size + len(pickled.data) <= limits["max_bytes"]:
+            # The usual small message (a task, a result): the header and the
+            # stream, and nothing else to decide.
+            flags = _FLAG_PLAIN_PICKLE if pickled.plain else 0
+            self.data = _HEADER.pack(_VERSION, flags, 0, kind, tag) + pickled.data
+            self.buffers = []
+            return
         if len(pickled.buffers) > limits["max_buffers"] - 1:
             # More buffers than one message takes (one slot is kept for a
             # stream that does not fit inline): everything in band instead.
@@ -200,10 +211,10 @@ class OutgoingMessage:
             buffer, offset, length = group_buffer_for(source)
             buffers.append(buffer)
             ranges.append(_RANGE.pack(offset, length))
-        flags = 0
-        head = b"".join([_HEADER.pack(_VERSION, 0, len(pickled.buffers), kind, tag), *ranges, pickled.kinds])
+        flags = _FLAG_PLAIN_PICKLE if pickled.plain else 0
+        head = b"".join([_HEADER.pack(_VERSION, flags, len(pickled.buffers), kind, tag), *ranges, pickled.kinds])
         if len(head) + len(pickled.data) > limits["max_bytes"]:
-            flags = _FLAG_STREAM_IN_BUFFER
+            flags |= _FLAG_STREAM_IN_BUFFER
             stream = new_buffer(len(pickled.data), zero=False)
             memoryview(stream)[:] = pickled.data
             buffers.insert(0, stream)
@@ -217,12 +228,19 @@ class IncomingMessage:
     """A received message: ``kind`` and ``tag`` as sent, ``sender`` (pid);
     ``load()`` unpickles the object, on views of the received buffers."""
 
-    __slots__ = ("kind", "tag", "sender", "_stream", "_kinds", "_views")
+    __slots__ = ("kind", "tag", "sender", "_stream", "_kinds", "_views", "_plain")
 
     def __init__(self, data, buffers, sender):
         version, flags, count, self.kind, self.tag = _HEADER.unpack_from(data)
         if version != _VERSION:
             raise ValueError(f"a pat message of format {version}, not {_VERSION}: another pat version sent it")
+        self._plain = bool(flags & _FLAG_PLAIN_PICKLE)
+        self.sender = sender
+        if not buffers:  # the usual small message: everything inline
+            self._kinds = b""
+            self._views = []
+            self._stream = memoryview(data)[_HEADER.size:]
+            return
         for buffer in buffers:
             registry.add(buffer)
         position = _HEADER.size
@@ -236,10 +254,9 @@ class IncomingMessage:
         position += count
         self._stream = memoryview(buffers[0]) if first else memoryview(data)[position:]
         self._views = views
-        self.sender = sender
 
     def load(self):
-        return _wire.loads(self._stream, self._kinds, self._views)
+        return _wire.loads(self._stream, self._kinds, self._views, self._plain)
 
 
 def send(channel, limits, obj, timeout=None, kind=0, tag=0):

@@ -118,6 +118,17 @@ class Connection:
         reply = self.call("io.pat.Member.Run", parameters, fds=stdio, more=True)
         return reply["pid"], reply["group"]
 
+    def attach(self, pids, group=None):
+        """io.pat.Group.Attach: moves the running processes ``pids`` into
+        ``group``, or into a new ephemeral group when ``group`` is None;
+        returns the reply (group, attached, env)."""
+        parameters = {"pids": list(pids)}
+        if group is None:
+            parameters["new_group"] = True
+        else:
+            parameters["name"] = group
+        return self.call("io.pat.Group.Attach", parameters)
+
     def show_group(self, name):
         return self.call("io.pat.Group.Show", {"name": name})["group"]
 

@@ -54,6 +54,10 @@ from ._executor_errors import BrokenProcessPool, RemoteTraceback, WorkerDied
 BROKEN = "A child process terminated abruptly, the process pool is not usable anymore"
 
 
+# concurrent.futures' states of a future that is done (Future.done()).
+_SETTLED = frozenset({futures._base.CANCELLED, futures._base.CANCELLED_AND_NOTIFIED, futures._base.FINISHED})
+
+
 class _Future(futures.Future):
     """A Future whose result() and exception(), when it is not done yet,
     let the pool deliver results in the waiting thread itself (see
@@ -61,10 +65,12 @@ class _Future(futures.Future):
     wait() and as_completed() included, is concurrent.futures.Future's."""
 
     def __init__(self, wait_until):
+        """``wait_until``: a weakref.WeakMethod of the pool's wait_until,
+        made once per pool (a WeakMethod per future cost more than the
+        Future itself). Weak: a future kept after its executor is gone must
+        not keep the pool (and its ended threads) alive."""
         super().__init__()
-        # Weak: a future kept after its executor is gone must not keep the
-        # pool (and its ended threads) alive.
-        self._wait_until = weakref.WeakMethod(wait_until)
+        self._wait_until = wait_until
 
     def result(self, timeout=None):
         return super().result(self._help(timeout))
@@ -75,12 +81,22 @@ class _Future(futures.Future):
     def _help(self, timeout):
         """Waits through the pool; the time left of ``timeout``."""
         wait_until = self._wait_until()
-        if wait_until is None or self.done():
+        if wait_until is None or self._settled():
             return timeout
+        if timeout is None:
+            wait_until(self._settled, None)
+            return None
         start = time.monotonic()
-        wait_until(self.done, timeout)
+        wait_until(self._settled, timeout)
         del wait_until
-        return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        return max(0.0, timeout - (time.monotonic() - start))
+
+    def _settled(self):
+        """done() without its lock (it is asked several times per message
+        the waiting thread handles): reading one attribute is atomic, and a
+        stale answer only means one more look. result() then asks the
+        Future itself, under its lock."""
+        return self._state in _SETTLED
 
 
 class _Task:
@@ -187,6 +203,7 @@ class Executor(futures.Executor):
         self._stopping = False
         self._broken = None                   # why, once broken (ProcessPoolExecutor's _broken)
         self._pool = None
+        self._pool_wait_until = None          # weakref.WeakMethod of the pool's wait_until, for _Future
         self._preparation_data = None
         self._stopped = threading.Event()
         # Set before the first submit by pat.joblib and pat.dask: variables
@@ -208,8 +225,9 @@ class Executor(futures.Executor):
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             if self._pool is None:
                 self._pool = _new_pool(self)
+                self._pool_wait_until = weakref.WeakMethod(self._pool.wait_until)
                 _exit.executor_started(self)
-            future = _Future(self._pool.wait_until)
+            future = _Future(self._pool_wait_until)
             self._pending.append(_Task(next(self._task_ids), future, fn, args, kwargs))
             # As ProcessPoolExecutor: a new worker unless one is idle.
             worker = self._new_worker() if not self._free and len(self._workers) < self._max_workers else None
@@ -421,7 +439,9 @@ class Executor(futures.Executor):
         to go (it cannot be pickled) or was cancelled leaves the executor
         with less to do: after a shutdown, maybe nothing."""
         try:
-            while self._dispatch_one():
+            # Unlocked looks first, as in _stop_if_drained: whoever adds a
+            # task or frees a worker calls this after, and looks again.
+            while self._pending and self._free and self._dispatch_one():
                 pass
         finally:
             self._stop_if_drained()
@@ -493,6 +513,11 @@ class Executor(futures.Executor):
     def _stop_if_drained(self, force=False):
         """Once shut down with nothing left to run (or when ``force``d),
         stops the pool; its on_stopped ends shutdown(wait=True)."""
+        if not (self._shutdown or force):
+            # Nothing to do, and read without the lock: this runs several
+            # times per task. _shutdown only ever becomes True, and
+            # shutdown() calls this itself after setting it.
+            return
         with self._lock:
             if self._stopping or self._pool is None:
                 if self._pool is None and (self._shutdown or force):

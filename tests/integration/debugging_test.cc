@@ -223,6 +223,10 @@ TEST_CASE_FIXTURE(GroupG, "a crashing member leaves a core of its own, named for
     // Far from the group's whole address space (tens of GB, apparent).
     double group_bytes = show(patd, "g")["memory"]["size_bytes"].get<double>();
     CHECK(static_cast<double>(std::filesystem::file_size(core)) < group_bytes / 100);
+    // Nor the never-touched stretches of the member's own mappings (most of
+    // its 8 MiB stack, its 64 MiB heap): not in the file, as in an ordinary
+    // process's core, whose stack mapping is only what was used.
+    CHECK(std::filesystem::file_size(core) < 4 * 1024 * 1024);
 
     auto gdb = run({"gdb", "-batch", "-nx", target(), core, "-ex", "bt", "-ex", "info sharedlibrary", "-ex",
                     "info threads", "-ex", "thread apply 2 bt"},

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <latch>
 #include <set>
 #include <thread>
 
@@ -35,11 +36,19 @@ TEST_CASE("MPMC stress: 4 producers, 4 consumers, 20,000 messages with buffers, 
 
   std::vector<std::vector<Stamp>> received(kConsumers);
   std::vector<int> damaged(kConsumers, 0);
+  // Every consumer has its end open before the first message is sent. A
+  // consumer thread the scheduler starts late (seen at a load of 20 on 2
+  // CPUs: 6 runs in 900) would otherwise open "stress" after the others had
+  // drained and left the closed channel, which destroys it (docs/dataplane.md
+  // "Channels"): its open made a new, empty channel that nobody sends on, and
+  // its receive timed out after 30 s with all 20,000 messages delivered.
+  std::latch consumers_open(kConsumers);
   std::vector<std::thread> threads;
   for (int c = 0; c < kConsumers; ++c) {
     threads.emplace_back([&, c] {
       AsMember as(*consumers[c]);
       auto in = Channel::open("stress", pat::Role::Receive, options);
+      consumers_open.count_down();
       for (;;) {
         std::optional<Message> message;
         try {
@@ -61,6 +70,7 @@ TEST_CASE("MPMC stress: 4 producers, 4 consumers, 20,000 messages with buffers, 
       }
     });
   }
+  consumers_open.wait();
   std::vector<std::thread> producing;
   for (int p = 0; p < kProducers; ++p) {
     producing.emplace_back([&, p] {
@@ -113,12 +123,18 @@ TEST_CASE("MPMC with a producer killed midway: the rest still flows, nothing lea
     doomed_end = Channel::open("mixed", pat::Role::Send, {.capacity = 4});
     for (int i = 0; i < 3; ++i) CHECK(doomed_end->send(Message("doomed", {pat::Buffer::allocate(512)})));
   }
+  // The feeder is attached before doomed ends: otherwise a feeder thread
+  // started late leaves no sender attached after the death, and the
+  // consumer's receive fails with PeerDied instead of waiting for it.
+  std::latch feeder_open(1);
   std::thread feeder([&] {
     AsMember as(steady);
     auto out = Channel::open("mixed", pat::Role::Send);
+    feeder_open.count_down();
     for (int i = 0; i < 200; ++i) REQUIRE(out.send(Message("steady", {pat::Buffer::allocate(512)}), 10s));
     out.close();
   });
+  feeder_open.wait();
   std::this_thread::sleep_for(10ms);
   CHECK(group.end(doomed));
   int from_doomed = 0, from_steady = 0;

@@ -45,8 +45,8 @@ def package_root():
 class PrivatePatd(private_patd.PrivatePatd):
     """tests/support/private_patd.py's daemon, with what these tests need."""
 
-    def __init__(self):
-        super().__init__(BUILD_DIR / "bin", prefix="pat-python-pkg-", timeout=TIMEOUT)
+    def __init__(self, socket_mode="0600"):
+        super().__init__(BUILD_DIR / "bin", prefix="pat-python-pkg-", timeout=TIMEOUT, socket_mode=socket_mode)
         self.patctl_path = BUILD_DIR / "bin" / "patctl"
         self.pat_python = BUILD_DIR / "bin" / "pat-python"
 
@@ -478,6 +478,142 @@ class OutsideGroup(WithPatd):
         while set(self.patd.groups()) != before and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertEqual(set(self.patd.groups()), before)
+
+
+JOIN_USER = "pat-attach"  # the user tests/integration/attach_test.cc runs its programs as
+
+
+def ensure_user(name):
+    """The uid of a system user made for the tests (as tests/support's
+    ensure_test_user)."""
+    import pwd
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group",
+                        name], check=True, capture_output=True)
+        return pwd.getpwnam(name).pw_uid
+
+
+def kcmp_vm(pid1, pid2):
+    """kcmp(pid1, pid2, KCMP_VM): 0 when the two share one address space.
+    SYS_kcmp is 312 on x86-64 (arch/x86/entry/syscalls/syscall_64.tbl),
+    KCMP_VM 1 (include/uapi/linux/kcmp.h)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = libc.syscall(312, pid1, pid2, 1, 0, 0)
+    if result < 0:
+        raise OSError(ctypes.get_errno(), f"kcmp({pid1}, {pid2}, KCMP_VM)")
+    return result
+
+
+class Join(unittest.TestCase):
+    """pat.join(): a running interpreter of an unprivileged user (not started
+    by pat, with a second thread) moves into a group and goes on there
+    (members/join_running.py). The test, as root, checks it from outside:
+    kcmp(KCMP_VM) with the group's host, the original PID kept by the stub,
+    the exit status its parent sees."""
+
+    patd = None
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_user(JOIN_USER)
+        cls.patd = PrivatePatd(socket_mode="0666")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.patd.close()
+
+    def setUp(self):
+        # A copy of the script the user can read, wherever the source tree is.
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="pat-join-test-"))
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.tmp.chmod(0o755)
+        self.script = self.tmp / "join_running.py"
+        shutil.copyfile(MEMBERS / "join_running.py", self.script)
+        self.script.chmod(0o644)
+
+    def as_user(self, argv):
+        return ["setpriv", f"--reuid={JOIN_USER}", f"--regid={JOIN_USER}", "--init-groups", *map(str, argv)]
+
+    def patctl_as_user(self, *args):
+        result = subprocess.run(self.as_user(self.patd.patctl_argv(*args)), stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 0, f"patctl {args}: {result.stderr}")
+        return result.stdout
+
+    def join_and_check(self, python, **env):
+        environment = self.patd.env(PYTHONPATH=str(package_root()), **env)
+        process = subprocess.Popen(self.as_user([python, self.script]), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                                   cwd=self.tmp)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        joined = json.loads(process.stdout.readline() or "null")
+        if joined is None:
+            process.kill()
+            self.fail(f"no join report; stderr:\n{process.stderr.read()}")
+        # setpriv execs the interpreter: the PID the test started is the original.
+        self.assertEqual(joined["original_pid"], process.pid)
+        group = json.loads(self.patctl_as_user("group", "show", joined["group"], "--json"))
+        self.assertEqual(kcmp_vm(joined["pid"], group["host_pid"]), 0, "the interpreter is not in the group's mm")
+        self.assertNotEqual(kcmp_vm(process.pid, group["host_pid"]), 0)
+        member = next((m for m in group["members"] if m.get("original_pid") == process.pid), None)
+        self.assertIsNotNone(member, group["members"])
+        self.assertEqual((member["pid"], member["origin"], member["stub_pid"]),
+                         (joined["pid"], "attached", process.pid))
+        out, err = process.communicate("done\n", timeout=TIMEOUT)
+        self.assertEqual(process.returncode, 0, f"stdout:\n{out}\nstderr:\n{err}")
+        self.assertEqual(out.strip().splitlines()[-1:], ["ok"], err)
+        return joined
+
+    def test_debian_python3_joins_a_new_group(self):
+        joined = self.join_and_check(DEBIAN_PYTHON)
+        self.assertTrue(joined["group"].startswith("run-"), joined)
+        # The new group ends with its last member.
+        deadline = time.monotonic() + 60
+        while joined["group"] in self.patd.groups() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertNotIn(joined["group"], self.patd.groups())
+
+    def test_pat_python_joins_its_pat_group(self):
+        self.patctl_as_user("group", "create", "joined")
+        self.addCleanup(self.patd.patctl, "group", "destroy", "joined", "--force", "--grace-ms", "500", check=False)
+        joined = self.join_and_check(self.patd.pat_python, PAT_GROUP="joined")
+        self.assertEqual(joined["group"], "joined")
+
+    def test_destroying_the_group_ends_the_joined_interpreter_as_its_parent_sees(self):
+        # The original parent sees the member's end (SIGTERM from the
+        # destroy), not the host's exit killing the stub.
+        self.patctl_as_user("group", "create", "destroyed")
+        script = self.tmp / "waits.py"
+        script.write_text("import sys, pat\nprint(pat.join(), flush=True)\nsys.stdin.readline()\n")
+        script.chmod(0o644)
+        process = subprocess.Popen(self.as_user([DEBIAN_PYTHON, script]), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=self.patd.env(PYTHONPATH=str(package_root()), PAT_GROUP="destroyed"),
+                                   cwd=self.tmp)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        self.assertEqual(process.stdout.readline().strip(), "destroyed")
+        self.patctl_as_user("group", "destroy", "destroyed", "--force", "--grace-ms", "5000")
+        _, err = process.communicate(timeout=TIMEOUT)
+        self.assertEqual(process.returncode, -signal.SIGTERM, err)
+
+    def test_refused_join_leaves_the_interpreter_running(self):
+        script = self.tmp / "refused.py"
+        script.write_text(
+            "import subprocess, sys, pat\n"
+            "child = subprocess.Popen(['sleep', '60'])\n"
+            "try:\n    pat.join()\nexcept pat.JoinRefused as error:\n"
+            "    print(error.name, error.reason, flush=True)\n"
+            "child.kill(); child.wait()\n"
+            "print('ok', pat.in_group(), flush=True)\n")
+        script.chmod(0o644)
+        result = subprocess.run(self.as_user([DEBIAN_PYTHON, script]), capture_output=True, text=True,
+                                env=self.patd.env(PYTHONPATH=str(package_root())), cwd=self.tmp, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.splitlines(), ["io.pat.NotAttachable has_children", "ok False"],
+                         result.stderr)
 
 
 def main():

@@ -29,9 +29,10 @@ def listener_pid(path):
 
 
 class PrivatePatd:
-    def __init__(self, bin_dir, prefix="pat-private-", timeout=60, socket_mode="0600"):
+    def __init__(self, bin_dir, prefix="pat-private-", timeout=60, socket_mode="0600", extra_args=()):
         """socket_mode other than 0600 also opens the runtime directory to
-        other users (mkdtemp makes it 0700), so that they can reach the socket."""
+        other users (mkdtemp makes it 0700), so that they can reach the socket.
+        extra_args go to patd's command line (--metrics-listen ADDR, say)."""
         self.bin_dir = Path(bin_dir)
         self.timeout = timeout
         self.runtime_dir = Path(tempfile.mkdtemp(prefix=prefix))
@@ -40,6 +41,7 @@ class PrivatePatd:
         self.socket = self.runtime_dir / "patd.sock"
         self.log_path = self.runtime_dir / "patd.log"
         self.socket_mode = socket_mode
+        self.extra_args = extra_args
         self.start()
 
     def start(self):
@@ -47,7 +49,8 @@ class PrivatePatd:
         again after it died (a restarted patd rediscovers the groups there)."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", self.socket_mode],
+                [str(self.bin_dir / "patd"), "--runtime-dir", str(self.runtime_dir), "--socket-mode", self.socket_mode,
+                 *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while self.patctl("status", check=False).returncode != 0:

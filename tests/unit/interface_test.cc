@@ -7,6 +7,7 @@
 #include "proto/idl.h"
 #include "proto/interface.h"
 #include "proto/run_request.h"
+#include "proto/syscall_service.h"
 
 #include <doctest/doctest.h>
 
@@ -246,16 +247,51 @@ TEST_CASE("io.pat.Host.Watch streams the group, then MemberEvents") {
                 {first, start, exit, attach});
 }
 
-TEST_CASE("io.pat.Group.Attach and io.pat.Host.Attach: pids in, type Attach out") {
+SyscallService syscall_service() {
+  return SyscallService{"mmap", 7, 4.5e-5, {5e-6, 1e-5, 1e-4}, {2, 6, 7}};
+}
+
+TEST_CASE("io.pat.Host.Describe: the group with usage and the SyscallServices") {
+  json reply = {{"group", group_object(true).to_json()}, {"syscalls", json::array({syscall_service().to_json()})}};
+  check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Describe").out, "io.pat.Host", {reply});
+}
+
+TEST_CASE("a host's SyscallService is taken only when well-formed") {
+  json good = syscall_service().to_json();
+  auto back = SyscallService::from_json(good);
+  REQUIRE(back);
+  CHECK(back->to_json() == good);
+  auto broken = [&](const char* key, json value) {
+    json entry = good;
+    entry[key] = std::move(value);
+    CAPTURE(entry.dump());
+    CHECK_FALSE(SyscallService::from_json(entry));
+  };
+  broken("syscall", "mmap\"} 1\n");               // not a name: it becomes a label value
+  broken("syscall", std::string(40, 'a'));
+  broken("calls", -1);
+  broken("calls", 1);                                // fewer than the buckets count
+  broken("seconds", -1.0);
+  broken("buckets", json::array({2, 6}));            // not one per bound
+  broken("buckets", json::array({2, 1, 7}));         // not cumulative
+  broken("buckets", json::array({2, -6, 7}));
+  broken("le_seconds", json::array({5e-6, 5e-6, 1e-4}));  // not ascending
+  broken("le_seconds", json::array({0, 1e-5, 1e-4}));
+  broken("le_seconds", "x");
+  CHECK_FALSE(SyscallService::from_json(json::array()));
+}
+
+TEST_CASE("io.pat.Group.Attach and io.pat.Host.Attach: pids in, type Attach and the group's env out") {
   check_samples(daemon_idl(), type("Attach"), "io.pat", {attach_entry().to_json()});
   json attached = json::array({attach_entry().to_json()});
+  json env = json::array({"PAT_ARENA=0x200000000000:0x1000000000", "PAT_GROUP=g"});
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").in, "io.pat.Group",
-                {{{"name", "g"}, {"pids", {4242, 4243}}}});
+                {{{"name", "g"}, {"new_group", false}, {"pids", {4242, 4243}}}});
   check_samples(daemon_idl(), idl_method(daemon_idl(), "io.pat.Group", "Attach").out, "io.pat.Group",
-                {{{"group", "g"}, {"attached", attached}}});
+                {{{"group", "g"}, {"attached", attached}, {"env", env}}});
   check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").in, "io.pat.Host", {{{"pids", {4242}}}});
   check_samples(host_idl(), idl_method(host_idl(), "io.pat.Host", "Attach").out, "io.pat.Host",
-                {{{"attached", attached}}});
+                {{{"attached", attached}, {"env", env}}});
 }
 
 TEST_CASE("io.pat.Daemon.Events streams DaemonEvents, every field declared and written") {

@@ -195,6 +195,10 @@ struct MemberInfo {
 
 // Whether this process is a member of a pat group with a data plane. Never throws.
 PAT_API bool in_group() noexcept;
+// in_group() after looking again: the answer of the first look is kept, so a
+// process moved into a group while it runs (`patctl group attach`,
+// pat.join()) calls this once PAT_ARENA is in its environment. Never throws.
+PAT_API bool look_for_group() noexcept;
 // The group's name; throws Error(NotInGroup) outside one.
 PAT_API std::string group_name();
 // The members running now, in no particular order.

@@ -110,7 +110,7 @@ class Driver {
     h.attached = std::move(std::get<AttachedMember>(result));
     h.owner = space_.add_member(h.attached.member.pid, *h.attached.member.layout);
     pids_[h.owner] = h.attached.member.pid;
-    h.syscalls = std::make_unique<MemberSyscalls>(h.attached.member, space_, h.owner, group_lock_);
+    h.syscalls = std::make_unique<MemberSyscalls>(h.attached.member, space_, h.owner, group_lock_, reroute_stats_);
     const AttachStats& s = h.attached.stats;
     std::ostringstream line;
     line << "attached pid=" << pid << " member=" << h.attached.member.pid << " stopped_us=" << s.stopped.count()
@@ -231,6 +231,7 @@ class Driver {
   Attacher attacher_;
   SharedAddressSpace space_{false};
   std::mutex group_lock_;  // one thread serves here; MemberSyscalls takes it all the same
+  RerouteStats reroute_stats_;  // recorded into, never read here
   std::list<Hosted> hosted_;
   std::map<OwnerId, pid_t> pids_;
 };

@@ -1,21 +1,30 @@
 // Unit tests of tracer/attach/'s pieces that need no second process: the
 // /proc parsers, the wait-status decoding, the vdso proxy (built and called
 // in this process), glibc's TID field and robust-list rewriting (on this
-// process's own threads), pagemap and soft-dirty on our own memory.
+// process's own threads), pagemap and soft-dirty on our own memory; and,
+// with a forked child, the write tracker and the kernel behaviour the
+// in-place exec would rely on.
 #include <doctest/doctest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 #include <vector>
 
@@ -303,4 +312,81 @@ TEST_CASE("descriptors that cannot move are named") {
   CHECK_FALSE(fd_refusal("socket:[1234]"));
   CHECK_FALSE(fd_refusal("/dev/pts/3"));
   CHECK_FALSE(fd_refusal("pipe:[99]"));
+}
+
+namespace {
+
+// The new program of the in-place exec test: reached only through the
+// registers the tracer sets.
+[[noreturn]] void replaced_image_entry() { ::_exit(42); }
+
+}  // namespace
+
+// The kernel behaviour the in-place exec of a member relies on (docs/attach.md
+// "exec stays in the group"): a thread waiting in a seccomp user notification
+// under SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (as every member's does) does
+// not stop for PTRACE_INTERRUPT while it waits; answered, it stops in the
+// interrupt's trap (PTRACE_EVENT_STOP) before returning to user mode, with the
+// answer in rax, and its registers set there take effect: the same PID runs
+// other code, and the execve never happened.
+TEST_CASE("a thread held in an execve notification can be answered and redirected at the interrupt stop") {
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    // Only execve is notified; everything else is allowed.
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_execve, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ::_exit(1);
+    long listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &program);
+    if (listener < 0) ::_exit(2);
+    int fd = static_cast<int>(listener);
+    if (::write(report[1], &fd, sizeof(fd)) != sizeof(fd)) ::_exit(3);
+    const char* argv[] = {"true", nullptr};
+    ::syscall(SYS_execve, "/bin/true", argv, nullptr);
+    ::_exit(4);  // the notification was answered without a redirection
+  }
+  ::close(report[1]);
+  int child_listener = -1;
+  REQUIRE(::read(report[0], &child_listener, sizeof(child_listener)) == sizeof(child_listener));
+  ::close(report[0]);
+  pat::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+  REQUIRE(pidfd);
+  pat::UniqueFd listener(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), child_listener, 0)));
+  REQUIRE(listener);
+  seccomp_notif notification{};
+  REQUIRE(::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_RECV, &notification) == 0);
+  CHECK(notification.data.nr == SYS_execve);
+
+  REQUIRE(::ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_EXITKILL) == 0);
+  REQUIRE(::ptrace(PTRACE_INTERRUPT, child, 0, 0) == 0);
+  int status = 0;
+  ::usleep(50'000);
+  CHECK(::waitpid(child, &status, WNOHANG | __WALL) == 0);  // still waiting for the answer
+
+  seccomp_notif_resp answer{};
+  answer.id = notification.id;
+  answer.val = 0;
+  REQUIRE(::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_SEND, &answer) == 0);
+  REQUIRE(::waitpid(child, &status, __WALL) == child);
+  REQUIRE(WIFSTOPPED(status));
+  const int event = status >> 16;
+  CHECK(event == PTRACE_EVENT_STOP);
+  user_regs_struct regs{};
+  REQUIRE(::ptrace(PTRACE_GETREGS, child, 0, &regs) == 0);
+  CHECK(regs.rax == 0);
+  CHECK(regs.orig_rax == SYS_execve);
+  regs.rip = reinterpret_cast<std::uintptr_t>(&replaced_image_entry);
+  regs.rsp = (regs.rsp & ~std::uint64_t{15}) - 8;  // as after a call
+  regs.orig_rax = static_cast<std::uint64_t>(-1);  // no syscall to restart
+  REQUIRE(::ptrace(PTRACE_SETREGS, child, 0, &regs) == 0);
+  REQUIRE(::ptrace(PTRACE_DETACH, child, 0, 0) == 0);
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 42);
 }
