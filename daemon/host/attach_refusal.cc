@@ -1,8 +1,11 @@
 #include "daemon/host/attach_refusal.h"
 
 #include "base/log.h"
+#include "tracer/proc_text.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace pat::host {
 
@@ -18,6 +21,18 @@ std::string program_of(pid_t pid) {
   std::error_code ec;
   auto path = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
   return ec ? "process " + std::to_string(pid) : path.string();
+}
+
+// Whether the process has ended (gone, zombie or dead): an attach that
+// failed because its target exited is the target's doing, not a fault of
+// pat's, and is told as NotAttachable (bench/fault_injection.py found it
+// reported as InternalError).
+bool has_exited(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  if (!file) return true;
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto stat = tracer::parse_proc_stat(text);
+  return !stat || stat->state == 'Z' || stat->state == 'X' || stat->state == 'x';
 }
 
 }  // namespace
@@ -43,6 +58,12 @@ proto::ErrorReply attach_refusal(pid_t pid, const tracer::AttachError& error,
   if (error.kind == Kind::Refused) {
     return ErrorReply(ErrorCode::NotAttachable, error.message,
                       {{"pid", pid}, {"reason", tracer::to_string(error.refusal)}});
+  }
+  if (error.kind == Kind::Failed && has_exited(pid)) {
+    return ErrorReply(ErrorCode::NotAttachable,
+                      "process " + std::to_string(pid) + " exited during the attach (at step " +
+                          tracer::to_string(error.step) + "); nothing of it was moved",
+                      {{"pid", pid}, {"reason", tracer::to_string(tracer::AttachRefusal::NotRunning)}});
   }
   std::string message = "attaching process " + std::to_string(pid) + " failed at step " +
                         tracer::to_string(error.step) + ": " + error.message;
