@@ -86,9 +86,10 @@ def main():
             patbench.interleaved(variants, 2)  # warm-up: page cache, the host's first launch
             samples = patbench.interleaved(variants, args.rounds, patbench.progress("core_dump"))
             group = patd.show("core")
-            # The host logs how long each completion took (event=member.core).
-            writer = [float(line.rsplit("seconds=", 1)[1]) * 1e3 for line in patd.log().splitlines()
-                      if "event=member.core " in line]
+            # The host logs how long each completion took (event=member.core),
+            # relayed by patd inside an event=host.log line's quoted text.
+            writer = [float(line.rsplit("seconds=", 1)[1].split()[0].rstrip('"')) * 1e3
+                      for line in patd.log().splitlines() if "event=member.core " in line]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
