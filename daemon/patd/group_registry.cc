@@ -218,7 +218,14 @@ asio::awaitable<void> GroupRegistry::wait_until_ready(Group& group, UniqueFd rea
   }
   deadline.cancel();
   if (report.rfind("READY\n", 0) == 0) co_return;
-  std::string why = report.empty() ? "host exited or timed out before it was ready" : report;
+  if (report.empty()) {
+    // Nothing said: the host died (killed, crashed) or hung while starting.
+    // Like a host that stops answering later, that is GroupUnavailable, not
+    // a fault of patd's (bench/fault_injection.py: kill -9 of a starting host).
+    spdlog::error("event=group.start_failed group={} host_pid={} reason=no_report", group.name, group.host_pid);
+    throw host_unavailable(group.name, "it exited or timed out before it was ready");
+  }
+  std::string why = report;
   if (!why.empty() && why.back() == '\n') why.pop_back();
   if (why.rfind("ERROR ", 0) == 0) why = why.substr(6);
   spdlog::error("event=group.start_failed group={} host_pid={} reason={}", group.name, group.host_pid,
