@@ -51,6 +51,16 @@ class Workload {
       : socket_(dir.path + "/" + name + ".sock"), report_(dir.path + "/" + name + ".report"),
         parent_(command(dir, user, name, kind), report_, dir.path + "/" + name + ".err") {}
 
+  // The workload first: killing only its parent (Background does) left it
+  // running under init, a process per refused workload per run. Once
+  // attached, its pid is the stub's, whose SIGKILL ends the member too.
+  ~Workload() {
+    if (pid_ == 0 && said("pipe ready")) (void)pid();
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+  }
+  Workload(const Workload&) = delete;
+  Workload& operator=(const Workload&) = delete;
+
   // The workload's pid, once it said it is ready.
   pid_t pid() {
     if (pid_ == 0) {
