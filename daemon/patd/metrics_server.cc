@@ -12,6 +12,10 @@ namespace {
 
 constexpr std::size_t kMaxRequestBytes = 8 << 10;
 constexpr std::chrono::seconds kRequestTimeout{5};
+// A client that stops reading the page is dropped after this: it would
+// otherwise hold one of kMaxConnections, and the page, for ever.
+constexpr std::chrono::seconds kResponseTimeout{30};
+constexpr std::chrono::milliseconds kAcceptRetry{50};
 
 std::string response(const char* status, const std::string& content_type, const std::string& body, bool head) {
   std::string out = std::string("HTTP/1.1 ") + status + "\r\nContent-Type: " + content_type +
@@ -83,7 +87,13 @@ asio::awaitable<void> MetricsServer::accept_loop(Acceptor& acceptor) {
     boost::system::error_code ec;
     auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;  // EMFILE and the like: this connection only
+    if (ec) {
+      // EMFILE and the like: the pending connection stays queued, so an
+      // immediate retry would spin; wait a little, as the control socket does.
+      asio::steady_timer pause(io_, kAcceptRetry);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
     asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
   }
 }
@@ -116,7 +126,12 @@ asio::awaitable<void> MetricsServer::serve(Socket socket) {
       reply = co_await answer(request);
     }
   }
+  asio::steady_timer deadline(io_, kResponseTimeout);
+  deadline.async_wait([&socket](boost::system::error_code timer_ec) {
+    if (!timer_ec) socket.close();
+  });
   co_await asio::async_write(socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
   socket.shutdown(asio::socket_base::shutdown_both, ec);
 }
 

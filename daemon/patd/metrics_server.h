@@ -5,7 +5,8 @@
 // made 0666, as open as the loopback port: its directory decides who may
 // reach it. One request per connection: GET /metrics (or HEAD); other
 // paths get 404, other methods 405, a request head over 8 KiB 431, and one
-// that has not arrived whole within 5 s nothing. At most kMaxConnections at
+// that has not arrived whole within 5 s nothing; a client that has not read
+// its whole answer within 30 s is dropped. At most kMaxConnections at
 // once; more are answered 503 at once. Each scrape is a coroutine on patd's
 // loop that waits for the hosts' answers: it never blocks the control API.
 #pragma once

@@ -40,14 +40,17 @@ class SendBudget {
   bool take(std::size_t bytes) {
     if (used_ + bytes > limit_) return false;
     used_ += bytes;
+    peak_ = std::max(peak_, used_);
     return true;
   }
   void give_back(std::size_t bytes) { used_ -= std::min(bytes, used_); }
   std::size_t used() const { return used_; }
+  std::size_t peak() const { return peak_; }  // the most ever queued at once
 
  private:
   std::size_t limit_;
   std::size_t used_ = 0;
+  std::size_t peak_ = 0;
 };
 
 class FramedSocket : public std::enable_shared_from_this<FramedSocket> {

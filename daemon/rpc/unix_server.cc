@@ -7,6 +7,14 @@
 
 namespace pat::rpc {
 
+namespace {
+
+// Unread replies of one user, at their peak, past which the heap is
+// trimmed when the user's last connection closes.
+constexpr std::size_t kTrimAfterUnsentBytes = 1 << 20;
+
+}  // namespace
+
 Session::Session(std::shared_ptr<FramedSocket> socket, PeerCredentials peer, const Service& service,
                  const ServerLimits& limits, std::function<void()> on_closed)
     : socket_(std::move(socket)),
@@ -99,10 +107,12 @@ void UnixServer::session_closed(uid_t uid) {
   --connections_;
   auto user = users_.find(uid);
   if (user != users_.end() && --user->second.connections == 0) {
-    users_.erase(user);
     // A user's unread replies can have grown the heap by tens of MiB: give
-    // the pages back now that nothing holds them.
-    ::malloc_trim(0);
+    // the pages back now that nothing holds them. Only then: trimming walks
+    // the heap, and most users' last connection closes after every patctl.
+    bool grew_heap = user->second.unsent && user->second.unsent->peak() >= kTrimAfterUnsentBytes;
+    users_.erase(user);
+    if (grew_heap) ::malloc_trim(0);
   }
   if (connections_ == 0 && on_all_closed_) std::exchange(on_all_closed_, nullptr)();
 }
